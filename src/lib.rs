@@ -1,0 +1,8 @@
+//! bitorrent: a BitTorrent swarm simulator. Rank 0 runs the tracker; every other rank runs a
+//! peer made of small actors (upload server, download scheduler, tracker mirror) around an MPI
+//! pump. See DESIGN.md and README.md for the picture.
+
+pub mod gen;
+pub mod input;
+pub mod model;
+pub mod rng;
