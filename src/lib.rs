@@ -2,7 +2,7 @@
 //! peer made of small actors (upload server, download scheduler, tracker mirror) around an MPI
 //! pump. See DESIGN.md and README.md for the picture.
 
-pub mod gen;
+pub mod scenario;
 pub mod input;
 pub mod model;
 pub mod rng;
