@@ -3,6 +3,16 @@
 //! pump. See DESIGN.md and README.md for the picture.
 
 pub mod scenario;
+pub mod cli;
 pub mod input;
 pub mod model;
 pub mod rng;
+pub mod output;
+pub mod peer;
+pub mod pump;
+pub mod report;
+pub mod run;
+pub mod sync;
+pub mod tracker;
+pub mod transport;
+pub mod wire;

@@ -1,1 +1,99 @@
-fn main() {}
+//! The `bitorrent` command: parse the command line, run, turn errors into a message and an exit
+//! code. The work is in the library.
+
+use std::process::ExitCode;
+
+use bitorrent::cli::{Cli, Command, GenArgs, RunArgs};
+use bitorrent::report;
+use bitorrent::run::{self, MIN_RANKS, RankOutcome, TooFewRanks};
+use bitorrent::scenario::{self, ScenarioSpec};
+use bitorrent::transport::mpi::MpiTransport;
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        None => run_mpi(&cli.run),
+        Some(Command::Local { ranks, folder, run }) => run_local(ranks, folder, &run),
+        Some(Command::Gen(args)) => generate(&args),
+    }
+}
+
+fn fail(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("bitorrent: {message}");
+    ExitCode::FAILURE
+}
+
+fn run_mpi(args: &RunArgs) -> ExitCode {
+    let config = args.config(None);
+    let Some((universe, threading)) = mpi::initialize_with_threading(mpi::Threading::Funneled) else {
+        return fail("MPI could not be initialised");
+    };
+    // The pump is the only thread that calls MPI, so Funneled is all we need; less is not enough.
+    if threading < mpi::Threading::Funneled {
+        return fail(format!("MPI gives threading level {threading:?}; bitorrent needs Funneled"));
+    }
+    let mut transport = MpiTransport::new(universe.world());
+    let ranks = bitorrent::transport::Transport::ranks(&transport);
+    if ranks < MIN_RANKS {
+        // Every rank sees the same size, so every rank exits; rank 0 alone explains.
+        if bitorrent::transport::Transport::me(&transport).0 == 0 {
+            eprintln!(
+                "bitorrent: {}: run it as `mpirun -np N ./bitorrent` with N >= {MIN_RANKS}, \
+                 or without MPI as `./bitorrent local --ranks N`",
+                TooFewRanks(ranks)
+            );
+        }
+        return ExitCode::FAILURE;
+    }
+    match run::run_rank(&mut transport, &config) {
+        Ok(RankOutcome::Tracker(outcome)) => report::print_summary(&outcome, ranks, args.quiet, args.verbose),
+        Ok(RankOutcome::Peer(_)) => {}
+        Err(error) => {
+            // The one fatal path: say why, then end every rank of the job so none is left waiting.
+            eprintln!("bitorrent: {error}");
+            transport.abort(1);
+        }
+    }
+    drop(transport);
+    drop(universe); // MPI_Finalize, after every actor thread has been joined
+    ExitCode::SUCCESS
+}
+
+fn run_local(ranks: u32, folder: Option<std::path::PathBuf>, args: &RunArgs) -> ExitCode {
+    let config = args.config(folder);
+    match run::run_local(ranks, &config) {
+        Ok(outcome) => {
+            report::print_summary(&outcome.tracker, ranks, args.quiet, args.verbose);
+            ExitCode::SUCCESS
+        }
+        Err(error) => fail(error),
+    }
+}
+
+fn generate(args: &GenArgs) -> ExitCode {
+    let spec = ScenarioSpec {
+        ranks: args.ranks,
+        files: args.files,
+        segments: args.segments,
+        seeds: args.seeds,
+        wants: args.wants,
+        seed: args.seed,
+        crlf: args.crlf,
+    };
+    match scenario::generate(&spec, &args.folder) {
+        Ok(summary) => {
+            println!(
+                "wrote {}: {} ranks ({} peers), {} files of {} segments, {} transfers needed",
+                args.folder.display(),
+                summary.ranks,
+                summary.peers,
+                summary.files,
+                summary.segments_per_file,
+                summary.transfers_needed
+            );
+            ExitCode::SUCCESS
+        }
+        Err(error) => fail(error),
+    }
+}

@@ -1,0 +1,112 @@
+//! The command line: `bitorrent` under mpirun, `bitorrent local` in one process,
+//! `bitorrent gen` to write a scenario.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::peer::PeerConfig;
+use crate::run::RunConfig;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "bitorrent",
+    version,
+    about = "A BitTorrent swarm simulator: rank 0 tracks, every other rank is a peer.",
+    long_about = "A BitTorrent swarm simulator.\n\n\
+        Under MPI: `mpirun -np N bitorrent` in a folder holding in1.txt .. in<N-1>.txt. Rank 0 \
+        is the tracker; each other rank is a peer that writes client<R>_<file> for every file \
+        it wanted.\n\nWithout MPI: `bitorrent local --ranks N [FOLDER]` runs the same swarm as \
+        threads of one process."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the whole swarm in this process (ranks as threads), no MPI needed.
+    Local {
+        /// Ranks in all, the tracker included (peers are 1..N-1).
+        #[arg(long, short = 'n')]
+        ranks: u32,
+        /// The folder holding in1.txt .. in<N-1>.txt (the current folder if not given).
+        folder: Option<PathBuf>,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Write a generated scenario (in1.txt .. in<N-1>.txt) into FOLDER.
+    Gen(GenArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct RunArgs {
+    /// The folder holding the inputs in<R>.txt [default: the current folder]
+    #[arg(long, short = 'i', value_name = "DIR")]
+    pub input: Option<PathBuf>,
+    /// The folder the client<R>_<file> outputs go to [default: the input folder]
+    #[arg(long, short = 'o', value_name = "DIR")]
+    pub output: Option<PathBuf>,
+    /// Segment requests each peer keeps in flight at once
+    #[arg(long, short = 'w', default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub window: u32,
+    /// Seed for every random choice of the run
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Ask for segments in a random order (from the seed) instead of first to last
+    #[arg(long)]
+    pub random_order: bool,
+    /// Print nothing but errors
+    #[arg(long, short = 'q', conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Print every peer's figures at the end
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
+}
+
+impl RunArgs {
+    /// The run's configuration; `folder` (from `local`) stands in for `--input` when given.
+    pub fn config(&self, folder: Option<PathBuf>) -> RunConfig {
+        let input_dir = self.input.clone().or(folder).unwrap_or_else(|| PathBuf::from("."));
+        let output_dir = self.output.clone().unwrap_or_else(|| input_dir.clone());
+        RunConfig {
+            input_dir,
+            peer: PeerConfig {
+                window: self.window as usize,
+                seed: self.seed,
+                output_dir,
+                random_order: self.random_order,
+            },
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct GenArgs {
+    /// Where to write in1.txt .. in<N-1>.txt (created if missing)
+    pub folder: PathBuf,
+    /// Ranks in all, the tracker included
+    #[arg(long)]
+    pub ranks: u32,
+    /// Number of files
+    #[arg(long)]
+    pub files: u32,
+    /// Segments per file
+    #[arg(long)]
+    pub segments: u32,
+    /// Peers that own each file whole
+    #[arg(long, default_value_t = 1)]
+    pub seeds: u32,
+    /// Files each peer wants (at most)
+    #[arg(long, default_value_t = 1)]
+    pub wants: u32,
+    /// Seed of the generator: the same seed writes the same files
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Write Windows line endings (CRLF)
+    #[arg(long)]
+    pub crlf: bool,
+}

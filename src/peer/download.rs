@@ -1,0 +1,315 @@
+//! The download scheduler: decides which segment to ask of which holder, keeps a window of
+//! requests in flight, records what arrives and writes each file once it is whole.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::path::PathBuf;
+
+use super::mirror::MirrorHandle;
+use super::policy::{Candidate, HolderPolicy, PiecePolicy};
+use super::segments::{Marked, SegmentSet};
+use super::{Outbox, PumpCommand};
+use crate::model::{FileId, FileName, PeerId, SegmentHash};
+use crate::output;
+use crate::sync::{Arc, Receiver, Sender, SnapshotCell, TryRecv};
+use crate::wire::{FileSources, Holder, Message};
+
+/// A swarm as the tracker last described it: the other ranks holding a file, whole or in part.
+pub type SwarmView = Vec<Holder>;
+
+/// Everything needed to start downloading a file, from the tracker's first answer.
+pub struct FileStart {
+    pub id: FileId,
+    pub name: FileName,
+    pub hashes: Vec<SegmentHash>,
+    /// Shared with the upload server, which serves from it as it fills.
+    pub segments: Arc<SegmentSet>,
+    /// Published by the tracker mirror whenever the tracker answers a refresh.
+    pub swarm: Arc<SnapshotCell<SwarmView>>,
+}
+
+pub enum DownloadMail {
+    /// The tracker said go: the swarm requests are out.
+    Started,
+    NewFile(FileStart),
+    SwarmChanged(FileId),
+    Reply { from: PeerId, file: FileId, segment: u32, granted: bool, load: u32 },
+}
+
+#[derive(Clone)]
+pub struct DownloadHandle(Sender<DownloadMail>);
+
+impl DownloadHandle {
+    /// False if the scheduler has stopped.
+    pub fn send(&self, mail: DownloadMail) -> bool {
+        self.0.send(mail).is_ok()
+    }
+}
+
+/// What the scheduler did, returned when it stops.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct DownloadFigures {
+    pub downloaded: u64,
+    pub requests: u64,
+    pub sources: Vec<FileSources>,
+}
+
+pub struct DownloadConfig {
+    pub me: PeerId,
+    /// How many files this peer wants: all done once that many are whole.
+    pub wanted: usize,
+    /// Requests kept in flight at once, over all files and holders.
+    pub window: usize,
+    pub output_dir: PathBuf,
+}
+
+/// The scheduler's record of one file being downloaded.
+struct Download {
+    start: FileStart,
+    /// Segments still to request, in the piece policy's order.
+    queue: VecDeque<u32>,
+    /// Segments no holder in the current swarm would give; retried when the swarm changes.
+    stalled: Vec<u32>,
+    /// Which holders said no to a segment since the swarm last changed.
+    refused: HashMap<u32, Vec<PeerId>>,
+    in_flight: u32,
+    /// Segments received since the last swarm refresh (the protocol refreshes every 10).
+    since_refresh: u32,
+    refresh_pending: bool,
+    sources: BTreeMap<PeerId, u32>,
+}
+
+/// The protocol's refresh period, in segments received.
+const REFRESH_EVERY: u32 = 10;
+
+pub struct DownloadScheduler {
+    config: DownloadConfig,
+    mailbox: Receiver<DownloadMail>,
+    outbox: Outbox,
+    mirror: MirrorHandle,
+    pieces: Box<dyn PiecePolicy>,
+    holders: Box<dyn HolderPolicy>,
+    downloads: Vec<Download>,
+    by_id: HashMap<FileId, usize>,
+    started: bool,
+    finished_files: usize,
+    all_done_sent: bool,
+    in_flight: usize,
+    in_flight_to: HashMap<PeerId, u32>,
+    reported_load: HashMap<PeerId, u32>,
+    /// Which download the next request pass starts from, so that files share the window.
+    turn: usize,
+    figures: DownloadFigures,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DownloadError {
+    #[error("peer {from} answered for segment {segment} of file id {file}, which was not asked of it")]
+    Unasked { from: PeerId, file: u32, segment: u32 },
+    #[error(transparent)]
+    Output(#[from] output::OutputError),
+}
+
+impl DownloadScheduler {
+    pub fn new(
+        config: DownloadConfig,
+        outbox: Outbox,
+        mirror: MirrorHandle,
+        pieces: Box<dyn PiecePolicy>,
+        holders: Box<dyn HolderPolicy>,
+    ) -> (DownloadScheduler, DownloadHandle) {
+        let (sender, mailbox) = crate::sync::mailbox();
+        let scheduler = DownloadScheduler {
+            config,
+            mailbox,
+            outbox,
+            mirror,
+            pieces,
+            holders,
+            downloads: Vec::new(),
+            by_id: HashMap::new(),
+            started: false,
+            finished_files: 0,
+            all_done_sent: false,
+            in_flight: 0,
+            in_flight_to: HashMap::new(),
+            reported_load: HashMap::new(),
+            turn: 0,
+            figures: DownloadFigures::default(),
+        };
+        (scheduler, DownloadHandle(sender))
+    }
+
+    /// Runs until every handle is gone, then returns what it did.
+    pub fn run(mut self) -> DownloadFigures {
+        while let Some(mail) = self.mailbox.recv() {
+            // Take everything already waiting before deciding: one decision per batch, not per
+            // message, and fewer wake-ups of the pump.
+            let mut next = Some(mail);
+            while let Some(mail) = next.take() {
+                if let Err(err) = self.handle(mail) {
+                    let _ = self.outbox.send(PumpCommand::Fatal(format!("peer {}: {err}", self.config.me)));
+                    return self.finish();
+                }
+                if let TryRecv::Item(mail) = self.mailbox.try_recv() {
+                    next = Some(mail);
+                }
+            }
+            self.fill_window();
+            self.report_progress();
+        }
+        self.finish()
+    }
+
+    fn finish(mut self) -> DownloadFigures {
+        self.figures.sources = self
+            .downloads
+            .iter()
+            .filter(|download| !download.sources.is_empty())
+            .map(|download| FileSources {
+                file: download.start.id,
+                counts: download.sources.iter().map(|(&peer, &count)| (peer, count)).collect(),
+            })
+            .collect();
+        self.figures
+    }
+
+    fn handle(&mut self, mail: DownloadMail) -> Result<(), DownloadError> {
+        match mail {
+            DownloadMail::Started => self.started = true,
+            DownloadMail::NewFile(start) => self.add_file(start)?,
+            DownloadMail::SwarmChanged(file) => {
+                if let Some(download) = self.by_id.get(&file).map(|&index| &mut self.downloads[index]) {
+                    download.refresh_pending = false;
+                    download.refused.clear();
+                    download.queue.extend(download.stalled.drain(..));
+                }
+            }
+            DownloadMail::Reply { from, file, segment, granted, load } => {
+                self.on_reply(from, file, segment, granted, load)?
+            }
+        }
+        Ok(())
+    }
+
+    fn add_file(&mut self, start: FileStart) -> Result<(), DownloadError> {
+        let queue = self.pieces.order(start.segments.len());
+        let complete_already = start.segments.is_complete(); // a file of no segments
+        self.by_id.insert(start.id, self.downloads.len());
+        self.downloads.push(Download {
+            start,
+            queue,
+            stalled: Vec::new(),
+            refused: HashMap::new(),
+            in_flight: 0,
+            since_refresh: 0,
+            refresh_pending: false,
+            sources: BTreeMap::new(),
+        });
+        if complete_already {
+            self.complete(self.downloads.len() - 1)?;
+        }
+        Ok(())
+    }
+
+    fn on_reply(&mut self, from: PeerId, file: FileId, segment: u32, granted: bool, load: u32) -> Result<(), DownloadError> {
+        let unasked = DownloadError::Unasked { from, file: file.0, segment };
+        let Some(&index) = self.by_id.get(&file) else { return Err(unasked) };
+        let outstanding = self.in_flight_to.get_mut(&from).filter(|count| **count > 0);
+        let Some(outstanding) = outstanding else { return Err(unasked) };
+        *outstanding -= 1;
+        self.in_flight -= 1;
+        self.reported_load.insert(from, load);
+        let download = &mut self.downloads[index];
+        download.in_flight -= 1;
+        if !granted {
+            download.refused.entry(segment).or_default().push(from);
+            download.queue.push_front(segment);
+            return Ok(());
+        }
+        let marked = download.start.segments.mark(segment);
+        if marked == Marked::AlreadyHeld {
+            return Ok(());
+        }
+        self.figures.downloaded += 1;
+        *download.sources.entry(from).or_default() += 1;
+        download.since_refresh += 1;
+        if download.since_refresh == REFRESH_EVERY {
+            download.since_refresh = 0;
+            download.refresh_pending = true;
+            self.mirror.refresh(file);
+        }
+        if marked == Marked::Completed {
+            self.complete(index)?;
+        }
+        Ok(())
+    }
+
+    /// A file is whole: write it, and tell the tracker (through the mirror) that we seed it.
+    fn complete(&mut self, index: usize) -> Result<(), DownloadError> {
+        let start = &self.downloads[index].start;
+        output::write_file(&self.config.output_dir, self.config.me, &start.name, &start.hashes)?;
+        self.mirror.completed(start.id);
+        self.finished_files += 1;
+        Ok(())
+    }
+
+    fn report_progress(&mut self) {
+        if self.started && !self.all_done_sent && self.finished_files == self.config.wanted {
+            self.all_done_sent = true;
+            self.mirror.all_done();
+        }
+    }
+
+    /// Sends requests until the window is full or nothing more can be asked now.
+    fn fill_window(&mut self) {
+        while self.in_flight < self.config.window {
+            let count = self.downloads.len();
+            let sent = (0..count).any(|offset| self.request_one((self.turn + offset) % count.max(1)));
+            if !sent {
+                break;
+            }
+            self.turn = self.turn.wrapping_add(1);
+        }
+    }
+
+    /// Sends one request for the download at `index` if it has a segment some holder may give.
+    fn request_one(&mut self, index: usize) -> bool {
+        let download = &mut self.downloads[index];
+        let me = self.config.me;
+        while let Some(segment) = download.queue.pop_front() {
+            if download.start.segments.contains(segment) {
+                continue;
+            }
+            let swarm = download.start.swarm.load();
+            let refused = download.refused.get(&segment).map_or(&[][..], Vec::as_slice);
+            let candidates: Vec<Candidate> = swarm
+                .iter()
+                .filter(|holder| holder.peer != me && !refused.contains(&holder.peer))
+                .map(|holder| Candidate {
+                    peer: holder.peer,
+                    seed: holder.seed,
+                    reported_load: self.reported_load.get(&holder.peer).copied().unwrap_or(0),
+                    in_flight: self.in_flight_to.get(&holder.peer).copied().unwrap_or(0),
+                })
+                .collect();
+            if candidates.is_empty() {
+                download.stalled.push(segment);
+                if !download.refresh_pending {
+                    download.refresh_pending = true;
+                    self.mirror.refresh(download.start.id);
+                }
+                continue;
+            }
+            let holder = candidates[self.holders.choose(&candidates)].peer;
+            download.in_flight += 1;
+            *self.in_flight_to.entry(holder).or_default() += 1;
+            self.in_flight += 1;
+            self.figures.requests += 1;
+            let request = Message::SegmentRequest { file: download.start.id, segment };
+            // A closed outbox means the rank is shutting down; the loop ends on its own then.
+            let _ = self.outbox.send(PumpCommand::Send { to: holder, message: request });
+            return true;
+        }
+        false
+    }
+}

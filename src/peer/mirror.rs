@@ -1,0 +1,155 @@
+//! The tracker mirror: this rank's one contact with the tracker. It registers, asks for and
+//! refreshes swarms, reports completed files and "all done", and publishes what it learns for
+//! the other actors: each swarm as a snapshot, and the segment book the upload server reads.
+
+use std::collections::HashMap;
+
+use super::download::{DownloadHandle, DownloadMail, FileStart, SwarmView};
+use super::segments::SegmentSet;
+use super::upload::SegmentBook;
+use super::{Outbox, PumpCommand};
+use crate::input::PeerInput;
+use crate::model::{FileId, FileName, PeerId};
+use crate::sync::{Arc, Receiver, Sender, SnapshotCell};
+use crate::wire::Message;
+
+pub enum MirrorMail {
+    /// A message from the tracker, routed by the pump.
+    FromTracker(Message),
+    /// From the download scheduler: ask the tracker for the file's current swarm.
+    Refresh(FileId),
+    Completed(FileId),
+    AllDone,
+    /// The rank is giving up (a fatal error elsewhere): stop now.
+    Abort,
+}
+
+#[derive(Clone)]
+pub struct MirrorHandle(Sender<MirrorMail>);
+
+impl MirrorHandle {
+    pub fn send(&self, mail: MirrorMail) -> bool {
+        self.0.send(mail).is_ok()
+    }
+    pub fn refresh(&self, file: FileId) {
+        self.send(MirrorMail::Refresh(file));
+    }
+    pub fn completed(&self, file: FileId) {
+        self.send(MirrorMail::Completed(file));
+    }
+    pub fn all_done(&self) {
+        self.send(MirrorMail::AllDone);
+    }
+}
+
+pub struct TrackerMirror {
+    me: PeerId,
+    input: PeerInput,
+    mailbox: Receiver<MirrorMail>,
+    outbox: Outbox,
+    downloads: Option<DownloadHandle>,
+    book: Arc<SnapshotCell<SegmentBook>>,
+    swarms: HashMap<FileId, (FileName, Arc<SnapshotCell<SwarmView>>)>,
+}
+
+impl TrackerMirror {
+    pub fn new(
+        me: PeerId,
+        input: PeerInput,
+        outbox: Outbox,
+        book: Arc<SnapshotCell<SegmentBook>>,
+    ) -> (TrackerMirror, MirrorHandle) {
+        let (sender, mailbox) = crate::sync::mailbox();
+        let mirror =
+            TrackerMirror { me, input, mailbox, outbox, downloads: None, book, swarms: HashMap::new() };
+        (mirror, MirrorHandle(sender))
+    }
+
+    /// The scheduler's handle is given after both exist (each holds the other's handle).
+    pub fn connect(&mut self, downloads: DownloadHandle) {
+        self.downloads = Some(downloads);
+    }
+
+    /// Registers, then serves until the tracker says stop (or the rank aborts).
+    ///
+    /// The mirror ends on an explicit message, not when its mailbox closes: the scheduler holds
+    /// a handle to it as it holds one to the scheduler, and that cycle would never close.
+    /// Returning drops the mirror's handle to the scheduler, which lets the scheduler end.
+    pub fn run(mut self) {
+        let register = Message::Register {
+            owned: self.input.owned.clone(),
+            wanted: self.input.wanted.clone(),
+        };
+        self.to_tracker(register);
+        while let Some(mail) = self.mailbox.recv() {
+            match mail {
+                MirrorMail::FromTracker(Message::Go { owned }) => self.start(owned),
+                MirrorMail::FromTracker(Message::Swarm { file, name, hashes, holders }) => {
+                    self.on_swarm(file, name, hashes, holders)
+                }
+                MirrorMail::FromTracker(Message::Stop) | MirrorMail::Abort => return,
+                MirrorMail::FromTracker(other) => {
+                    let what = format!("peer {}: unexpected {:?} from the tracker", self.me, other.kind());
+                    let _ = self.outbox.send(PumpCommand::Fatal(what));
+                    return;
+                }
+                MirrorMail::Refresh(file) => {
+                    if let Some((name, _)) = self.swarms.get(&file) {
+                        let request = Message::SwarmRequest { file: name.clone(), with_hashes: false };
+                        self.to_tracker(request);
+                    }
+                }
+                MirrorMail::Completed(file) => self.to_tracker(Message::FileComplete { file }),
+                MirrorMail::AllDone => self.to_tracker(Message::AllDone),
+            }
+        }
+    }
+
+    fn to_tracker(&self, message: Message) {
+        let _ = self.outbox.send(PumpCommand::Send { to: PeerId::TRACKER, message });
+    }
+
+    fn tell_scheduler(&self, mail: DownloadMail) {
+        if let Some(downloads) = &self.downloads {
+            downloads.send(mail);
+        }
+    }
+
+    /// Go: serve the files we own under their ids, and ask for the swarm of each wanted file.
+    fn start(&mut self, owned: Vec<(FileName, FileId)>) {
+        let mut book = SegmentBook::clone(&self.book.load());
+        for (name, id) in owned {
+            if let Some(file) = self.input.owned.iter().find(|file| file.name == name) {
+                let len = file.hashes.len() as u32;
+                book.insert(id, Arc::new(SegmentSet::full(len)));
+            }
+        }
+        self.book.publish(Arc::new(book));
+        for name in &self.input.wanted {
+            self.to_tracker(Message::SwarmRequest { file: name.clone(), with_hashes: true });
+        }
+        self.tell_scheduler(DownloadMail::Started);
+    }
+
+    fn on_swarm(&mut self, file: FileId, name: FileName, hashes: Option<Vec<crate::model::SegmentHash>>, holders: SwarmView) {
+        if let Some((_, swarm)) = self.swarms.get(&file) {
+            swarm.publish(Arc::new(holders));
+            self.tell_scheduler(DownloadMail::SwarmChanged(file));
+            return;
+        }
+        let Some(hashes) = hashes else {
+            let what = format!("peer {}: the tracker refreshed swarm {name} before describing it", self.me);
+            let _ = self.outbox.send(PumpCommand::Fatal(what));
+            return;
+        };
+        // Publish the new, empty segment set before the scheduler can fill it, so that the
+        // upload server can serve what arrives from the first segment on.
+        let segments = Arc::new(SegmentSet::empty(hashes.len() as u32));
+        let mut book = SegmentBook::clone(&self.book.load());
+        book.insert(file, segments.clone());
+        self.book.publish(Arc::new(book));
+        let swarm = Arc::new(SnapshotCell::new(holders));
+        self.swarms.insert(file, (name.clone(), swarm.clone()));
+        self.tell_scheduler(DownloadMail::NewFile(FileStart { id: file, name, hashes, segments, swarm }));
+    }
+}

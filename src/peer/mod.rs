@@ -1,0 +1,169 @@
+//! A peer: three actors around the pump.
+//!
+//! ```text
+//!             pump (the rank's main thread, the only one that touches the transport)
+//!            /            |              \
+//!   upload server   download scheduler   tracker mirror
+//! ```
+//! The pump routes what arrives to the actor it is for; the actors put what they send in the
+//! pump's outbox. The scheduler and the mirror also talk directly. Segment state is shared
+//! through atomic bitsets, swarms and the segment book through snapshot cells.
+
+pub mod download;
+pub mod mirror;
+pub mod policy;
+pub mod segments;
+pub mod upload;
+
+use std::path::PathBuf;
+
+use crate::input::PeerInput;
+use crate::model::PeerId;
+use crate::rng::Rng;
+use crate::sync::thread::{self, JoinHandle};
+use crate::sync::{Arc, Sender, SnapshotCell};
+use crate::wire::{Message, PeerReport};
+use download::{DownloadConfig, DownloadFigures, DownloadHandle, DownloadMail, DownloadScheduler};
+use mirror::{MirrorHandle, MirrorMail, TrackerMirror};
+use upload::{SegmentBook, UploadFigures, UploadHandle, UploadServer};
+
+/// What an actor asks of the pump.
+pub enum PumpCommand {
+    Send { to: PeerId, message: Message },
+    /// Something went wrong that the rank cannot recover from; the pump ends the job.
+    Fatal(String),
+}
+
+/// The pump's inbox of commands, one sender per actor.
+pub type Outbox = Sender<PumpCommand>;
+
+/// How a peer behaves, from the command line.
+#[derive(Clone, Debug)]
+pub struct PeerConfig {
+    pub window: usize,
+    pub seed: u64,
+    pub output_dir: PathBuf,
+    /// Ask for segments in a random order instead of first to last.
+    pub random_order: bool,
+}
+
+/// Where the pump sends what arrives. Dropping it lets the actors end.
+pub struct Router {
+    upload: UploadHandle,
+    download: DownloadHandle,
+    mirror: MirrorHandle,
+}
+
+/// Where a message from the network goes.
+pub enum Route {
+    Delivered,
+    /// The tracker said stop: the pump should drop the router and wind down.
+    Stop,
+    /// The message has no business reaching a peer.
+    Unexpected,
+}
+
+impl Router {
+    pub fn route(&self, from: PeerId, message: Message) -> Route {
+        match message {
+            Message::SegmentRequest { file, segment } if from != PeerId::TRACKER => {
+                self.upload.request(from, file, segment);
+            }
+            Message::SegmentReply { file, segment, granted, load } if from != PeerId::TRACKER => {
+                self.download.send(DownloadMail::Reply { from, file, segment, granted, load });
+            }
+            Message::Stop if from == PeerId::TRACKER => {
+                self.mirror.send(MirrorMail::FromTracker(Message::Stop));
+                return Route::Stop;
+            }
+            message @ (Message::Go { .. } | Message::Swarm { .. }) if from == PeerId::TRACKER => {
+                self.mirror.send(MirrorMail::FromTracker(message));
+            }
+            _ => return Route::Unexpected,
+        }
+        Route::Delivered
+    }
+
+    /// Stops the actors after a fatal error: the mirror on an explicit word, the others as
+    /// their mailboxes close.
+    pub fn abort(self) {
+        self.mirror.send(MirrorMail::Abort);
+    }
+}
+
+/// The running actors of a peer.
+pub struct Actors {
+    upload: JoinHandle<UploadFigures>,
+    download: JoinHandle<DownloadFigures>,
+    mirror: JoinHandle<()>,
+}
+
+impl Actors {
+    /// Waits for every actor to end (they do once the router is dropped) and sums up the run.
+    pub fn join(self) -> PeerReport {
+        let upload = self.upload.join().unwrap_or_default();
+        let download = self.download.join().unwrap_or_default();
+        let _ = self.mirror.join();
+        PeerReport {
+            uploaded: upload.uploaded,
+            refused: upload.refused,
+            downloaded: download.downloaded,
+            requests: download.requests,
+            sources: download.sources,
+        }
+    }
+}
+
+/// Ends the job if an actor panics: its thread would otherwise vanish and leave the swarm
+/// waiting for it forever.
+struct PanicAlarm(Outbox, &'static str);
+
+impl Drop for PanicAlarm {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let _ = self.0.send(PumpCommand::Fatal(format!("the {} actor panicked", self.1)));
+        }
+    }
+}
+
+fn spawn_actor<T: Send + 'static>(
+    me: PeerId,
+    role: &'static str,
+    outbox: &Outbox,
+    body: impl FnOnce() -> T + Send + 'static,
+) -> JoinHandle<T> {
+    let alarm = PanicAlarm(outbox.clone(), role);
+    thread::spawn_named(format!("peer{me}-{role}"), move || {
+        let _alarm = alarm;
+        body()
+    })
+}
+
+/// Starts the three actors of peer `me`; returns the router the pump feeds and the actors to join.
+pub fn start(me: PeerId, input: PeerInput, config: &PeerConfig, outbox: Outbox) -> (Router, Actors) {
+    let book = Arc::new(SnapshotCell::new(SegmentBook::new()));
+    let wanted = input.wanted.len();
+    let (upload_server, upload) = UploadServer::new(book.clone(), outbox.clone());
+    let (mut tracker_mirror, mirror) = TrackerMirror::new(me, input, outbox.clone(), book);
+    let pieces: Box<dyn policy::PiecePolicy> = if config.random_order {
+        Box::new(policy::RandomOrder(Rng::derive(config.seed, me.0 as u64)))
+    } else {
+        Box::new(policy::InOrder)
+    };
+    let download_config =
+        DownloadConfig { me, wanted, window: config.window.max(1), output_dir: config.output_dir.clone() };
+    let (scheduler, download) = DownloadScheduler::new(
+        download_config,
+        outbox.clone(),
+        mirror.clone(),
+        pieces,
+        Box::new(policy::LeastBusy::default()),
+    );
+    tracker_mirror.connect(download.clone());
+    let actors = Actors {
+        upload: spawn_actor(me, "upload", &outbox, move || upload_server.run()),
+        download: spawn_actor(me, "download", &outbox, move || scheduler.run()),
+        mirror: spawn_actor(me, "mirror", &outbox, move || tracker_mirror.run()),
+    };
+    (Router { upload, download, mirror }, actors)
+}

@@ -1,0 +1,126 @@
+//! The choices a downloader makes, behind small traits so that new policies (rarest-first,
+//! endgame, choking) slot in without touching the actors.
+
+use std::collections::VecDeque;
+
+use crate::model::PeerId;
+use crate::rng::Rng;
+
+/// Which segments to ask for, in what order.
+pub trait PiecePolicy: Send {
+    /// The order in which to request the `segments` segments of a newly started file.
+    fn order(&mut self, segments: u32) -> VecDeque<u32>;
+}
+
+/// Segments in file order, first to last.
+pub struct InOrder;
+
+impl PiecePolicy for InOrder {
+    fn order(&mut self, segments: u32) -> VecDeque<u32> {
+        (0..segments).collect()
+    }
+}
+
+/// Segments in a random order from the run's seed: partial holders then hold different
+/// segments, so they can serve each other.
+pub struct RandomOrder(pub Rng);
+
+impl PiecePolicy for RandomOrder {
+    fn order(&mut self, segments: u32) -> VecDeque<u32> {
+        let mut order: Vec<u32> = (0..segments).collect();
+        self.0.shuffle(&mut order);
+        order.into()
+    }
+}
+
+/// What the downloader knows of one holder that could serve a segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Candidate {
+    pub peer: PeerId,
+    /// Holds the whole file (a seed); a partial holder may refuse.
+    pub seed: bool,
+    /// The holder's own figure for its load (segments it has handed out), from its last reply.
+    pub reported_load: u32,
+    /// Requests this downloader has outstanding with the holder now.
+    pub in_flight: u32,
+}
+
+/// Which holder to ask.
+pub trait HolderPolicy: Send {
+    /// One of `candidates` (never empty), by index.
+    fn choose(&mut self, candidates: &[Candidate]) -> usize;
+}
+
+/// The least busy holder: the fewest segments handed out, counting the asker's own requests in
+/// flight to it as load already. Ties go round-robin, so equal holders share evenly.
+#[derive(Default)]
+pub struct LeastBusy {
+    turn: usize,
+}
+
+impl LeastBusy {
+    fn busyness(candidate: &Candidate) -> u64 {
+        candidate.reported_load as u64 + candidate.in_flight as u64
+    }
+}
+
+impl HolderPolicy for LeastBusy {
+    fn choose(&mut self, candidates: &[Candidate]) -> usize {
+        self.turn = self.turn.wrapping_add(1);
+        let start = self.turn % candidates.len();
+        // Scan from a rotating start; strict `<` keeps the first of equals met.
+        let mut best = start;
+        for offset in 1..candidates.len() {
+            let index = (start + offset) % candidates.len();
+            if Self::busyness(&candidates[index]) < Self::busyness(&candidates[best]) {
+                best = index;
+            }
+        }
+        best
+    }
+}
+
+#[cfg(all(test, not(feature = "loom")))]
+mod tests {
+    use super::*;
+
+    fn candidate(peer: u32, reported_load: u32, in_flight: u32) -> Candidate {
+        Candidate { peer: PeerId(peer), seed: true, reported_load, in_flight }
+    }
+
+    #[test]
+    fn the_least_busy_holder_is_chosen() {
+        let mut policy = LeastBusy::default();
+        let candidates = [candidate(1, 10, 0), candidate(2, 3, 1), candidate(3, 5, 0)];
+        for _ in 0..5 {
+            assert_eq!(policy.choose(&candidates), 1);
+        }
+    }
+
+    #[test]
+    fn in_flight_requests_count_as_load() {
+        let mut policy = LeastBusy::default();
+        let candidates = [candidate(1, 2, 3), candidate(2, 4, 0)];
+        assert_eq!(policy.choose(&candidates), 1);
+    }
+
+    #[test]
+    fn equal_holders_take_turns() {
+        let mut policy = LeastBusy::default();
+        let candidates = [candidate(1, 0, 0), candidate(2, 0, 0), candidate(3, 0, 0)];
+        let mut seen = [0; 3];
+        for _ in 0..30 {
+            seen[policy.choose(&candidates)] += 1;
+        }
+        assert_eq!(seen, [10, 10, 10]);
+    }
+
+    #[test]
+    fn piece_orders_cover_every_segment_once() {
+        assert_eq!(InOrder.order(4), VecDeque::from(vec![0, 1, 2, 3]));
+        let mut random = RandomOrder(Rng::new(3));
+        let mut order: Vec<u32> = random.order(100).into();
+        order.sort();
+        assert_eq!(order, (0..100).collect::<Vec<_>>());
+    }
+}

@@ -1,0 +1,212 @@
+//! The pump: a rank's main thread, the only one that touches the transport.
+//!
+//! For a peer it sends what the actors put in its outbox and routes what arrives to the actor it
+//! is for; for the tracker it feeds the tracker's state machine. It never blocks in the
+//! transport: it polls, and when a round finds nothing to do it backs off, so that many ranks
+//! can share two cores.
+
+use std::time::{Duration, Instant};
+
+use crate::input::{InputError, PeerInput};
+use crate::model::PeerId;
+use crate::peer::{self, PeerConfig, PumpCommand, Route};
+use crate::sync::{Receiver, TryRecv};
+use crate::tracker::{Phase, Tracker, TrackerError};
+use crate::transport::{Transport, TransportError};
+use crate::wire::{DecodeError, Message, MessageKind, PeerReport};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RankError {
+    #[error(transparent)]
+    Input(#[from] InputError),
+    #[error(transparent)]
+    Tracker(#[from] TrackerError),
+    #[error("rank {at}: malformed message from rank {from}: {error}")]
+    Decode { at: PeerId, from: PeerId, error: DecodeError },
+    #[error("rank {at}: unexpected {kind:?} from rank {from}")]
+    Unexpected { at: PeerId, from: PeerId, kind: MessageKind },
+    #[error("{0}")]
+    Fatal(String),
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+}
+
+/// Messages sent, by kind: the pump sees every one.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Traffic {
+    pub sent: [u64; MessageKind::ALL.len()],
+}
+
+impl Traffic {
+    fn count(&mut self, message: &Message) {
+        self.sent[message.kind().tag() as usize] += 1;
+    }
+}
+
+fn send<T: Transport>(transport: &mut T, traffic: &mut Traffic, to: PeerId, message: &Message) -> Result<(), RankError> {
+    traffic.count(message);
+    transport.send(to, message.encode())?;
+    Ok(())
+}
+
+fn receive<T: Transport>(transport: &mut T) -> Result<Option<(PeerId, Message)>, RankError> {
+    let Some((from, bytes)) = transport.poll()? else { return Ok(None) };
+    let message = Message::decode(&bytes).map_err(|error| RankError::Decode { at: transport.me(), from, error })?;
+    Ok(Some((from, message)))
+}
+
+/// How long an idle pump waits: a few quick yields (an answer is often microseconds away),
+/// then waits that double up to a ceiling, so an idle rank costs the machine next to nothing.
+struct Backoff {
+    idle_rounds: u32,
+}
+
+impl Backoff {
+    const YIELDS: u32 = 16;
+    const LONGEST_WAIT: Duration = Duration::from_micros(500);
+
+    fn new() -> Backoff {
+        Backoff { idle_rounds: 0 }
+    }
+
+    fn reset(&mut self) {
+        self.idle_rounds = 0;
+    }
+
+    /// How long to wait this idle round; `None` means just yield.
+    fn next_wait(&mut self) -> Option<Duration> {
+        self.idle_rounds += 1;
+        if self.idle_rounds <= Self::YIELDS {
+            return None;
+        }
+        let doublings = (self.idle_rounds - Self::YIELDS).min(10);
+        Some((Duration::from_micros(2) * (1 << doublings)).min(Self::LONGEST_WAIT))
+    }
+}
+
+/// What a peer's run produced.
+pub struct PeerOutcome {
+    pub report: PeerReport,
+    pub traffic: Traffic,
+}
+
+/// Runs peer `transport.me()` from its input until the tracker says stop, then reports.
+pub fn run_peer<T: Transport>(transport: &mut T, input: PeerInput, config: &PeerConfig) -> Result<PeerOutcome, RankError> {
+    let me = transport.me();
+    let (outbox, commands) = crate::sync::mailbox();
+    let (router, actors) = peer::start(me, input, config, outbox);
+    let mut traffic = Traffic::default();
+    let pumped = pump_peer(transport, router, &commands, &mut traffic);
+    // Every path out of `pump_peer` has dropped the router, so the actors end.
+    let report = actors.join();
+    pumped?;
+    send(transport, &mut traffic, PeerId::TRACKER, &Message::Report(report.clone()))?;
+    Ok(PeerOutcome { report, traffic })
+}
+
+fn pump_peer<T: Transport>(
+    transport: &mut T,
+    router: peer::Router,
+    commands: &Receiver<PumpCommand>,
+    traffic: &mut Traffic,
+) -> Result<(), RankError> {
+    let me = transport.me();
+    let mut router = Some(router);
+    let mut backoff = Backoff::new();
+    let result = (|| loop {
+        let mut worked = false;
+        while let Some((from, message)) = receive(transport)? {
+            worked = true;
+            let kind = message.kind();
+            let route = match &router {
+                Some(router) => router.route(from, message),
+                None => Route::Unexpected,
+            };
+            match route {
+                Route::Delivered => {}
+                // Dropping the router closes the upload server's and scheduler's mailboxes
+                // (once the mirror, which holds the scheduler's too, has seen the stop).
+                Route::Stop => router = None,
+                Route::Unexpected => return Err(RankError::Unexpected { at: me, from, kind }),
+            }
+        }
+        let mut next = commands.try_recv();
+        loop {
+            match next {
+                TryRecv::Item(PumpCommand::Send { to, message }) => send(transport, traffic, to, &message)?,
+                TryRecv::Item(PumpCommand::Fatal(what)) => return Err(RankError::Fatal(what)),
+                TryRecv::Empty => break,
+                // Every actor has ended: after a stop, that is the end of the pump's work.
+                TryRecv::Closed => return Ok(()),
+            }
+            worked = true;
+            next = commands.try_recv();
+        }
+        if worked {
+            backoff.reset();
+            continue;
+        }
+        // Idle: wait on the outbox, so that an actor's message wakes us at once; the transport
+        // is looked at again when the wait ends.
+        match backoff.next_wait() {
+            None => crate::sync::thread::yield_now(),
+            Some(wait) => match commands.recv_timeout(wait) {
+                TryRecv::Item(PumpCommand::Send { to, message }) => {
+                    backoff.reset();
+                    send(transport, traffic, to, &message)?
+                }
+                TryRecv::Item(PumpCommand::Fatal(what)) => return Err(RankError::Fatal(what)),
+                TryRecv::Empty => {}
+                TryRecv::Closed => return Ok(()),
+            },
+        }
+    })();
+    if result.is_err() {
+        if let Some(router) = router.take() {
+            router.abort();
+        }
+    }
+    result
+}
+
+/// What the tracker's run produced.
+pub struct TrackerOutcome {
+    pub tracker: Tracker,
+    /// From the go-ahead to the stop: the protocol itself, without start-up.
+    pub protocol_time: Duration,
+    pub traffic: Traffic,
+}
+
+/// Runs the tracker until every peer has sent its report after the stop.
+pub fn run_tracker<T: Transport>(transport: &mut T) -> Result<TrackerOutcome, RankError> {
+    let peers = transport.ranks() - 1;
+    let mut tracker = Tracker::new(peers);
+    let mut traffic = Traffic::default();
+    let mut backoff = Backoff::new();
+    let mut went_at = None;
+    let mut stopped_at = None;
+    while tracker.phase() != Phase::Finished {
+        let Some((from, message)) = receive(transport)? else {
+            match backoff.next_wait() {
+                None => crate::sync::thread::yield_now(),
+                Some(wait) => std::thread::sleep(wait),
+            }
+            continue;
+        };
+        backoff.reset();
+        let before = tracker.phase();
+        for (to, reply) in tracker.handle(from, message)? {
+            send(transport, &mut traffic, to, &reply)?;
+        }
+        match (before, tracker.phase()) {
+            (Phase::Registering, Phase::Running) => went_at = Some(Instant::now()),
+            (Phase::Running, Phase::Stopping) => stopped_at = Some(Instant::now()),
+            _ => {}
+        }
+    }
+    let protocol_time = match (went_at, stopped_at) {
+        (Some(went), Some(stopped)) => stopped - went,
+        _ => Duration::ZERO,
+    };
+    Ok(TrackerOutcome { tracker, protocol_time, traffic })
+}

@@ -1,0 +1,94 @@
+//! One swarm run: which role each rank plays, and the in-process runner that plays them all.
+
+use std::path::PathBuf;
+
+use crate::input;
+use crate::model::PeerId;
+use crate::peer::PeerConfig;
+use crate::pump::{self, PeerOutcome, RankError, TrackerOutcome};
+use crate::sync::atomic::Ordering;
+use crate::transport::local::LocalNetwork;
+use crate::transport::{Transport, TransportError};
+
+/// The smallest swarm: a tracker and two peers.
+pub const MIN_RANKS: u32 = 3;
+
+#[derive(Clone, Debug)]
+pub struct RunConfig {
+    pub input_dir: PathBuf,
+    pub peer: PeerConfig,
+}
+
+/// What one rank's run produced.
+pub enum RankOutcome {
+    Tracker(TrackerOutcome),
+    Peer(PeerOutcome),
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("a swarm needs at least {MIN_RANKS} ranks (the tracker and two peers), not {0}")]
+pub struct TooFewRanks(pub u32);
+
+/// Plays the role of `transport.me()`: rank 0 tracks, every other rank is a peer.
+pub fn run_rank<T: Transport>(transport: &mut T, config: &RunConfig) -> Result<RankOutcome, RankError> {
+    let me = transport.me();
+    if me == PeerId::TRACKER {
+        return Ok(RankOutcome::Tracker(pump::run_tracker(transport)?));
+    }
+    let input = input::read_peer_input(&config.input_dir.join(format!("in{me}.txt")))?;
+    Ok(RankOutcome::Peer(pump::run_peer(transport, input, &config.peer)?))
+}
+
+/// Everything an in-process run produced, rank by rank.
+pub struct LocalRun {
+    pub tracker: TrackerOutcome,
+    pub peers: Vec<PeerOutcome>,
+}
+
+/// Runs a whole swarm in this process: the tracker and `ranks - 1` peers, each a thread with
+/// its own pump and actors, over the in-process transport. The first rank to fail stops the
+/// others, and its error is returned.
+pub fn run_local(ranks: u32, config: &RunConfig) -> Result<LocalRun, RankError> {
+    if ranks < MIN_RANKS {
+        return Err(RankError::Fatal(TooFewRanks(ranks).to_string()));
+    }
+    let mut network = LocalNetwork::new(ranks);
+    let abort = network.abort_flag();
+    let handles: Vec<_> = (0..ranks)
+        .map(|rank| {
+            let mut transport = network.endpoint(rank);
+            let config = config.clone();
+            let abort = abort.clone();
+            crate::sync::thread::spawn_named(format!("rank{rank}"), move || {
+                let result = run_rank(&mut transport, &config);
+                if result.is_err() {
+                    // Release: pairs with nothing in particular; the flag is advisory, any order works.
+                    abort.store(true, Ordering::Relaxed);
+                }
+                result
+            })
+        })
+        .collect();
+    let mut tracker = None;
+    let mut peers = Vec::new();
+    let mut first_error = None;
+    for handle in handles {
+        match handle.join() {
+            Ok(Ok(RankOutcome::Tracker(outcome))) => tracker = Some(outcome),
+            Ok(Ok(RankOutcome::Peer(outcome))) => peers.push(outcome),
+            // Ranks that stopped because another failed say nothing of the cause.
+            Ok(Err(RankError::Transport(TransportError::Aborted))) => {}
+            Ok(Err(error)) => {
+                first_error.get_or_insert(error);
+            }
+            Err(_) => {
+                first_error.get_or_insert(RankError::Fatal("a rank panicked".into()));
+            }
+        }
+    }
+    match (first_error, tracker) {
+        (Some(error), _) => Err(error),
+        (None, Some(tracker)) => Ok(LocalRun { tracker, peers }),
+        (None, None) => Err(RankError::Fatal("the tracker did not finish".into())),
+    }
+}

@@ -1,0 +1,147 @@
+//! Model-checked primitives, for `--features loom`.
+//!
+//! crossbeam-channel and arc-swap are not modelled by loom (a real crossbeam `recv` inside a
+//! model hangs), so the mailbox and the snapshot cell are rebuilt here from loom's lock,
+//! condition variable and `RwLock`, with the same API and the same guarantees as the production
+//! side: the models then check the protocol built on top of them.
+
+use std::collections::VecDeque;
+
+use super::{Closed, TryRecv};
+
+pub use loom::sync::Arc;
+
+pub mod thread {
+    pub use loom::thread::{JoinHandle, yield_now};
+
+    pub fn spawn_named<F, T>(name: String, body: F) -> JoinHandle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        loom::thread::Builder::new().name(name).spawn(body).expect("loom refused to start a thread")
+    }
+}
+
+/// parking_lot's lock API (no poisoning) over loom's mutex.
+pub struct Mutex<T>(loom::sync::Mutex<T>);
+
+impl<T> Mutex<T> {
+    pub fn new(value: T) -> Self {
+        Mutex(loom::sync::Mutex::new(value))
+    }
+
+    pub fn lock(&self) -> loom::sync::MutexGuard<'_, T> {
+        self.0.lock().expect("a loom mutex cannot be poisoned here")
+    }
+}
+
+struct MailboxState<T> {
+    queue: VecDeque<T>,
+    senders: usize,
+    receiver_alive: bool,
+}
+
+struct Shared<T> {
+    state: loom::sync::Mutex<MailboxState<T>>,
+    ready: loom::sync::Condvar,
+}
+
+pub fn mailbox<T>() -> (Sender<T>, Receiver<T>) {
+    let shared = Arc::new(Shared {
+        state: loom::sync::Mutex::new(MailboxState { queue: VecDeque::new(), senders: 1, receiver_alive: true }),
+        ready: loom::sync::Condvar::new(),
+    });
+    (Sender(shared.clone()), Receiver(shared))
+}
+
+pub struct Sender<T>(Arc<Shared<T>>);
+
+impl<T> Clone for Sender<T> {
+    fn clone(&self) -> Self {
+        self.0.state.lock().unwrap().senders += 1;
+        Sender(self.0.clone())
+    }
+}
+
+impl<T> Drop for Sender<T> {
+    fn drop(&mut self) {
+        let mut state = self.0.state.lock().unwrap();
+        state.senders -= 1;
+        if state.senders == 0 {
+            // The receiver may be waiting for an item that will now never come.
+            self.0.ready.notify_all();
+        }
+    }
+}
+
+impl<T> Sender<T> {
+    pub fn send(&self, item: T) -> Result<(), Closed<T>> {
+        let mut state = self.0.state.lock().unwrap();
+        if !state.receiver_alive {
+            return Err(Closed(item));
+        }
+        state.queue.push_back(item);
+        self.0.ready.notify_one();
+        Ok(())
+    }
+}
+
+pub struct Receiver<T>(Arc<Shared<T>>);
+
+impl<T> Drop for Receiver<T> {
+    fn drop(&mut self) {
+        self.0.state.lock().unwrap().receiver_alive = false;
+    }
+}
+
+impl<T> Receiver<T> {
+    pub fn recv(&self) -> Option<T> {
+        let mut state = self.0.state.lock().unwrap();
+        loop {
+            if let Some(item) = state.queue.pop_front() {
+                return Some(item);
+            }
+            if state.senders == 0 {
+                return None;
+            }
+            state = self.0.ready.wait(state).unwrap();
+        }
+    }
+
+    pub fn try_recv(&self) -> TryRecv<T> {
+        let mut state = self.0.state.lock().unwrap();
+        match state.queue.pop_front() {
+            Some(item) => TryRecv::Item(item),
+            None if state.senders == 0 => TryRecv::Closed,
+            None => TryRecv::Empty,
+        }
+    }
+
+    /// loom has no clock: waiting "a while" is modelled as one look, then a yield.
+    pub fn recv_timeout(&self, _timeout: std::time::Duration) -> TryRecv<T> {
+        match self.try_recv() {
+            TryRecv::Empty => {
+                loom::thread::yield_now();
+                TryRecv::Empty
+            }
+            other => other,
+        }
+    }
+}
+
+pub struct SnapshotCell<T>(loom::sync::RwLock<Arc<T>>);
+
+impl<T> SnapshotCell<T> {
+    pub fn new(value: T) -> Self {
+        SnapshotCell(loom::sync::RwLock::new(Arc::new(value)))
+    }
+
+    pub fn load(&self) -> Arc<T> {
+        self.0.read().unwrap().clone()
+    }
+
+    pub fn publish(&self, value: Arc<T>) {
+        *self.0.write().unwrap() = value;
+    }
+}

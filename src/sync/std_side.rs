@@ -1,0 +1,89 @@
+//! Production primitives: std threads, crossbeam channels, arc-swap, parking_lot.
+
+use super::{Closed, TryRecv};
+
+pub use std::sync::Arc;
+
+pub mod thread {
+    pub use std::thread::{JoinHandle, yield_now};
+
+    /// Spawns a named thread (names show in debuggers and panics).
+    pub fn spawn_named<F, T>(name: String, body: F) -> JoinHandle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        std::thread::Builder::new().name(name).spawn(body).expect("the OS refused to start a thread")
+    }
+}
+
+/// A lock for the rare state that really is shared and written by several threads.
+pub type Mutex<T> = parking_lot::Mutex<T>;
+
+/// An unbounded many-to-one mailbox: crossbeam's channel.
+///
+/// Unbounded on purpose: actors and the pump send to each other in a cycle, and a cycle of
+/// bounded channels can deadlock when every one of them is full.
+pub fn mailbox<T>() -> (Sender<T>, Receiver<T>) {
+    let (sender, receiver) = crossbeam_channel::unbounded();
+    (Sender(sender), Receiver(receiver))
+}
+
+pub struct Sender<T>(crossbeam_channel::Sender<T>);
+
+impl<T> Clone for Sender<T> {
+    fn clone(&self) -> Self {
+        Sender(self.0.clone())
+    }
+}
+
+impl<T> Sender<T> {
+    pub fn send(&self, item: T) -> Result<(), Closed<T>> {
+        self.0.send(item).map_err(|err| Closed(err.0))
+    }
+}
+
+pub struct Receiver<T>(crossbeam_channel::Receiver<T>);
+
+impl<T> Receiver<T> {
+    /// Waits for the next item; `None` once every sender is gone and the mailbox is empty.
+    pub fn recv(&self) -> Option<T> {
+        self.0.recv().ok()
+    }
+
+    pub fn try_recv(&self) -> TryRecv<T> {
+        match self.0.try_recv() {
+            Ok(item) => TryRecv::Item(item),
+            Err(crossbeam_channel::TryRecvError::Empty) => TryRecv::Empty,
+            Err(crossbeam_channel::TryRecvError::Disconnected) => TryRecv::Closed,
+        }
+    }
+
+    /// Waits up to `timeout` for an item; `Empty` if none came.
+    pub fn recv_timeout(&self, timeout: std::time::Duration) -> TryRecv<T> {
+        match self.0.recv_timeout(timeout) {
+            Ok(item) => TryRecv::Item(item),
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => TryRecv::Empty,
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => TryRecv::Closed,
+        }
+    }
+}
+
+/// A value that one thread replaces whole and others read without locks: arc-swap.
+pub struct SnapshotCell<T>(arc_swap::ArcSwap<T>);
+
+impl<T> SnapshotCell<T> {
+    pub fn new(value: T) -> Self {
+        SnapshotCell(arc_swap::ArcSwap::from_pointee(value))
+    }
+
+    /// The current value. Readers never block the writer nor each other.
+    pub fn load(&self) -> Arc<T> {
+        self.0.load_full()
+    }
+
+    /// Replaces the value; readers see the old one or the new one, never a mix.
+    pub fn publish(&self, value: Arc<T>) {
+        self.0.store(value);
+    }
+}

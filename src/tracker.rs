@@ -1,0 +1,373 @@
+//! The tracker: a state machine with no I/O. A message comes in, messages go out.
+//!
+//! It keeps, for every file, its hashes and the ranks in its swarm (with a flag for those that
+//! hold it whole), never which segments a partial holder has. Its life has three phases:
+//! registering (until every peer has said what it owns and wants), running (swarm requests,
+//! completions, "all done"), and stopping (after the last "all done" it tells everyone to stop
+//! and collects each peer's report).
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::model::{FileId, FileName, OwnedFile, PeerId, SegmentHash};
+use crate::wire::{Holder, Message, PeerReport};
+
+/// A message to send, and to whom.
+pub type Outgoing = (PeerId, Message);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TrackerError {
+    #[error("{file}: in{first}.txt and in{second}.txt own it with different segments ({detail})")]
+    Conflict { file: FileName, first: PeerId, second: PeerId, detail: String },
+    #[error("in{peer}.txt: wants {file}, which no peer owns")]
+    NobodyOwns { file: FileName, peer: PeerId },
+    #[error("protocol error: peer {from} sent {what}")]
+    Protocol { from: PeerId, what: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Registering,
+    Running,
+    Stopping,
+    Finished,
+}
+
+struct FileRecord {
+    name: FileName,
+    hashes: Vec<SegmentHash>,
+    /// The first rank that announced the file, for naming both sides of a conflict.
+    first_owner: PeerId,
+    /// The swarm, in the order ranks joined it.
+    holders: Vec<Holder>,
+}
+
+struct Registration {
+    owned: Vec<FileName>,
+    wanted: Vec<FileName>,
+}
+
+pub struct Tracker {
+    peers: u32,
+    phase: Phase,
+    registrations: BTreeMap<PeerId, Registration>,
+    files: Vec<FileRecord>,
+    by_name: HashMap<FileName, usize>,
+    all_done: Vec<bool>,
+    all_done_count: u32,
+    reports: BTreeMap<PeerId, PeerReport>,
+}
+
+impl Tracker {
+    /// A tracker for peers 1..=peers.
+    pub fn new(peers: u32) -> Tracker {
+        Tracker {
+            peers,
+            phase: Phase::Registering,
+            registrations: BTreeMap::new(),
+            files: Vec::new(),
+            by_name: HashMap::new(),
+            all_done: vec![false; peers as usize + 1],
+            all_done_count: 0,
+            reports: BTreeMap::new(),
+        }
+    }
+
+    pub fn phase(&self) -> Phase {
+        self.phase
+    }
+
+    /// Every peer's report, by rank; complete once the phase is `Finished`.
+    pub fn reports(&self) -> &BTreeMap<PeerId, PeerReport> {
+        &self.reports
+    }
+
+    /// The name of a file by id, for reports.
+    pub fn file_name(&self, file: FileId) -> Option<&FileName> {
+        self.files.get(file.0 as usize).map(|record| &record.name)
+    }
+
+    /// Which peers hold a file whole or in part (for checking reports).
+    pub fn holders(&self, file: FileId) -> &[Holder] {
+        self.files.get(file.0 as usize).map_or(&[], |record| &record.holders)
+    }
+
+    pub fn handle(&mut self, from: PeerId, message: Message) -> Result<Vec<Outgoing>, TrackerError> {
+        if from.0 == 0 || from.0 > self.peers {
+            return Err(self.protocol(from, "a message from outside the swarm"));
+        }
+        match (self.phase, message) {
+            (Phase::Registering, Message::Register { owned, wanted }) => self.register(from, owned, wanted),
+            (Phase::Running, Message::SwarmRequest { file, with_hashes }) => {
+                self.swarm_request(from, &file, with_hashes)
+            }
+            (Phase::Running, Message::FileComplete { file }) => self.file_complete(from, file),
+            (Phase::Running, Message::AllDone) => self.all_done(from),
+            (Phase::Stopping, Message::Report(report)) => self.report(from, report),
+            (phase, message) => Err(self.protocol(from, &format!("{:?} while {phase:?}", message.kind()))),
+        }
+    }
+
+    fn protocol(&self, from: PeerId, what: &str) -> TrackerError {
+        TrackerError::Protocol { from, what: what.to_string() }
+    }
+
+    fn register(
+        &mut self,
+        from: PeerId,
+        owned: Vec<OwnedFile>,
+        wanted: Vec<FileName>,
+    ) -> Result<Vec<Outgoing>, TrackerError> {
+        if self.registrations.contains_key(&from) {
+            return Err(self.protocol(from, "a second registration"));
+        }
+        let mut owned_names = Vec::with_capacity(owned.len());
+        for file in owned {
+            owned_names.push(file.name.clone());
+            self.add_owner(from, file)?;
+        }
+        self.registrations.insert(from, Registration { owned: owned_names, wanted });
+        if self.registrations.len() < self.peers as usize {
+            return Ok(Vec::new());
+        }
+        self.start()
+    }
+
+    fn add_owner(&mut self, owner: PeerId, file: OwnedFile) -> Result<(), TrackerError> {
+        let Some(&index) = self.by_name.get(&file.name) else {
+            self.by_name.insert(file.name.clone(), self.files.len());
+            self.files.push(FileRecord {
+                name: file.name,
+                hashes: file.hashes,
+                first_owner: owner,
+                holders: vec![Holder { peer: owner, seed: true }],
+            });
+            return Ok(());
+        };
+        let record = &mut self.files[index];
+        if record.hashes != file.hashes {
+            let detail = match record.hashes.iter().zip(&file.hashes).position(|(a, b)| a != b) {
+                Some(segment) => format!("they first differ at segment {}", segment + 1),
+                None => format!("{} segments against {}", record.hashes.len(), file.hashes.len()),
+            };
+            let (first, second) = (record.first_owner.min(owner), record.first_owner.max(owner));
+            return Err(TrackerError::Conflict { file: file.name, first, second, detail });
+        }
+        record.holders.push(Holder { peer: owner, seed: true });
+        Ok(())
+    }
+
+    /// Everyone has registered: check that every wanted file exists, number the files (by name,
+    /// so that ids do not depend on the order registrations arrived in), and say go.
+    fn start(&mut self) -> Result<Vec<Outgoing>, TrackerError> {
+        for (&peer, registration) in &self.registrations {
+            if let Some(missing) = registration.wanted.iter().find(|name| !self.by_name.contains_key(*name)) {
+                return Err(TrackerError::NobodyOwns { file: missing.clone(), peer });
+            }
+        }
+        self.files.sort_by(|a, b| a.name.cmp(&b.name));
+        for record in &mut self.files {
+            record.holders.sort_by_key(|holder| holder.peer);
+        }
+        self.by_name = self.files.iter().enumerate().map(|(index, record)| (record.name.clone(), index)).collect();
+        self.phase = Phase::Running;
+        let go = self
+            .registrations
+            .iter()
+            .map(|(&peer, registration)| {
+                let owned = registration
+                    .owned
+                    .iter()
+                    .map(|name| (name.clone(), FileId(self.by_name[name] as u32)))
+                    .collect();
+                (peer, Message::Go { owned })
+            })
+            .collect();
+        Ok(go)
+    }
+
+    fn swarm_request(&mut self, from: PeerId, name: &FileName, with_hashes: bool) -> Result<Vec<Outgoing>, TrackerError> {
+        let Some(&index) = self.by_name.get(name) else {
+            return Err(self.protocol(from, &format!("a swarm request for unknown file {name}")));
+        };
+        let record = &mut self.files[index];
+        if !record.holders.iter().any(|holder| holder.peer == from) {
+            record.holders.push(Holder { peer: from, seed: false });
+        }
+        let holders = record.holders.iter().filter(|holder| holder.peer != from).copied().collect();
+        let reply = Message::Swarm {
+            file: FileId(index as u32),
+            name: record.name.clone(),
+            hashes: with_hashes.then(|| record.hashes.clone()),
+            holders,
+        };
+        Ok(vec![(from, reply)])
+    }
+
+    fn file_complete(&mut self, from: PeerId, file: FileId) -> Result<Vec<Outgoing>, TrackerError> {
+        let holder = self
+            .files
+            .get_mut(file.0 as usize)
+            .and_then(|record| record.holders.iter_mut().find(|holder| holder.peer == from));
+        match holder {
+            Some(holder) => {
+                holder.seed = true;
+                Ok(Vec::new())
+            }
+            None => Err(self.protocol(from, &format!("a completion of file id {} it never asked for", file.0))),
+        }
+    }
+
+    fn all_done(&mut self, from: PeerId) -> Result<Vec<Outgoing>, TrackerError> {
+        if std::mem::replace(&mut self.all_done[from.index()], true) {
+            return Err(self.protocol(from, "\"all done\" twice"));
+        }
+        self.all_done_count += 1;
+        if self.all_done_count < self.peers {
+            return Ok(Vec::new());
+        }
+        self.phase = Phase::Stopping;
+        Ok((1..=self.peers).map(|peer| (PeerId(peer), Message::Stop)).collect())
+    }
+
+    fn report(&mut self, from: PeerId, report: PeerReport) -> Result<Vec<Outgoing>, TrackerError> {
+        if self.reports.insert(from, report).is_some() {
+            return Err(self.protocol(from, "a second report"));
+        }
+        if self.reports.len() == self.peers as usize {
+            self.phase = Phase::Finished;
+        }
+        Ok(Vec::new())
+    }
+}
+
+#[cfg(all(test, not(feature = "loom")))]
+mod tests {
+    use super::*;
+
+    fn name(text: &str) -> FileName {
+        FileName::new(text).unwrap()
+    }
+
+    fn hashes(seed: u8, count: usize) -> Vec<SegmentHash> {
+        (0..count)
+            .map(|i| {
+                let mut bytes = [b'0'; 32];
+                bytes[0] = b'a' + seed;
+                bytes[1..5].copy_from_slice(format!("{i:04}").as_bytes());
+                SegmentHash(bytes)
+            })
+            .collect()
+    }
+
+    fn register(owned: &[(&str, Vec<SegmentHash>)], wanted: &[&str]) -> Message {
+        Message::Register {
+            owned: owned.iter().map(|(n, h)| OwnedFile { name: name(n), hashes: h.clone() }).collect(),
+            wanted: wanted.iter().map(|n| name(n)).collect(),
+        }
+    }
+
+    /// Peer 1 owns a, peer 2 owns b, peer 3 owns nothing; 1 wants b, 2 wants a, 3 wants both.
+    fn started() -> Tracker {
+        let mut tracker = Tracker::new(3);
+        assert!(tracker.handle(PeerId(1), register(&[("a", hashes(0, 3))], &["b"])).unwrap().is_empty());
+        assert!(tracker.handle(PeerId(2), register(&[("b", hashes(1, 2))], &["a"])).unwrap().is_empty());
+        let go = tracker.handle(PeerId(3), register(&[], &["a", "b"])).unwrap();
+        assert_eq!(go.len(), 3, "everyone hears go at once");
+        assert_eq!(go[0], (PeerId(1), Message::Go { owned: vec![(name("a"), FileId(0))] }));
+        assert_eq!(go[2], (PeerId(3), Message::Go { owned: vec![] }));
+        tracker
+    }
+
+    #[test]
+    fn go_waits_for_every_registration() {
+        let tracker = started();
+        assert_eq!(tracker.phase(), Phase::Running);
+    }
+
+    #[test]
+    fn a_swarm_request_returns_hashes_and_holders_and_joins_the_asker() {
+        let mut tracker = started();
+        let reply = tracker.handle(PeerId(3), Message::SwarmRequest { file: name("a"), with_hashes: true }).unwrap();
+        let expected = Message::Swarm {
+            file: FileId(0),
+            name: name("a"),
+            hashes: Some(hashes(0, 3)),
+            holders: vec![Holder { peer: PeerId(1), seed: true }],
+        };
+        assert_eq!(reply, vec![(PeerId(3), expected)]);
+        // Peer 2 now sees peer 3 as a partial holder; a refresh carries no hashes.
+        let reply = tracker.handle(PeerId(2), Message::SwarmRequest { file: name("a"), with_hashes: false }).unwrap();
+        let Message::Swarm { hashes, holders, .. } = &reply[0].1 else { panic!("{reply:?}") };
+        assert_eq!(*hashes, None);
+        assert_eq!(holders, &[Holder { peer: PeerId(1), seed: true }, Holder { peer: PeerId(3), seed: false }]);
+        // Completion makes peer 3 a seed.
+        tracker.handle(PeerId(3), Message::FileComplete { file: FileId(0) }).unwrap();
+        let reply = tracker.handle(PeerId(2), Message::SwarmRequest { file: name("a"), with_hashes: false }).unwrap();
+        let Message::Swarm { holders, .. } = &reply[0].1 else { panic!() };
+        assert!(holders.iter().all(|holder| holder.seed));
+    }
+
+    #[test]
+    fn stop_follows_the_last_all_done_and_reports_finish_the_run() {
+        let mut tracker = started();
+        assert!(tracker.handle(PeerId(1), Message::AllDone).unwrap().is_empty());
+        assert!(tracker.handle(PeerId(3), Message::AllDone).unwrap().is_empty());
+        let stops = tracker.handle(PeerId(2), Message::AllDone).unwrap();
+        assert_eq!(stops, (1..=3).map(|p| (PeerId(p), Message::Stop)).collect::<Vec<_>>());
+        assert_eq!(tracker.phase(), Phase::Stopping);
+        for peer in 1..=3 {
+            assert_eq!(tracker.phase(), Phase::Stopping);
+            tracker.handle(PeerId(peer), Message::Report(PeerReport::default())).unwrap();
+        }
+        assert_eq!(tracker.phase(), Phase::Finished);
+        assert_eq!(tracker.reports().len(), 3);
+    }
+
+    #[test]
+    fn a_wanted_file_nobody_owns_is_named() {
+        let mut tracker = Tracker::new(2);
+        tracker.handle(PeerId(1), register(&[("a", hashes(0, 1))], &[])).unwrap();
+        let err = tracker.handle(PeerId(2), register(&[], &["ghost"])).unwrap_err();
+        assert_eq!(err, TrackerError::NobodyOwns { file: name("ghost"), peer: PeerId(2) });
+        assert_eq!(err.to_string(), "in2.txt: wants ghost, which no peer owns");
+    }
+
+    #[test]
+    fn two_owners_with_different_hashes_conflict() {
+        let mut tracker = Tracker::new(3);
+        tracker.handle(PeerId(2), register(&[("a", hashes(0, 3))], &[])).unwrap();
+        let mut other = hashes(0, 3);
+        other[1] = hashes(5, 1)[0];
+        let err = tracker.handle(PeerId(1), register(&[("a", other)], &[])).unwrap_err();
+        assert_eq!(err.to_string(), "a: in1.txt and in2.txt own it with different segments (they first differ at segment 2)");
+        let mut tracker = Tracker::new(2);
+        tracker.handle(PeerId(1), register(&[("a", hashes(0, 3))], &[])).unwrap();
+        let err = tracker.handle(PeerId(2), register(&[("a", hashes(0, 4))], &[])).unwrap_err();
+        assert!(err.to_string().contains("3 segments against 4"), "{err}");
+    }
+
+    #[test]
+    fn identical_owners_share_a_swarm() {
+        let mut tracker = Tracker::new(3);
+        tracker.handle(PeerId(1), register(&[("a", hashes(0, 3))], &[])).unwrap();
+        tracker.handle(PeerId(2), register(&[("a", hashes(0, 3))], &[])).unwrap();
+        tracker.handle(PeerId(3), register(&[], &["a"])).unwrap();
+        let reply = tracker.handle(PeerId(3), Message::SwarmRequest { file: name("a"), with_hashes: false }).unwrap();
+        let Message::Swarm { holders, .. } = &reply[0].1 else { panic!() };
+        assert_eq!(holders.len(), 2);
+    }
+
+    #[test]
+    fn out_of_phase_messages_are_protocol_errors() {
+        let mut tracker = Tracker::new(2);
+        assert!(tracker.handle(PeerId(1), Message::AllDone).is_err());
+        assert!(tracker.handle(PeerId(7), register(&[], &[])).is_err());
+        assert!(tracker.handle(PeerId(0), register(&[], &[])).is_err());
+        tracker.handle(PeerId(1), register(&[], &[])).unwrap();
+        assert!(tracker.handle(PeerId(1), register(&[], &[])).is_err());
+        tracker.handle(PeerId(2), register(&[], &[])).unwrap();
+        assert!(tracker.handle(PeerId(2), Message::SwarmRequest { file: name("nope"), with_hashes: true }).is_err());
+        tracker.handle(PeerId(2), Message::AllDone).unwrap();
+        assert!(tracker.handle(PeerId(2), Message::AllDone).is_err());
+    }
+}

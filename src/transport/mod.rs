@@ -1,0 +1,28 @@
+//! How ranks reach each other. The actors never see this: only the pump does, through the
+//! `Transport` trait, so the same pump runs over MPI in production and over channels in tests.
+
+pub mod local;
+#[cfg(not(feature = "loom"))]
+pub mod mpi;
+
+use crate::model::PeerId;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransportError {
+    /// Another rank failed and the whole job is being torn down (in-process transport only;
+    /// under MPI the failing rank aborts every process itself).
+    #[error("another rank failed")]
+    Aborted,
+    #[error("cannot send to rank {0}: {1}")]
+    Send(PeerId, String),
+}
+
+pub trait Transport {
+    /// This rank's peer id.
+    fn me(&self) -> PeerId;
+    /// How many ranks take part, the tracker included.
+    fn ranks(&self) -> u32;
+    fn send(&mut self, to: PeerId, bytes: Vec<u8>) -> Result<(), TransportError>;
+    /// A message that has arrived, if any; never blocks.
+    fn poll(&mut self) -> Result<Option<(PeerId, Vec<u8>)>, TransportError>;
+}

@@ -1,0 +1,485 @@
+//! The messages of the protocol and their byte encoding.
+//!
+//! The encoding is ours and small: one tag byte, then the fields in order; integers are
+//! little-endian `u32`/`u64`, a name is a `u32` length and its bytes, a hash is its 32 bytes, a
+//! list is a `u32` count and its items. Decoding checks every length against the bytes that
+//! remain before it allocates, so a malformed or hostile message is an error, never a panic or a
+//! huge allocation.
+
+use crate::model::{FileId, FileName, OwnedFile, PeerId, SegmentHash};
+
+/// A member of a file's swarm as the tracker knows it: a rank, and whether it holds the file
+/// whole. The tracker never learns which segments a partial holder has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Holder {
+    pub peer: PeerId,
+    pub seed: bool,
+}
+
+/// What one peer did, sent to the tracker after the stop so that rank 0 can report the run.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PeerReport {
+    /// Segments this peer handed out (requests it answered yes).
+    pub uploaded: u64,
+    /// Requests this peer answered no.
+    pub refused: u64,
+    /// Segments this peer received.
+    pub downloaded: u64,
+    /// Segment requests this peer sent.
+    pub requests: u64,
+    /// For every file it downloaded: how many segments came from each source.
+    pub sources: Vec<FileSources>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileSources {
+    pub file: FileId,
+    pub counts: Vec<(PeerId, u32)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Message {
+    /// Peer to tracker, first thing: what the peer owns whole, and what it wants.
+    Register { owned: Vec<OwnedFile>, wanted: Vec<FileName> },
+    /// Tracker to every peer once all have registered: the ids of the files the peer owns.
+    Go { owned: Vec<(FileName, FileId)> },
+    /// Peer to tracker: the swarm of a file; `with_hashes` on the first ask, not on refreshes.
+    SwarmRequest { file: FileName, with_hashes: bool },
+    /// Tracker to peer: a file's swarm (which now includes the asker).
+    Swarm { file: FileId, name: FileName, hashes: Option<Vec<SegmentHash>>, holders: Vec<Holder> },
+    /// Peer to peer: "may I have this segment?"
+    SegmentRequest { file: FileId, segment: u32 },
+    /// Peer to peer: yes or no, with the uploader's load (segments it has handed out so far).
+    SegmentReply { file: FileId, segment: u32, granted: bool, load: u32 },
+    /// Peer to tracker: the peer now holds this file whole; it is a seed.
+    FileComplete { file: FileId },
+    /// Peer to tracker: the peer has everything it wanted (it goes on seeding).
+    AllDone,
+    /// Tracker to every peer, after the last `AllDone`.
+    Stop,
+    /// Peer to tracker, in answer to `Stop`: its figures for the run.
+    Report(PeerReport),
+}
+
+/// The kinds of message, for counting traffic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum MessageKind {
+    Register,
+    Go,
+    SwarmRequest,
+    Swarm,
+    SegmentRequest,
+    SegmentReply,
+    FileComplete,
+    AllDone,
+    Stop,
+    Report,
+}
+
+impl MessageKind {
+    pub const ALL: [MessageKind; 10] = [
+        MessageKind::Register,
+        MessageKind::Go,
+        MessageKind::SwarmRequest,
+        MessageKind::Swarm,
+        MessageKind::SegmentRequest,
+        MessageKind::SegmentReply,
+        MessageKind::FileComplete,
+        MessageKind::AllDone,
+        MessageKind::Stop,
+        MessageKind::Report,
+    ];
+
+    /// The tag byte on the wire, also an index into per-kind counters.
+    pub fn tag(self) -> u8 {
+        self as u8
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            MessageKind::Register => "register",
+            MessageKind::Go => "go",
+            MessageKind::SwarmRequest => "swarm_request",
+            MessageKind::Swarm => "swarm",
+            MessageKind::SegmentRequest => "segment_request",
+            MessageKind::SegmentReply => "segment_reply",
+            MessageKind::FileComplete => "file_complete",
+            MessageKind::AllDone => "all_done",
+            MessageKind::Stop => "stop",
+            MessageKind::Report => "report",
+        }
+    }
+
+    fn from_tag(tag: u8) -> Option<MessageKind> {
+        MessageKind::ALL.get(tag as usize).copied()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("empty message")]
+    Empty,
+    #[error("unknown message tag {0}")]
+    UnknownTag(u8),
+    #[error("message ends early while reading {0}")]
+    Truncated(&'static str),
+    #[error("{0} trailing bytes after the message")]
+    Trailing(usize),
+    #[error("a list claims {count} items but only {remaining} bytes remain")]
+    ImpossibleCount { count: u32, remaining: usize },
+    #[error("bad file name on the wire: {0}")]
+    BadName(String),
+    #[error("bad segment hash on the wire")]
+    BadHash,
+    #[error("bad boolean byte {0}")]
+    BadBool(u8),
+}
+
+impl Message {
+    pub fn kind(&self) -> MessageKind {
+        match self {
+            Message::Register { .. } => MessageKind::Register,
+            Message::Go { .. } => MessageKind::Go,
+            Message::SwarmRequest { .. } => MessageKind::SwarmRequest,
+            Message::Swarm { .. } => MessageKind::Swarm,
+            Message::SegmentRequest { .. } => MessageKind::SegmentRequest,
+            Message::SegmentReply { .. } => MessageKind::SegmentReply,
+            Message::FileComplete { .. } => MessageKind::FileComplete,
+            Message::AllDone => MessageKind::AllDone,
+            Message::Stop => MessageKind::Stop,
+            Message::Report(_) => MessageKind::Report,
+        }
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Writer(Vec::with_capacity(16));
+        out.u8(self.kind().tag());
+        match self {
+            Message::Register { owned, wanted } => {
+                out.len(owned.len());
+                for file in owned {
+                    out.name(&file.name);
+                    out.hashes(&file.hashes);
+                }
+                out.len(wanted.len());
+                wanted.iter().for_each(|name| out.name(name));
+            }
+            Message::Go { owned } => {
+                out.len(owned.len());
+                for (name, id) in owned {
+                    out.name(name);
+                    out.u32(id.0);
+                }
+            }
+            Message::SwarmRequest { file, with_hashes } => {
+                out.name(file);
+                out.bool(*with_hashes);
+            }
+            Message::Swarm { file, name, hashes, holders } => {
+                out.u32(file.0);
+                out.name(name);
+                match hashes {
+                    Some(hashes) => {
+                        out.bool(true);
+                        out.hashes(hashes);
+                    }
+                    None => out.bool(false),
+                }
+                out.len(holders.len());
+                for holder in holders {
+                    out.u32(holder.peer.0);
+                    out.bool(holder.seed);
+                }
+            }
+            Message::SegmentRequest { file, segment } => {
+                out.u32(file.0);
+                out.u32(*segment);
+            }
+            Message::SegmentReply { file, segment, granted, load } => {
+                out.u32(file.0);
+                out.u32(*segment);
+                out.bool(*granted);
+                out.u32(*load);
+            }
+            Message::FileComplete { file } => out.u32(file.0),
+            Message::AllDone | Message::Stop => {}
+            Message::Report(report) => {
+                for figure in [report.uploaded, report.refused, report.downloaded, report.requests] {
+                    out.u64(figure);
+                }
+                out.len(report.sources.len());
+                for file in &report.sources {
+                    out.u32(file.file.0);
+                    out.len(file.counts.len());
+                    for (peer, count) in &file.counts {
+                        out.u32(peer.0);
+                        out.u32(*count);
+                    }
+                }
+            }
+        }
+        out.0
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Message, DecodeError> {
+        let mut input = Reader(bytes);
+        let tag = input.u8("the tag").map_err(|_| DecodeError::Empty)?;
+        let kind = MessageKind::from_tag(tag).ok_or(DecodeError::UnknownTag(tag))?;
+        let message = match kind {
+            MessageKind::Register => {
+                let owned = input.list(4 + 4, |input| {
+                    Ok(OwnedFile { name: input.name()?, hashes: input.hashes()? })
+                })?;
+                let wanted = input.list(4, Reader::name)?;
+                Message::Register { owned, wanted }
+            }
+            MessageKind::Go => {
+                let owned = input.list(4 + 4, |input| Ok((input.name()?, FileId(input.u32("a file id")?))))?;
+                Message::Go { owned }
+            }
+            MessageKind::SwarmRequest => {
+                Message::SwarmRequest { file: input.name()?, with_hashes: input.bool()? }
+            }
+            MessageKind::Swarm => {
+                let file = FileId(input.u32("a file id")?);
+                let name = input.name()?;
+                let hashes = if input.bool()? { Some(input.hashes()?) } else { None };
+                let holders = input.list(4 + 1, |input| {
+                    Ok(Holder { peer: PeerId(input.u32("a holder")?), seed: input.bool()? })
+                })?;
+                Message::Swarm { file, name, hashes, holders }
+            }
+            MessageKind::SegmentRequest => Message::SegmentRequest {
+                file: FileId(input.u32("a file id")?),
+                segment: input.u32("a segment index")?,
+            },
+            MessageKind::SegmentReply => Message::SegmentReply {
+                file: FileId(input.u32("a file id")?),
+                segment: input.u32("a segment index")?,
+                granted: input.bool()?,
+                load: input.u32("a load")?,
+            },
+            MessageKind::FileComplete => Message::FileComplete { file: FileId(input.u32("a file id")?) },
+            MessageKind::AllDone => Message::AllDone,
+            MessageKind::Stop => Message::Stop,
+            MessageKind::Report => {
+                let uploaded = input.u64("a figure")?;
+                let refused = input.u64("a figure")?;
+                let downloaded = input.u64("a figure")?;
+                let requests = input.u64("a figure")?;
+                let sources = input.list(4 + 4, |input| {
+                    let file = FileId(input.u32("a file id")?);
+                    let counts =
+                        input.list(8, |input| Ok((PeerId(input.u32("a source")?), input.u32("a count")?)))?;
+                    Ok(FileSources { file, counts })
+                })?;
+                Message::Report(PeerReport { uploaded, refused, downloaded, requests, sources })
+            }
+        };
+        if !input.0.is_empty() {
+            return Err(DecodeError::Trailing(input.0.len()));
+        }
+        Ok(message)
+    }
+}
+
+struct Writer(Vec<u8>);
+
+impl Writer {
+    fn u8(&mut self, value: u8) {
+        self.0.push(value);
+    }
+    fn bool(&mut self, value: bool) {
+        self.0.push(value as u8);
+    }
+    fn u32(&mut self, value: u32) {
+        self.0.extend_from_slice(&value.to_le_bytes());
+    }
+    fn u64(&mut self, value: u64) {
+        self.0.extend_from_slice(&value.to_le_bytes());
+    }
+    fn len(&mut self, len: usize) {
+        // Every list we send came from an input whose counts fit u32 (the parser checks).
+        self.u32(u32::try_from(len).expect("list longer than u32::MAX"));
+    }
+    fn name(&mut self, name: &FileName) {
+        self.len(name.as_str().len());
+        self.0.extend_from_slice(name.as_str().as_bytes());
+    }
+    fn hashes(&mut self, hashes: &[SegmentHash]) {
+        self.len(hashes.len());
+        for hash in hashes {
+            self.0.extend_from_slice(&hash.0);
+        }
+    }
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], DecodeError> {
+        if self.0.len() < n {
+            return Err(DecodeError::Truncated(what));
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Ok(head)
+    }
+    fn u8(&mut self, what: &'static str) -> Result<u8, DecodeError> {
+        Ok(self.take(1, what)?[0])
+    }
+    fn bool(&mut self) -> Result<bool, DecodeError> {
+        match self.u8("a boolean")? {
+            0 => Ok(false),
+            1 => Ok(true),
+            other => Err(DecodeError::BadBool(other)),
+        }
+    }
+    fn u32(&mut self, what: &'static str) -> Result<u32, DecodeError> {
+        let bytes = self.take(4, what)?;
+        Ok(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
+    }
+    fn u64(&mut self, what: &'static str) -> Result<u64, DecodeError> {
+        let low = self.u32(what)? as u64;
+        let high = self.u32(what)? as u64;
+        Ok(low | high << 32)
+    }
+    /// A count of items, each at least `min_item_size` bytes: refused before any allocation if
+    /// the bytes left could not hold that many.
+    fn count(&mut self, min_item_size: usize) -> Result<usize, DecodeError> {
+        let count = self.u32("a count")?;
+        let needed = count as u64 * min_item_size as u64;
+        if needed > self.0.len() as u64 {
+            return Err(DecodeError::ImpossibleCount { count, remaining: self.0.len() });
+        }
+        Ok(count as usize)
+    }
+    fn list<T>(
+        &mut self,
+        min_item_size: usize,
+        mut item: impl FnMut(&mut Reader<'a>) -> Result<T, DecodeError>,
+    ) -> Result<Vec<T>, DecodeError> {
+        let count = self.count(min_item_size)?;
+        let mut items = Vec::with_capacity(count);
+        for _ in 0..count {
+            items.push(item(self)?);
+        }
+        Ok(items)
+    }
+    fn name(&mut self) -> Result<FileName, DecodeError> {
+        let len = self.count(1)?;
+        let bytes = self.take(len, "a file name")?;
+        let text = std::str::from_utf8(bytes).map_err(|_| DecodeError::BadName("not UTF-8".into()))?;
+        FileName::new(text).map_err(|err| DecodeError::BadName(err.to_string()))
+    }
+    fn hashes(&mut self) -> Result<Vec<SegmentHash>, DecodeError> {
+        self.list(SegmentHash::LEN, |input| {
+            let bytes = input.take(SegmentHash::LEN, "a hash")?;
+            std::str::from_utf8(bytes).ok().and_then(SegmentHash::parse).ok_or(DecodeError::BadHash)
+        })
+    }
+}
+
+#[cfg(all(test, not(feature = "loom")))]
+mod tests {
+    use super::*;
+
+    fn name(text: &str) -> FileName {
+        FileName::new(text).unwrap()
+    }
+
+    fn hash(n: u8) -> SegmentHash {
+        let mut bytes = [b'a'; 32];
+        bytes[0] = b'0' + n % 10;
+        SegmentHash(bytes)
+    }
+
+    fn one_of_each() -> Vec<Message> {
+        vec![
+            Message::Register {
+                owned: vec![
+                    OwnedFile { name: name("file1"), hashes: vec![hash(1), hash(2)] },
+                    OwnedFile { name: name("empty"), hashes: vec![] },
+                ],
+                wanted: vec![name("file3"), name("file4")],
+            },
+            Message::Register { owned: vec![], wanted: vec![] },
+            Message::Go { owned: vec![(name("file1"), FileId(7))] },
+            Message::SwarmRequest { file: name("file3"), with_hashes: true },
+            Message::Swarm {
+                file: FileId(3),
+                name: name("file3"),
+                hashes: Some(vec![hash(3); 5]),
+                holders: vec![Holder { peer: PeerId(2), seed: true }, Holder { peer: PeerId(9), seed: false }],
+            },
+            Message::Swarm { file: FileId(3), name: name("file3"), hashes: None, holders: vec![] },
+            Message::SegmentRequest { file: FileId(1), segment: 99 },
+            Message::SegmentReply { file: FileId(1), segment: 99, granted: true, load: 12 },
+            Message::SegmentReply { file: FileId(u32::MAX), segment: 0, granted: false, load: 0 },
+            Message::FileComplete { file: FileId(4) },
+            Message::AllDone,
+            Message::Stop,
+            Message::Report(PeerReport {
+                uploaded: 1 << 40,
+                refused: 2,
+                downloaded: 3,
+                requests: 4,
+                sources: vec![FileSources { file: FileId(1), counts: vec![(PeerId(1), 5), (PeerId(2), 6)] }],
+            }),
+        ]
+    }
+
+    #[test]
+    fn every_message_survives_a_round_trip() {
+        let messages = one_of_each();
+        let kinds: std::collections::BTreeSet<_> = messages.iter().map(Message::kind).collect();
+        assert_eq!(kinds.len(), MessageKind::ALL.len(), "the list covers every kind");
+        for message in messages {
+            assert_eq!(Message::decode(&message.encode()), Ok(message.clone()));
+        }
+    }
+
+    #[test]
+    fn every_truncation_is_an_error_not_a_panic() {
+        for message in one_of_each() {
+            let bytes = message.encode();
+            for cut in 0..bytes.len() {
+                assert!(Message::decode(&bytes[..cut]).is_err(), "{message:?} cut at {cut}");
+            }
+        }
+    }
+
+    #[test]
+    fn malformed_bytes_are_errors() {
+        assert_eq!(Message::decode(&[]), Err(DecodeError::Empty));
+        assert_eq!(Message::decode(&[200]), Err(DecodeError::UnknownTag(200)));
+        let mut stop = Message::Stop.encode();
+        stop.push(0);
+        assert_eq!(Message::decode(&stop), Err(DecodeError::Trailing(1)));
+        // A list that claims four billion entries is refused before allocating.
+        let mut huge = vec![MessageKind::Register.tag()];
+        huge.extend_from_slice(&u32::MAX.to_le_bytes());
+        assert!(matches!(Message::decode(&huge), Err(DecodeError::ImpossibleCount { .. })));
+        // A name that would escape the output folder is refused on the wire too.
+        let mut escape = vec![MessageKind::SwarmRequest.tag()];
+        escape.extend_from_slice(&5u32.to_le_bytes());
+        escape.extend_from_slice(b"../x\x01");
+        assert!(matches!(Message::decode(&escape), Err(DecodeError::BadName(_))));
+        let mut bad_bool = Message::SegmentReply { file: FileId(1), segment: 1, granted: true, load: 0 }.encode();
+        bad_bool[9] = 7;
+        assert_eq!(Message::decode(&bad_bool), Err(DecodeError::BadBool(7)));
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic() {
+        let mut rng = crate::rng::Rng::new(42);
+        for _ in 0..20_000 {
+            let len = rng.below(64) as usize;
+            let mut bytes: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
+            if let Some(first) = bytes.first_mut() {
+                *first %= MessageKind::ALL.len() as u8 + 1;
+            }
+            let _ = Message::decode(&bytes);
+        }
+    }
+}
