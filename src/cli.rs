@@ -40,6 +40,16 @@ pub enum Command {
     },
     /// Write a generated scenario (in1.txt .. in<N-1>.txt) into FOLDER.
     Gen(GenArgs),
+    /// Under mpirun: the same request/reply exchanges with no swarm logic, the floor to measure
+    /// the protocol against; prints its exchange time.
+    Floor {
+        /// Request/replies each peer makes
+        #[arg(long)]
+        exchanges: u64,
+        /// Requests each peer keeps in flight
+        #[arg(long, default_value_t = 8)]
+        window: u64,
+    },
 }
 
 #[derive(Args, Debug, Clone)]

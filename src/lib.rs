@@ -4,6 +4,7 @@
 
 pub mod scenario;
 pub mod cli;
+pub mod floor;
 pub mod input;
 pub mod model;
 pub mod rng;

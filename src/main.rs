@@ -1,5 +1,8 @@
 //! The `bitorrent` command: parse the command line, run, turn errors into a message and an exit
 //! code. The work is in the library.
+// Built with `--features loom` the library's primitives are loom's, which only work inside a
+// loom model: that build exists for `loom-tests/` alone, and its binary just says so.
+#![cfg_attr(feature = "loom", allow(dead_code, unused_imports))]
 
 use std::process::ExitCode;
 
@@ -10,12 +13,20 @@ use bitorrent::scenario::{self, ScenarioSpec};
 use bitorrent::transport::mpi::MpiTransport;
 use clap::Parser;
 
+#[cfg(feature = "loom")]
+fn main() -> ExitCode {
+    eprintln!("bitorrent: this build (--features loom) is for model checking only; build without it to run");
+    ExitCode::from(2)
+}
+
+#[cfg(not(feature = "loom"))]
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         None => run_mpi(&cli.run),
         Some(Command::Local { ranks, folder, run }) => run_local(ranks, folder, &run),
         Some(Command::Gen(args)) => generate(&args),
+        Some(Command::Floor { exchanges, window }) => floor(exchanges, window),
     }
 }
 
@@ -95,5 +106,29 @@ fn generate(args: &GenArgs) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(error) => fail(error),
+    }
+}
+
+fn floor(exchanges: u64, window: u64) -> ExitCode {
+    let Some(universe) = mpi::initialize() else { return fail("MPI could not be initialised") };
+    let mut transport = MpiTransport::new(universe.world());
+    if bitorrent::transport::Transport::ranks(&transport) < MIN_RANKS {
+        return fail(TooFewRanks(bitorrent::transport::Transport::ranks(&transport)));
+    }
+    match bitorrent::floor::run(&mut transport, exchanges, window.max(1)) {
+        Ok(Some(outcome)) => {
+            println!(
+                "floor: {} exchanges in {:.4} s ({:.0} per second)",
+                outcome.exchanges,
+                outcome.elapsed.as_secs_f64(),
+                outcome.exchanges as f64 / outcome.elapsed.as_secs_f64()
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(None) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("bitorrent floor: {error}");
+            transport.abort(1)
+        }
     }
 }

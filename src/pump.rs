@@ -124,6 +124,7 @@ fn pump_peer<T: Transport>(
             };
             match route {
                 Route::Delivered => {}
+                Route::Answer(reply) => send(transport, traffic, from, &reply)?,
                 // Dropping the router closes the upload server's and scheduler's mailboxes
                 // (once the mirror, which holds the scheduler's too, has seen the stop).
                 Route::Stop => router = None,

@@ -81,6 +81,9 @@ struct Download {
 /// The protocol's refresh period, in segments received.
 const REFRESH_EVERY: u32 = 10;
 
+/// How many times the scheduler looks for an expected answer before it parks.
+const SPINS_BEFORE_PARKING: u32 = 32;
+
 pub struct DownloadScheduler {
     config: DownloadConfig,
     mailbox: Receiver<DownloadMail>,
@@ -141,7 +144,7 @@ impl DownloadScheduler {
 
     /// Runs until every handle is gone, then returns what it did.
     pub fn run(mut self) -> DownloadFigures {
-        while let Some(mail) = self.mailbox.recv() {
+        while let Some(mail) = self.next_mail() {
             // Take everything already waiting before deciding: one decision per batch, not per
             // message, and fewer wake-ups of the pump.
             let mut next = Some(mail);
@@ -158,6 +161,24 @@ impl DownloadScheduler {
             self.report_progress();
         }
         self.finish()
+    }
+
+    /// The next mail, waiting as long as it takes; `None` once every handle is gone.
+    ///
+    /// With requests in flight an answer is usually microseconds away, so the scheduler first
+    /// looks again a few times, yielding the core in between, before it parks: a parked thread
+    /// costs the pump a wake-up per reply, and wake-ups, not work, dominate the protocol's time.
+    fn next_mail(&self) -> Option<DownloadMail> {
+        if self.in_flight > 0 {
+            for _ in 0..SPINS_BEFORE_PARKING {
+                match self.mailbox.try_recv() {
+                    TryRecv::Item(mail) => return Some(mail),
+                    TryRecv::Closed => return None,
+                    TryRecv::Empty => crate::sync::thread::yield_now(),
+                }
+            }
+        }
+        self.mailbox.recv()
     }
 
     fn finish(mut self) -> DownloadFigures {

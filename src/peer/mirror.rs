@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use super::download::{DownloadHandle, DownloadMail, FileStart, SwarmView};
 use super::segments::SegmentSet;
-use super::upload::SegmentBook;
+use super::upload::{SegmentBook, UploadHandle};
 use super::{Outbox, PumpCommand};
 use crate::input::PeerInput;
 use crate::model::{FileId, FileName, PeerId};
@@ -49,6 +49,7 @@ pub struct TrackerMirror {
     outbox: Outbox,
     downloads: Option<DownloadHandle>,
     book: Arc<SnapshotCell<SegmentBook>>,
+    upload: UploadHandle,
     swarms: HashMap<FileId, (FileName, Arc<SnapshotCell<SwarmView>>)>,
 }
 
@@ -58,10 +59,11 @@ impl TrackerMirror {
         input: PeerInput,
         outbox: Outbox,
         book: Arc<SnapshotCell<SegmentBook>>,
+        upload: UploadHandle,
     ) -> (TrackerMirror, MirrorHandle) {
         let (sender, mailbox) = crate::sync::mailbox();
         let mirror =
-            TrackerMirror { me, input, mailbox, outbox, downloads: None, book, swarms: HashMap::new() };
+            TrackerMirror { me, input, mailbox, outbox, downloads: None, book, upload, swarms: HashMap::new() };
         (mirror, MirrorHandle(sender))
     }
 
@@ -105,6 +107,12 @@ impl TrackerMirror {
         }
     }
 
+    /// The mirror is the book's only writer, so a plain publish loses no update.
+    fn publish_book(&self, book: SegmentBook) {
+        self.book.publish(Arc::new(book));
+        self.upload.book_changed();
+    }
+
     fn to_tracker(&self, message: Message) {
         let _ = self.outbox.send(PumpCommand::Send { to: PeerId::TRACKER, message });
     }
@@ -124,7 +132,7 @@ impl TrackerMirror {
                 book.insert(id, Arc::new(SegmentSet::full(len)));
             }
         }
-        self.book.publish(Arc::new(book));
+        self.publish_book(book);
         for name in &self.input.wanted {
             self.to_tracker(Message::SwarmRequest { file: name.clone(), with_hashes: true });
         }
@@ -147,7 +155,7 @@ impl TrackerMirror {
         let segments = Arc::new(SegmentSet::empty(hashes.len() as u32));
         let mut book = SegmentBook::clone(&self.book.load());
         book.insert(file, segments.clone());
-        self.book.publish(Arc::new(book));
+        self.publish_book(book);
         let swarm = Arc::new(SnapshotCell::new(holders));
         self.swarms.insert(file, (name.clone(), swarm.clone()));
         self.tell_scheduler(DownloadMail::NewFile(FileStart { id: file, name, hashes, segments, swarm }));

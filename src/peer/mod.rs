@@ -25,7 +25,7 @@ use crate::sync::{Arc, Sender, SnapshotCell};
 use crate::wire::{Message, PeerReport};
 use download::{DownloadConfig, DownloadFigures, DownloadHandle, DownloadMail, DownloadScheduler};
 use mirror::{MirrorHandle, MirrorMail, TrackerMirror};
-use upload::{SegmentBook, UploadFigures, UploadHandle, UploadServer};
+use upload::{SegmentBook, UploadDesk, UploadServer, UploadState};
 
 /// What an actor asks of the pump.
 pub enum PumpCommand {
@@ -49,7 +49,7 @@ pub struct PeerConfig {
 
 /// Where the pump sends what arrives. Dropping it lets the actors end.
 pub struct Router {
-    upload: UploadHandle,
+    upload: UploadDesk,
     download: DownloadHandle,
     mirror: MirrorHandle,
 }
@@ -57,6 +57,8 @@ pub struct Router {
 /// Where a message from the network goes.
 pub enum Route {
     Delivered,
+    /// The answer to send back at once (a segment request answered by the upload desk).
+    Answer(Message),
     /// The tracker said stop: the pump should drop the router and wind down.
     Stop,
     /// The message has no business reaching a peer.
@@ -67,7 +69,9 @@ impl Router {
     pub fn route(&self, from: PeerId, message: Message) -> Route {
         match message {
             Message::SegmentRequest { file, segment } if from != PeerId::TRACKER => {
-                self.upload.request(from, file, segment);
+                if let Some(reply) = self.upload.answer(from, file, segment) {
+                    return Route::Answer(reply);
+                }
             }
             Message::SegmentReply { file, segment, granted, load } if from != PeerId::TRACKER => {
                 self.download.send(DownloadMail::Reply { from, file, segment, granted, load });
@@ -93,7 +97,8 @@ impl Router {
 
 /// The running actors of a peer.
 pub struct Actors {
-    upload: JoinHandle<UploadFigures>,
+    upload: JoinHandle<()>,
+    upload_state: Arc<UploadState>,
     download: JoinHandle<DownloadFigures>,
     mirror: JoinHandle<()>,
 }
@@ -101,7 +106,8 @@ pub struct Actors {
 impl Actors {
     /// Waits for every actor to end (they do once the router is dropped) and sums up the run.
     pub fn join(self) -> PeerReport {
-        let upload = self.upload.join().unwrap_or_default();
+        let _ = self.upload.join();
+        let upload = self.upload_state.figures();
         let download = self.download.join().unwrap_or_default();
         let _ = self.mirror.join();
         PeerReport {
@@ -143,8 +149,9 @@ fn spawn_actor<T: Send + 'static>(
 pub fn start(me: PeerId, input: PeerInput, config: &PeerConfig, outbox: Outbox) -> (Router, Actors) {
     let book = Arc::new(SnapshotCell::new(SegmentBook::new()));
     let wanted = input.wanted.len();
-    let (upload_server, upload) = UploadServer::new(book.clone(), outbox.clone());
-    let (mut tracker_mirror, mirror) = TrackerMirror::new(me, input, outbox.clone(), book);
+    let (upload_server, upload, upload_handle) = UploadServer::new(book.clone(), outbox.clone());
+    let upload_state = upload_server.state();
+    let (mut tracker_mirror, mirror) = TrackerMirror::new(me, input, outbox.clone(), book, upload_handle);
     let pieces: Box<dyn policy::PiecePolicy> = if config.random_order {
         Box::new(policy::RandomOrder(Rng::derive(config.seed, me.0 as u64)))
     } else {
@@ -162,6 +169,7 @@ pub fn start(me: PeerId, input: PeerInput, config: &PeerConfig, outbox: Outbox) 
     tracker_mirror.connect(download.clone());
     let actors = Actors {
         upload: spawn_actor(me, "upload", &outbox, move || upload_server.run()),
+        upload_state,
         download: spawn_actor(me, "download", &outbox, move || scheduler.run()),
         mirror: spawn_actor(me, "mirror", &outbox, move || tracker_mirror.run()),
     };

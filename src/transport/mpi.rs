@@ -8,6 +8,7 @@
 //! a small eager send, so it soon receives).
 
 use mpi::point_to_point::{Destination, MatchedReceiveVec, Source};
+use mpi::collective::CommunicatorCollectives;
 use mpi::topology::{Communicator, SimpleCommunicator};
 
 use super::{Transport, TransportError};
@@ -47,6 +48,10 @@ impl Transport for MpiTransport {
         }
         self.world.process_at_rank(to.0 as i32).send(&bytes[..]);
         Ok(())
+    }
+
+    fn barrier(&mut self) {
+        self.world.barrier();
     }
 
     fn poll(&mut self) -> Result<Option<(PeerId, Vec<u8>)>, TransportError> {
