@@ -70,9 +70,11 @@ pub enum BadFileName {
     Empty,
     #[error("file name {0:?} could escape the output folder")]
     Escapes(String),
+    /// The name as given: `{0:?}` escapes the control characters once, for display.
     #[error("file name {0:?} has a control character")]
     Control(String),
-    #[error("file name {0:?} is longer than {max} bytes", max = FileName::MAX_LEN)]
+    /// The first 40 characters of the name.
+    #[error("file name {0:?}… is longer than {max} bytes", max = FileName::MAX_LEN)]
     TooLong(String),
 }
 
@@ -96,7 +98,7 @@ impl FileName {
             return Err(BadFileName::Escapes(name.to_string()));
         }
         if name.chars().any(char::is_control) {
-            return Err(BadFileName::Control(name.escape_default().to_string()));
+            return Err(BadFileName::Control(name.to_string()));
         }
         Ok(FileName(name.to_string()))
     }
@@ -142,5 +144,15 @@ mod tests {
         assert!(matches!(FileName::new("a\0b"), Err(BadFileName::Control(_))));
         assert_eq!(FileName::new(""), Err(BadFileName::Empty));
         assert!(matches!(FileName::new(&"x".repeat(201)), Err(BadFileName::TooLong(_))));
+    }
+
+    #[test]
+    fn refusals_show_the_name_escaped_once() {
+        let shown = |name: &str| FileName::new(name).expect_err("refused").to_string();
+        assert_eq!(shown("a\0b"), r#"file name "a\0b" has a control character"#);
+        assert_eq!(shown("a\u{7f}b\tc"), r#"file name "a\u{7f}b\tc" has a control character"#);
+        assert_eq!(shown("../x"), r#"file name "../x" could escape the output folder"#);
+        let long = shown(&"y".repeat(300));
+        assert_eq!(long, format!("file name \"{}\"… is longer than 200 bytes", "y".repeat(40)));
     }
 }

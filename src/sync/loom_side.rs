@@ -9,10 +9,12 @@ use std::collections::VecDeque;
 
 use super::{Closed, TryRecv};
 
-pub use loom::sync::Arc;
+pub type Arc<T> = loom::sync::Arc<T>;
 
 pub mod thread {
-    pub use loom::thread::{JoinHandle, yield_now};
+    use std::time::Duration;
+
+    pub use loom::thread::JoinHandle;
 
     pub fn spawn_named<F, T>(name: String, body: F) -> JoinHandle<T>
     where
@@ -20,6 +22,19 @@ pub mod thread {
         T: Send + 'static,
     {
         loom::thread::Builder::new().name(name).spawn(body).expect("loom refused to start a thread")
+    }
+
+    /// Tells loom's scheduler that this thread waits for another (a spin loop must, or loom
+    /// explores it spinning forever).
+    #[inline]
+    pub fn yield_now() {
+        loom::thread::yield_now()
+    }
+
+    /// loom has no clock: sleeping is modelled as letting the others run.
+    #[inline]
+    pub fn sleep(_duration: Duration) {
+        loom::thread::yield_now()
     }
 }
 
@@ -47,15 +62,22 @@ struct Shared<T> {
     ready: loom::sync::Condvar,
 }
 
+/// The mailbox's own shared state is held by a std `Arc`, deliberately: everything the
+/// protocol depends on (the queue, the sender count, the wake-ups) goes through the loom mutex
+/// and condition variable, while reclaiming the mailbox's memory is crossbeam's business in
+/// production, not ours. A loom `Arc` would add a scheduling point to every handle's clone and
+/// drop and multiply the executions of every model that uses mailboxes, for nothing checked.
+type SharedBox<T> = std::sync::Arc<Shared<T>>;
+
 pub fn mailbox<T>() -> (Sender<T>, Receiver<T>) {
-    let shared = Arc::new(Shared {
+    let shared = SharedBox::new(Shared {
         state: loom::sync::Mutex::new(MailboxState { queue: VecDeque::new(), senders: 1, receiver_alive: true }),
         ready: loom::sync::Condvar::new(),
     });
     (Sender(shared.clone()), Receiver(shared))
 }
 
-pub struct Sender<T>(Arc<Shared<T>>);
+pub struct Sender<T>(SharedBox<T>);
 
 impl<T> Clone for Sender<T> {
     fn clone(&self) -> Self {
@@ -87,7 +109,7 @@ impl<T> Sender<T> {
     }
 }
 
-pub struct Receiver<T>(Arc<Shared<T>>);
+pub struct Receiver<T>(SharedBox<T>);
 
 impl<T> Drop for Receiver<T> {
     fn drop(&mut self) {
@@ -143,5 +165,12 @@ impl<T> SnapshotCell<T> {
 
     pub fn publish(&self, value: Arc<T>) {
         *self.0.write().unwrap() = value;
+    }
+
+    /// Holds the write lock while `change` runs, so writers are serialised; same contract as
+    /// production's compare-and-swap loop (no change lost).
+    pub fn update(&self, mut change: impl FnMut(&T) -> T) {
+        let mut current = self.0.write().unwrap();
+        *current = Arc::new(change(&current));
     }
 }

@@ -2,10 +2,14 @@
 
 use super::{Closed, TryRecv};
 
-pub use std::sync::Arc;
+/// A type alias, not a re-export, so that clippy's `disallowed_types` (which resolves re-exports
+/// to std's own type) flags `std::sync::Arc` named elsewhere but not `crate::sync::Arc`.
+pub type Arc<T> = std::sync::Arc<T>;
 
 pub mod thread {
-    pub use std::thread::{JoinHandle, yield_now};
+    use std::time::Duration;
+
+    pub use std::thread::JoinHandle;
 
     /// Spawns a named thread (names show in debuggers and panics).
     pub fn spawn_named<F, T>(name: String, body: F) -> JoinHandle<T>
@@ -14,6 +18,20 @@ pub mod thread {
         T: Send + 'static,
     {
         std::thread::Builder::new().name(name).spawn(body).expect("the OS refused to start a thread")
+    }
+
+    /// Lets another thread run. A function, not a re-export, so that clippy's
+    /// `disallowed_methods` can forbid `std::thread::yield_now` outside the shim: under loom a
+    /// spin loop must yield to loom's scheduler, not to the OS.
+    #[inline]
+    pub fn yield_now() {
+        std::thread::yield_now()
+    }
+
+    /// Sleeps for `duration` (under loom, which has no clock, it yields instead).
+    #[inline]
+    pub fn sleep(duration: Duration) {
+        std::thread::sleep(duration)
     }
 }
 
@@ -85,5 +103,13 @@ impl<T> SnapshotCell<T> {
     /// Replaces the value; readers see the old one or the new one, never a mix.
     pub fn publish(&self, value: Arc<T>) {
         self.0.store(value);
+    }
+
+    /// Replaces the value with `change(current)`, so that concurrent `update`s never lose one
+    /// another's change (a `load` then `publish` would: the second writer publishes a copy
+    /// made before the first one's change). `change` may run more than once when writers race:
+    /// keep it free of side effects.
+    pub fn update(&self, mut change: impl FnMut(&T) -> T) {
+        self.0.rcu(|current| change(current));
     }
 }
