@@ -75,6 +75,9 @@ pub struct RunArgs {
     /// Print every peer's figures at the end
     #[arg(long, short = 'v')]
     pub verbose: bool,
+    /// Write the run's figures (time, traffic, every peer's uploads and sources) as JSON to FILE
+    #[arg(long, value_name = "FILE")]
+    pub stats: Option<PathBuf>,
 }
 
 impl RunArgs {

@@ -13,6 +13,7 @@ pub mod peer;
 pub mod pump;
 pub mod report;
 pub mod run;
+pub mod stats;
 pub mod sync;
 pub mod tracker;
 pub mod transport;

@@ -58,7 +58,13 @@ fn run_mpi(args: &RunArgs) -> ExitCode {
         return ExitCode::FAILURE;
     }
     match run::run_rank(&mut transport, &config) {
-        Ok(RankOutcome::Tracker(outcome)) => report::print_summary(&outcome, ranks, args.quiet, args.verbose),
+        Ok(RankOutcome::Tracker(outcome)) => {
+            if let Err(error) = report::finish(&outcome, ranks, args.quiet, args.verbose, args.stats.as_deref()) {
+                // The swarm itself succeeded and every peer has its files; only the report failed.
+                eprintln!("bitorrent: {error}");
+                return ExitCode::FAILURE;
+            }
+        }
         Ok(RankOutcome::Peer(_)) => {}
         Err(error) => {
             // The one fatal path: say why, then end every rank of the job so none is left waiting.
@@ -74,10 +80,10 @@ fn run_mpi(args: &RunArgs) -> ExitCode {
 fn run_local(ranks: u32, folder: Option<std::path::PathBuf>, args: &RunArgs) -> ExitCode {
     let config = args.config(folder);
     match run::run_local(ranks, &config) {
-        Ok(outcome) => {
-            report::print_summary(&outcome.tracker, ranks, args.quiet, args.verbose);
-            ExitCode::SUCCESS
-        }
+        Ok(outcome) => match report::finish(&outcome.tracker, ranks, args.quiet, args.verbose, args.stats.as_deref()) {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(error) => fail(error),
+        },
         Err(error) => fail(error),
     }
 }

@@ -1,26 +1,27 @@
-//! What rank 0 says at the end of a run.
+//! What rank 0 says and writes at the end of a run.
+
+use std::path::Path;
 
 use crate::pump::TrackerOutcome;
+use crate::stats::{RunStats, StatsError};
 
-/// A short account of the run on stderr (nothing with `quiet`; every peer with `verbose`).
-pub fn print_summary(outcome: &TrackerOutcome, ranks: u32, quiet: bool, verbose: bool) {
-    if quiet {
-        return;
+/// A short account of the run on stderr (nothing with `quiet`; every peer with `verbose`), and
+/// the JSON report if asked for.
+pub fn finish(outcome: &TrackerOutcome, ranks: u32, quiet: bool, verbose: bool, stats_file: Option<&Path>) -> Result<RunStats, StatsError> {
+    let stats = RunStats::from_outcome(outcome, ranks);
+    if let Some(path) = stats_file {
+        stats.write_json(path)?;
     }
-    let reports = outcome.tracker.reports();
-    let transfers: u64 = reports.values().map(|report| report.downloaded).sum();
-    let seconds = outcome.protocol_time.as_secs_f64();
-    eprintln!(
-        "bitorrent: {} peers, {transfers} segments transferred in {seconds:.4} s of protocol ({:.0} per second)",
-        ranks - 1,
-        if seconds > 0.0 { transfers as f64 / seconds } else { 0.0 }
-    );
-    if verbose {
-        for (peer, report) in reports {
+    if !quiet {
+        eprintln!("bitorrent: {}", stats.summary());
+    }
+    if verbose && !quiet {
+        for peer in &stats.peers {
             eprintln!(
-                "  peer {peer}: uploaded {}, refused {}, downloaded {}, requests {}",
-                report.uploaded, report.refused, report.downloaded, report.requests
+                "  peer {}: uploaded {}, downloaded {}, refused {}, requests {}",
+                peer.rank, peer.uploaded, peer.downloaded, peer.refused, peer.requests
             );
         }
     }
+    Ok(stats)
 }

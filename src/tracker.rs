@@ -86,6 +86,11 @@ impl Tracker {
         self.files.get(file.0 as usize).map(|record| &record.name)
     }
 
+    /// How many segments a file has.
+    pub fn segments(&self, file: FileId) -> usize {
+        self.files.get(file.0 as usize).map_or(0, |record| record.hashes.len())
+    }
+
     /// Which peers hold a file whole or in part (for checking reports).
     pub fn holders(&self, file: FileId) -> &[Holder] {
         self.files.get(file.0 as usize).map_or(&[], |record| &record.holders)

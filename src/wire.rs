@@ -29,6 +29,8 @@ pub struct PeerReport {
     pub requests: u64,
     /// For every file it downloaded: how many segments came from each source.
     pub sources: Vec<FileSources>,
+    /// Messages this peer sent, by kind (indexed by `MessageKind::tag`), its report included.
+    pub sent: Vec<u64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -216,6 +218,8 @@ impl Message {
                         out.u32(*count);
                     }
                 }
+                out.len(report.sent.len());
+                report.sent.iter().for_each(|&count| out.u64(count));
             }
         }
         out.0
@@ -273,7 +277,8 @@ impl Message {
                         input.list(8, |input| Ok((PeerId(input.u32("a source")?), input.u32("a count")?)))?;
                     Ok(FileSources { file, counts })
                 })?;
-                Message::Report(PeerReport { uploaded, refused, downloaded, requests, sources })
+                let sent = input.list(8, |input| input.u64("a message count"))?;
+                Message::Report(PeerReport { uploaded, refused, downloaded, requests, sources, sent })
             }
         };
         if !input.0.is_empty() {
@@ -425,6 +430,7 @@ mod tests {
                 downloaded: 3,
                 requests: 4,
                 sources: vec![FileSources { file: FileId(1), counts: vec![(PeerId(1), 5), (PeerId(2), 6)] }],
+                sent: vec![1, 0, 7],
             }),
         ]
     }

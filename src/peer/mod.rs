@@ -116,6 +116,7 @@ impl Actors {
             downloaded: download.downloaded,
             requests: download.requests,
             sources: download.sources,
+            sent: Vec::new(), // the pump's to fill: it alone sees every message sent
         }
     }
 }
