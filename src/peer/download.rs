@@ -75,7 +75,19 @@ struct Download {
     /// Segments received since the last swarm refresh (the protocol refreshes every 10).
     since_refresh: u32,
     refresh_pending: bool,
+    /// Segments received from each source.
     sources: BTreeMap<PeerId, u32>,
+    /// Requests out to each holder for this file.
+    asked: HashMap<PeerId, u32>,
+    /// Refusals from each holder since it last said yes.
+    recent_refusals: HashMap<PeerId, u32>,
+}
+
+impl Download {
+    /// The most segments one holder should give when others can: half the file, rounded up.
+    fn share_cap(&self) -> u32 {
+        self.start.segments.len().div_ceil(2)
+    }
 }
 
 /// The protocol's refresh period, in segments received.
@@ -225,6 +237,8 @@ impl DownloadScheduler {
             since_refresh: 0,
             refresh_pending: false,
             sources: BTreeMap::new(),
+            asked: HashMap::new(),
+            recent_refusals: HashMap::new(),
         });
         if complete_already {
             self.complete(self.downloads.len() - 1)?;
@@ -242,7 +256,11 @@ impl DownloadScheduler {
         self.reported_load.insert(from, load);
         let download = &mut self.downloads[index];
         download.in_flight -= 1;
+        if let Some(asked) = download.asked.get_mut(&from) {
+            *asked = asked.saturating_sub(1);
+        }
         if !granted {
+            *download.recent_refusals.entry(from).or_default() += 1;
             download.refused.entry(segment).or_default().push(from);
             download.queue.push_front(segment);
             return Ok(());
@@ -252,6 +270,7 @@ impl DownloadScheduler {
             return Ok(());
         }
         self.figures.downloaded += 1;
+        download.recent_refusals.remove(&from);
         *download.sources.entry(from).or_default() += 1;
         download.since_refresh += 1;
         if download.since_refresh == REFRESH_EVERY {
@@ -311,6 +330,9 @@ impl DownloadScheduler {
                     seed: holder.seed,
                     reported_load: self.reported_load.get(&holder.peer).copied().unwrap_or(0),
                     in_flight: self.in_flight_to.get(&holder.peer).copied().unwrap_or(0),
+                    given: download.sources.get(&holder.peer).copied().unwrap_or(0)
+                        + download.asked.get(&holder.peer).copied().unwrap_or(0),
+                    recent_refusals: download.recent_refusals.get(&holder.peer).copied().unwrap_or(0),
                 })
                 .collect();
             if candidates.is_empty() {
@@ -321,8 +343,9 @@ impl DownloadScheduler {
                 }
                 continue;
             }
-            let holder = candidates[self.holders.choose(&candidates)].peer;
+            let holder = candidates[self.holders.choose(&candidates, download.share_cap())].peer;
             download.in_flight += 1;
+            *download.asked.entry(holder).or_default() += 1;
             *self.in_flight_to.entry(holder).or_default() += 1;
             self.in_flight += 1;
             self.figures.requests += 1;

@@ -43,36 +43,63 @@ pub struct Candidate {
     pub reported_load: u32,
     /// Requests this downloader has outstanding with the holder now.
     pub in_flight: u32,
+    /// Segments of this file the holder has given this downloader or is asked for now.
+    pub given: u32,
+    /// Refusals from the holder for this file since it last said yes: a partial holder that
+    /// said no will likely say no again soon.
+    pub recent_refusals: u32,
 }
 
 /// Which holder to ask.
 pub trait HolderPolicy: Send {
-    /// One of `candidates` (never empty), by index.
-    fn choose(&mut self, candidates: &[Candidate]) -> usize;
+    /// One of `candidates` (never empty), by index. `share_cap` is the most segments of the
+    /// file one holder should give when others can (half the file).
+    fn choose(&mut self, candidates: &[Candidate], share_cap: u32) -> usize;
 }
 
 /// The least busy holder: the fewest segments handed out, counting the asker's own requests in
 /// flight to it as load already. Ties go round-robin, so equal holders share evenly.
-#[derive(Default)]
+///
+/// Two preferences come first. Holders that have not refused since they last said yes (a
+/// refusal costs a round trip, and a partial holder that said no will likely say no again);
+/// then holders that have given less than `share_cap` segments of this file, so that one file
+/// is not taken mostly from one source (a holder little loaded overall could otherwise serve a
+/// whole file). Each is only a preference: when the only holder left is over its share, or has
+/// refused before, it is still asked.
 pub struct LeastBusy {
     turn: usize,
 }
 
 impl LeastBusy {
-    fn busyness(candidate: &Candidate) -> u64 {
-        candidate.reported_load as u64 + candidate.in_flight as u64
+    pub fn new() -> LeastBusy {
+        LeastBusy { turn: 0 }
+    }
+
+    /// Smaller is better.
+    fn rank(candidate: &Candidate, share_cap: u32) -> (bool, bool, u64) {
+        (
+            candidate.recent_refusals > 0,
+            candidate.given >= share_cap,
+            candidate.reported_load as u64 + candidate.in_flight as u64,
+        )
+    }
+}
+
+impl Default for LeastBusy {
+    fn default() -> Self {
+        LeastBusy::new()
     }
 }
 
 impl HolderPolicy for LeastBusy {
-    fn choose(&mut self, candidates: &[Candidate]) -> usize {
+    fn choose(&mut self, candidates: &[Candidate], share_cap: u32) -> usize {
         self.turn = self.turn.wrapping_add(1);
         let start = self.turn % candidates.len();
         // Scan from a rotating start; strict `<` keeps the first of equals met.
         let mut best = start;
         for offset in 1..candidates.len() {
             let index = (start + offset) % candidates.len();
-            if Self::busyness(&candidates[index]) < Self::busyness(&candidates[best]) {
+            if Self::rank(&candidates[index], share_cap) < Self::rank(&candidates[best], share_cap) {
                 best = index;
             }
         }
@@ -85,7 +112,27 @@ mod tests {
     use super::*;
 
     fn candidate(peer: u32, reported_load: u32, in_flight: u32) -> Candidate {
-        Candidate { peer: PeerId(peer), seed: true, reported_load, in_flight }
+        Candidate { peer: PeerId(peer), seed: true, reported_load, in_flight, given: 0, recent_refusals: 0 }
+    }
+
+    const NO_CAP: u32 = u32::MAX;
+
+    #[test]
+    fn a_holder_over_its_share_of_the_file_is_asked_only_if_no_other_can_be() {
+        let mut policy = LeastBusy::default();
+        let over = Candidate { given: 50, ..candidate(1, 0, 0) };
+        let busy = candidate(2, 500, 3);
+        assert_eq!(policy.choose(&[over, busy], 50), 1);
+        assert_eq!(policy.choose(&[over], 50), 0);
+    }
+
+    #[test]
+    fn a_holder_that_refused_comes_after_the_others_even_those_over_their_share() {
+        let mut policy = LeastBusy::default();
+        let refused = Candidate { recent_refusals: 1, ..candidate(1, 0, 0) };
+        assert_eq!(policy.choose(&[refused, candidate(2, 40, 0)], NO_CAP), 1);
+        let over = Candidate { given: 50, ..candidate(3, 0, 0) };
+        assert_eq!(policy.choose(&[refused, over], 50), 1);
     }
 
     #[test]
@@ -93,7 +140,7 @@ mod tests {
         let mut policy = LeastBusy::default();
         let candidates = [candidate(1, 10, 0), candidate(2, 3, 1), candidate(3, 5, 0)];
         for _ in 0..5 {
-            assert_eq!(policy.choose(&candidates), 1);
+            assert_eq!(policy.choose(&candidates, NO_CAP), 1);
         }
     }
 
@@ -101,7 +148,7 @@ mod tests {
     fn in_flight_requests_count_as_load() {
         let mut policy = LeastBusy::default();
         let candidates = [candidate(1, 2, 3), candidate(2, 4, 0)];
-        assert_eq!(policy.choose(&candidates), 1);
+        assert_eq!(policy.choose(&candidates, NO_CAP), 1);
     }
 
     #[test]
@@ -110,7 +157,7 @@ mod tests {
         let candidates = [candidate(1, 0, 0), candidate(2, 0, 0), candidate(3, 0, 0)];
         let mut seen = [0; 3];
         for _ in 0..30 {
-            seen[policy.choose(&candidates)] += 1;
+            seen[policy.choose(&candidates, NO_CAP)] += 1;
         }
         assert_eq!(seen, [10, 10, 10]);
     }

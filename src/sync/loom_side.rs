@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 
 use super::{Closed, TryRecv};
 
-pub type Arc<T> = std::sync::Arc<T>;
+pub type Arc<T> = loom::sync::Arc<T>;
 
 pub mod thread {
     use std::time::Duration;

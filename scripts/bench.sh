@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# `make bench`: a fixed ladder of generated swarms under mpirun, each run several times, against
+# the floor (the same request/reply exchanges with no swarm logic: `bitorrent floor`).
+#
+# Prints and writes (to $OUT, default bench-results.txt) one row per swarm size with the medians:
+#   ranks, transfers, whole-process seconds, protocol seconds (go-ahead to stop, timed by the
+#   tracker), transfers per second, upload fairness (Jain), largest share of a file from one
+#   source, protocol / floor exchange time, and whole process / whole floor process.
+#
+# Usage: scripts/bench.sh [RANKS...]   (default: 16 32 64 128); RUNS=3 WANTS=8 SEGMENTS=100
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+bin="$top/bitorrent"
+runs=${RUNS:-3}
+wants=${WANTS:-8}
+segments=${SEGMENTS:-100}
+files=${FILES:-16}
+seeds=${SEEDS:-3}
+out=${OUT:-$top/bench-results.txt}
+ladder=("$@")
+[ ${#ladder[@]} -gt 0 ] || ladder=(16 32 64 128)
+
+scratch=$(mktemp -d "${TMPDIR:-/tmp}/bitorrent-bench.XXXXXX")
+trap 'rm -rf "$scratch"' EXIT
+
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+now() { date +%s.%N; }
+json_field() { grep -o "\"$1\": [0-9.e+-]*" "$2" | head -n 1 | awk '{ print $2 }'; }
+
+header=$(printf '%6s %9s %9s %10s %11s %8s %8s %8s %8s' \
+  ranks transfers whole_s protocol_s transfers/s fairness largest floor_x whole_x)
+{
+  echo "# bitorrent benchmark, $(date -u +%F), $(nproc) cores, $(mpirun --version 2>/dev/null | head -n 1)"
+  echo "# swarms: $files files of $segments segments, $seeds seeds each, $wants wanted per peer; medians of $runs runs"
+  echo "$header"
+} | tee "$out"
+
+for ranks in "${ladder[@]}"; do
+  dir="$scratch/swarm$ranks"
+  "$bin" gen "$dir" --ranks "$ranks" --files "$files" --segments "$segments" --seeds "$seeds" \
+    --wants "$wants" --seed 42 >"$scratch/gen.txt"
+  transfers=$(grep -o '[0-9]* transfers needed' "$scratch/gen.txt" | awk '{ print $1 }')
+  exchanges=$(( transfers / (ranks - 1) ))
+  : >"$scratch/whole" ; : >"$scratch/protocol" ; : >"$scratch/fair" ; : >"$scratch/share"
+  : >"$scratch/floor" ; : >"$scratch/floor_whole"
+  for run in $(seq "$runs"); do
+    rm -f "$dir"/client* "$scratch/stats.json"
+    start=$(now)
+    (cd "$dir" && "$top/scripts/mpirun.sh" "$ranks" "$bin" --quiet --stats "$scratch/stats.json")
+    echo "$(now) - $start" | bc -l >>"$scratch/whole"
+    json_field protocol_seconds "$scratch/stats.json" >>"$scratch/protocol"
+    json_field fairness "$scratch/stats.json" >>"$scratch/fair"
+    json_field largest_share "$scratch/stats.json" >>"$scratch/share"
+
+    start=$(now)
+    "$top/scripts/mpirun.sh" "$ranks" "$bin" floor --exchanges "$exchanges" >"$scratch/floor.txt"
+    echo "$(now) - $start" | bc -l >>"$scratch/floor_whole"
+    grep -o 'in [0-9.]* s' "$scratch/floor.txt" | awk '{ print $2 }' >>"$scratch/floor"
+  done
+  whole=$(median <"$scratch/whole"); protocol=$(median <"$scratch/protocol")
+  floor=$(median <"$scratch/floor"); floor_whole=$(median <"$scratch/floor_whole")
+  printf '%6d %9d %9.3f %10.4f %11.0f %8.3f %8.3f %8.2f %8.2f\n' "$ranks" "$transfers" "$whole" "$protocol" \
+    "$(echo "$transfers / $protocol" | bc -l)" "$(median <"$scratch/fair")" "$(median <"$scratch/share")" \
+    "$(echo "$protocol / $floor" | bc -l)" "$(echo "$whole / $floor_whole" | bc -l)" | tee -a "$out"
+done
+echo "# floor_x: protocol seconds / floor exchange seconds; whole_x: whole mpirun / whole floor mpirun" | tee -a "$out"
