@@ -79,8 +79,30 @@ struct Download {
     sources: BTreeMap<PeerId, u32>,
     /// Requests out to each holder for this file.
     asked: HashMap<PeerId, u32>,
-    /// Refusals from each holder since it last said yes.
-    recent_refusals: HashMap<PeerId, u32>,
+    /// Holders that said no lately, set aside for a while (see `SetAside`).
+    set_aside: HashMap<PeerId, SetAside>,
+}
+
+/// A holder that refused is set aside for a number of swarm refreshes that doubles with each
+/// refusal in a row (1, 2, 4, .. 16): a partial holder that lacks one segment likely lacks the
+/// next ones too, but it fills up, so it is tried again later rather than never.
+#[derive(Default, Clone, Copy)]
+struct SetAside {
+    refusals_in_a_row: u32,
+    refreshes_left: u32,
+}
+
+impl SetAside {
+    const LONGEST: u32 = 16;
+
+    fn refused(&mut self) {
+        self.refusals_in_a_row += 1;
+        self.refreshes_left = (1u32 << (self.refusals_in_a_row - 1).min(4)).min(Self::LONGEST);
+    }
+
+    fn refreshed(&mut self) {
+        self.refreshes_left = self.refreshes_left.saturating_sub(1);
+    }
 }
 
 impl Download {
@@ -214,6 +236,7 @@ impl DownloadScheduler {
                 if let Some(download) = self.by_id.get(&file).map(|&index| &mut self.downloads[index]) {
                     download.refresh_pending = false;
                     download.refused.clear();
+                    download.set_aside.values_mut().for_each(SetAside::refreshed);
                     download.queue.extend(download.stalled.drain(..));
                 }
             }
@@ -238,7 +261,7 @@ impl DownloadScheduler {
             refresh_pending: false,
             sources: BTreeMap::new(),
             asked: HashMap::new(),
-            recent_refusals: HashMap::new(),
+            set_aside: HashMap::new(),
         });
         if complete_already {
             self.complete(self.downloads.len() - 1)?;
@@ -260,7 +283,7 @@ impl DownloadScheduler {
             *asked = asked.saturating_sub(1);
         }
         if !granted {
-            *download.recent_refusals.entry(from).or_default() += 1;
+            download.set_aside.entry(from).or_default().refused();
             download.refused.entry(segment).or_default().push(from);
             download.queue.push_front(segment);
             return Ok(());
@@ -270,7 +293,7 @@ impl DownloadScheduler {
             return Ok(());
         }
         self.figures.downloaded += 1;
-        download.recent_refusals.remove(&from);
+        download.set_aside.remove(&from);
         *download.sources.entry(from).or_default() += 1;
         download.since_refresh += 1;
         if download.since_refresh == REFRESH_EVERY {
@@ -332,7 +355,7 @@ impl DownloadScheduler {
                     in_flight: self.in_flight_to.get(&holder.peer).copied().unwrap_or(0),
                     given: download.sources.get(&holder.peer).copied().unwrap_or(0)
                         + download.asked.get(&holder.peer).copied().unwrap_or(0),
-                    recent_refusals: download.recent_refusals.get(&holder.peer).copied().unwrap_or(0),
+                    set_aside: download.set_aside.get(&holder.peer).is_some_and(|aside| aside.refreshes_left > 0),
                 })
                 .collect();
             if candidates.is_empty() {

@@ -45,9 +45,9 @@ pub struct Candidate {
     pub in_flight: u32,
     /// Segments of this file the holder has given this downloader or is asked for now.
     pub given: u32,
-    /// Refusals from the holder for this file since it last said yes: a partial holder that
-    /// said no will likely say no again soon.
-    pub recent_refusals: u32,
+    /// The holder refused lately and is set aside for now: a partial holder that said no will
+    /// likely say no again soon.
+    pub set_aside: bool,
 }
 
 /// Which holder to ask.
@@ -60,8 +60,8 @@ pub trait HolderPolicy: Send {
 /// The least busy holder: the fewest segments handed out, counting the asker's own requests in
 /// flight to it as load already. Ties go round-robin, so equal holders share evenly.
 ///
-/// Two preferences come first. Holders that have not refused since they last said yes (a
-/// refusal costs a round trip, and a partial holder that said no will likely say no again);
+/// Two preferences come first. Holders not set aside for refusing lately (a refusal costs a
+/// round trip, and a partial holder that said no will likely say no again);
 /// then holders that have given less than `share_cap` segments of this file, so that one file
 /// is not taken mostly from one source (a holder little loaded overall could otherwise serve a
 /// whole file). Each is only a preference: when the only holder left is over its share, or has
@@ -78,7 +78,7 @@ impl LeastBusy {
     /// Smaller is better.
     fn rank(candidate: &Candidate, share_cap: u32) -> (bool, bool, u64) {
         (
-            candidate.recent_refusals > 0,
+            candidate.set_aside,
             candidate.given >= share_cap,
             candidate.reported_load as u64 + candidate.in_flight as u64,
         )
@@ -112,7 +112,7 @@ mod tests {
     use super::*;
 
     fn candidate(peer: u32, reported_load: u32, in_flight: u32) -> Candidate {
-        Candidate { peer: PeerId(peer), seed: true, reported_load, in_flight, given: 0, recent_refusals: 0 }
+        Candidate { peer: PeerId(peer), seed: true, reported_load, in_flight, given: 0, set_aside: false }
     }
 
     const NO_CAP: u32 = u32::MAX;
@@ -129,7 +129,7 @@ mod tests {
     #[test]
     fn a_holder_that_refused_comes_after_the_others_even_those_over_their_share() {
         let mut policy = LeastBusy::default();
-        let refused = Candidate { recent_refusals: 1, ..candidate(1, 0, 0) };
+        let refused = Candidate { set_aside: true, ..candidate(1, 0, 0) };
         assert_eq!(policy.choose(&[refused, candidate(2, 40, 0)], NO_CAP), 1);
         let over = Candidate { given: 50, ..candidate(3, 0, 0) };
         assert_eq!(policy.choose(&[refused, over], 50), 1);
