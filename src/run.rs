@@ -36,6 +36,12 @@ pub fn run_rank<T: Transport>(transport: &mut T, config: &RunConfig) -> Result<R
         return Ok(RankOutcome::Tracker(pump::run_tracker(transport)?));
     }
     let input = input::read_peer_input(&config.input_dir.join(format!("in{me}.txt")))?;
+    // Make the output folder now, so that a bad one fails the job before any peer starts rather
+    // than when the first file is finished.
+    let output_dir = &config.peer.output_dir;
+    std::fs::create_dir_all(output_dir).map_err(|error| {
+        RankError::Fatal(format!("cannot create the output folder {}: {error}", output_dir.display()))
+    })?;
     Ok(RankOutcome::Peer(pump::run_peer(transport, input, &config.peer)?))
 }
 

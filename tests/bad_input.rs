@@ -356,3 +356,31 @@ fn too_few_ranks_through_local() {
         assert_no_outputs(&run, scratch.path());
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The output folder: made if missing, refused up front if it cannot be.
+
+#[test]
+fn a_missing_output_folder_is_made() {
+    let scratch = Scratch::new("out-made");
+    Base::Course2.write(scratch.path());
+    let output = scratch.join("new/deeper");
+    let run = local(6, scratch.path(), &["-o", output.to_str().unwrap()], TIMEOUT);
+    run.assert_success();
+    assert!(!client_files(&output).is_empty(), "no outputs in {}", output.display());
+}
+
+#[test]
+fn an_output_folder_that_cannot_be_made_fails_before_any_output() {
+    let scratch = Scratch::new("out-bad");
+    Base::Course2.write(scratch.path());
+    // A regular file where a folder should be: no one, root included, can make a folder inside it.
+    write(scratch.join("blocker"), "not a folder");
+    let output = scratch.join("blocker/out");
+    let output = output.to_str().unwrap();
+    for run in [local(6, scratch.path(), &["-o", output], TIMEOUT), mpirun(6, scratch.path(), &["-o", output], TIMEOUT)] {
+        run.assert_refused();
+        run.assert_stderr_mentions(&["cannot create the output folder", "blocker/out"]);
+        assert_no_outputs(&run, scratch.path());
+    }
+}
