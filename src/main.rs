@@ -21,13 +21,37 @@ fn main() -> ExitCode {
 
 #[cfg(not(feature = "loom"))]
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return command_line_error(error),
+    };
     match cli.command {
         None => run_mpi(&cli.run),
         Some(Command::Local { ranks, folder, run }) => run_local(ranks, folder, &run),
         Some(Command::Gen(args)) => generate(&args),
         Some(Command::Floor { exchanges, window }) => floor(exchanges, window),
     }
+}
+
+/// A command line clap refused (or `--help`, `--version`).
+///
+/// Under mpirun every rank must start MPI before it exits: when some ranks leave before
+/// `MPI_Init` while others are still being launched, OpenMPI 4's mpirun can hang in its own
+/// abort. So under mpirun the ranks start MPI, rank 0 alone prints, and all finish MPI and exit.
+fn command_line_error(error: clap::Error) -> ExitCode {
+    let code = ExitCode::from(error.exit_code().clamp(0, 255) as u8);
+    let launched_by_mpirun = ["OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK"].iter().any(|name| std::env::var_os(name).is_some());
+    if !launched_by_mpirun {
+        let _ = error.print();
+        return code;
+    }
+    let universe = mpi::initialize();
+    let rank = universe.as_ref().map_or(0, |universe| mpi::topology::Communicator::rank(&universe.world()));
+    if rank == 0 {
+        let _ = error.print();
+    }
+    drop(universe);
+    code
 }
 
 fn fail(message: impl std::fmt::Display) -> ExitCode {

@@ -384,3 +384,17 @@ fn an_output_folder_that_cannot_be_made_fails_before_any_output() {
         assert_no_outputs(&run, scratch.path());
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// A bad command line under mpirun: refused once, no hang (ranks that leave before MPI starts
+// can hang OpenMPI's mpirun).
+
+#[test]
+fn an_unknown_option_under_mpirun_is_refused_without_a_hang() {
+    let scratch = Scratch::new("bad-option");
+    Base::Course2.write(scratch.path());
+    let run = mpirun(16, scratch.path(), &["--no-such-option"], TIMEOUT);
+    run.assert_refused();
+    assert_eq!(run.stderr.matches("unexpected argument '--no-such-option'").count(), 1, "{}", run.describe());
+    assert_no_outputs(&run, scratch.path());
+}
