@@ -55,34 +55,43 @@ fn receive<T: Transport>(transport: &mut T) -> Result<Option<(PeerId, Message)>,
     Ok(Some((from, message)))
 }
 
-/// How long an idle pump waits: a few quick yields (an answer is often microseconds away),
-/// then waits that double up to a ceiling, so an idle rank costs the machine next to nothing.
+/// How long an idle pump waits. While the rank has been busy lately it only yields the core
+/// between looks (an answer is usually microseconds away, and under MPI nothing wakes a waiting
+/// thread when a message arrives); once idle for a while it waits in steps that double up to a
+/// ceiling, so that an idle rank costs the machine next to nothing.
 struct Backoff {
-    idle_rounds: u32,
+    idle_since: Option<Instant>,
+    idle_waits: u32,
 }
 
 impl Backoff {
-    const YIELDS: u32 = 16;
-    const LONGEST_WAIT: Duration = Duration::from_micros(500);
+    /// How long after its last work a rank still counts as busy and only yields.
+    const BUSY_SPELL: Duration = Duration::from_millis(2);
+    /// The longest an idle rank waits between two looks at the transport.
+    const LONGEST_WAIT: Duration = Duration::from_micros(200);
 
     fn new() -> Backoff {
-        Backoff { idle_rounds: 0 }
+        Backoff { idle_since: None, idle_waits: 0 }
     }
 
     fn reset(&mut self) {
-        self.idle_rounds = 0;
+        self.idle_since = None;
+        self.idle_waits = 0;
     }
 
     /// How long to wait this idle round; `None` means just yield.
     fn next_wait(&mut self) -> Option<Duration> {
-        self.idle_rounds += 1;
-        if self.idle_rounds <= Self::YIELDS {
+        let idle_since = *self.idle_since.get_or_insert_with(Instant::now);
+        if idle_since.elapsed() < Self::BUSY_SPELL {
             return None;
         }
-        let doublings = (self.idle_rounds - Self::YIELDS).min(10);
-        Some((Duration::from_micros(2) * (1 << doublings)).min(Self::LONGEST_WAIT))
+        self.idle_waits = (self.idle_waits + 1).min(16);
+        Some(Duration::from_micros(1u64 << self.idle_waits).min(Self::LONGEST_WAIT))
     }
 }
+
+/// The most messages a peer's pump takes in before it sends what is waiting.
+const ROUND: usize = 256;
 
 /// What a peer's run produced.
 pub struct PeerOutcome {
@@ -108,6 +117,17 @@ pub fn run_peer<T: Transport>(transport: &mut T, input: PeerInput, config: &Peer
     Ok(PeerOutcome { report, traffic })
 }
 
+/// Carries out one command from an actor.
+fn execute<T: Transport>(transport: &mut T, traffic: &mut Traffic, command: PumpCommand) -> Result<(), RankError> {
+    match command {
+        PumpCommand::Send { to, message } => send(transport, traffic, to, &message),
+        PumpCommand::SendAll(messages) => {
+            messages.iter().try_for_each(|(to, message)| send(transport, traffic, *to, message))
+        }
+        PumpCommand::Fatal(what) => Err(RankError::Fatal(what)),
+    }
+}
+
 fn pump_peer<T: Transport>(
     transport: &mut T,
     router: peer::Router,
@@ -119,10 +139,12 @@ fn pump_peer<T: Transport>(
     let mut backoff = Backoff::new();
     let result = (|| loop {
         let mut worked = false;
-        while let Some((from, message)) = receive(transport)? {
+        // A bounded round, so that a steady stream in cannot starve what goes out.
+        for _ in 0..ROUND {
+            let Some((from, message)) = receive(transport)? else { break };
             worked = true;
             let kind = message.kind();
-            let route = match &router {
+            let route = match &mut router {
                 Some(router) => router.route(from, message),
                 None => Route::Unexpected,
             };
@@ -135,11 +157,13 @@ fn pump_peer<T: Transport>(
                 Route::Unexpected => return Err(RankError::Unexpected { at: me, from, kind }),
             }
         }
+        if let Some(router) = &mut router {
+            worked |= router.flush();
+        }
         let mut next = commands.try_recv();
         loop {
             match next {
-                TryRecv::Item(PumpCommand::Send { to, message }) => send(transport, traffic, to, &message)?,
-                TryRecv::Item(PumpCommand::Fatal(what)) => return Err(RankError::Fatal(what)),
+                TryRecv::Item(command) => execute(transport, traffic, command)?,
                 TryRecv::Empty => break,
                 // Every actor has ended: after a stop, that is the end of the pump's work.
                 TryRecv::Closed => return Ok(()),
@@ -156,11 +180,10 @@ fn pump_peer<T: Transport>(
         match backoff.next_wait() {
             None => crate::sync::thread::yield_now(),
             Some(wait) => match commands.recv_timeout(wait) {
-                TryRecv::Item(PumpCommand::Send { to, message }) => {
+                TryRecv::Item(command) => {
                     backoff.reset();
-                    send(transport, traffic, to, &message)?
+                    execute(transport, traffic, command)?
                 }
-                TryRecv::Item(PumpCommand::Fatal(what)) => return Err(RankError::Fatal(what)),
                 TryRecv::Empty => {}
                 TryRecv::Closed => return Ok(()),
             },

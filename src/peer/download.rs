@@ -32,7 +32,19 @@ pub enum DownloadMail {
     Started,
     NewFile(FileStart),
     SwarmChanged(FileId),
-    Reply { from: PeerId, file: FileId, segment: u32, granted: bool, load: u32 },
+    /// Answers to our segment requests, as many as the pump gathered in one round.
+    Replies(Vec<Reply>),
+}
+
+/// A holder's answer to one of our segment requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reply {
+    pub from: PeerId,
+    pub file: FileId,
+    pub segment: u32,
+    pub granted: bool,
+    /// The holder's load: segments it has handed out so far.
+    pub load: u32,
 }
 
 #[derive(Clone)]
@@ -240,8 +252,10 @@ impl DownloadScheduler {
                     download.queue.extend(download.stalled.drain(..));
                 }
             }
-            DownloadMail::Reply { from, file, segment, granted, load } => {
-                self.on_reply(from, file, segment, granted, load)?
+            DownloadMail::Replies(replies) => {
+                for reply in replies {
+                    self.on_reply(reply)?;
+                }
             }
         }
         Ok(())
@@ -269,7 +283,7 @@ impl DownloadScheduler {
         Ok(())
     }
 
-    fn on_reply(&mut self, from: PeerId, file: FileId, segment: u32, granted: bool, load: u32) -> Result<(), DownloadError> {
+    fn on_reply(&mut self, Reply { from, file, segment, granted, load }: Reply) -> Result<(), DownloadError> {
         let unasked = DownloadError::Unasked { from, file: file.0, segment };
         let Some(&index) = self.by_id.get(&file) else { return Err(unasked) };
         let outstanding = self.in_flight_to.get_mut(&from).filter(|count| **count > 0);
@@ -324,19 +338,27 @@ impl DownloadScheduler {
     }
 
     /// Sends requests until the window is full or nothing more can be asked now.
+    ///
+    /// The requests go to the pump as one batch: one wake-up of the pump, however many.
     fn fill_window(&mut self) {
+        let mut batch = Vec::new();
         while self.in_flight < self.config.window {
             let count = self.downloads.len();
-            let sent = (0..count).any(|offset| self.request_one((self.turn + offset) % count.max(1)));
+            let sent = (0..count).any(|offset| self.request_one((self.turn + offset) % count.max(1), &mut batch));
             if !sent {
                 break;
             }
             self.turn = self.turn.wrapping_add(1);
         }
+        if !batch.is_empty() {
+            // A closed outbox means the rank is shutting down; the loop ends on its own then.
+            let _ = self.outbox.send(PumpCommand::SendAll(batch));
+        }
     }
 
-    /// Sends one request for the download at `index` if it has a segment some holder may give.
-    fn request_one(&mut self, index: usize) -> bool {
+    /// Adds one request for the download at `index` to `batch`, if it has a segment some holder
+    /// may give.
+    fn request_one(&mut self, index: usize, batch: &mut Vec<(PeerId, Message)>) -> bool {
         let download = &mut self.downloads[index];
         let me = self.config.me;
         while let Some(segment) = download.queue.pop_front() {
@@ -372,9 +394,7 @@ impl DownloadScheduler {
             *self.in_flight_to.entry(holder).or_default() += 1;
             self.in_flight += 1;
             self.figures.requests += 1;
-            let request = Message::SegmentRequest { file: download.start.id, segment };
-            // A closed outbox means the rank is shutting down; the loop ends on its own then.
-            let _ = self.outbox.send(PumpCommand::Send { to: holder, message: request });
+            batch.push((holder, Message::SegmentRequest { file: download.start.id, segment }));
             return true;
         }
         false

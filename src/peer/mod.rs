@@ -30,6 +30,8 @@ use upload::{SegmentBook, UploadDesk, UploadServer, UploadState};
 /// What an actor asks of the pump.
 pub enum PumpCommand {
     Send { to: PeerId, message: Message },
+    /// Several messages at once (the scheduler's requests of one decision).
+    SendAll(Vec<(PeerId, Message)>),
     /// Something went wrong that the rank cannot recover from; the pump ends the job.
     Fatal(String),
 }
@@ -52,6 +54,9 @@ pub struct Router {
     upload: UploadDesk,
     download: DownloadHandle,
     mirror: MirrorHandle,
+    /// Replies gathered in this round of the pump, handed to the scheduler in one mail by
+    /// `flush`: one wake-up of the scheduler per round, not per reply.
+    replies: Vec<download::Reply>,
 }
 
 /// Where a message from the network goes.
@@ -66,7 +71,7 @@ pub enum Route {
 }
 
 impl Router {
-    pub fn route(&self, from: PeerId, message: Message) -> Route {
+    pub fn route(&mut self, from: PeerId, message: Message) -> Route {
         match message {
             Message::SegmentRequest { file, segment } if from != PeerId::TRACKER => {
                 if let Some(reply) = self.upload.answer(from, file, segment) {
@@ -74,9 +79,10 @@ impl Router {
                 }
             }
             Message::SegmentReply { file, segment, granted, load } if from != PeerId::TRACKER => {
-                self.download.send(DownloadMail::Reply { from, file, segment, granted, load });
+                self.replies.push(download::Reply { from, file, segment, granted, load });
             }
             Message::Stop if from == PeerId::TRACKER => {
+                self.flush();
                 self.mirror.send(MirrorMail::FromTracker(Message::Stop));
                 return Route::Stop;
             }
@@ -86,6 +92,16 @@ impl Router {
             _ => return Route::Unexpected,
         }
         Route::Delivered
+    }
+
+    /// Hands the replies gathered so far to the scheduler.
+    /// True if there were any: the scheduler will likely answer with requests soon.
+    pub fn flush(&mut self) -> bool {
+        if self.replies.is_empty() {
+            return false;
+        }
+        self.download.send(DownloadMail::Replies(std::mem::take(&mut self.replies)));
+        true
     }
 
     /// Stops the actors after a fatal error: the mirror on an explicit word, the others as
@@ -174,5 +190,5 @@ pub fn start(me: PeerId, input: PeerInput, config: &PeerConfig, outbox: Outbox) 
         download: spawn_actor(me, "download", &outbox, move || scheduler.run()),
         mirror: spawn_actor(me, "mirror", &outbox, move || tracker_mirror.run()),
     };
-    (Router { upload, download, mirror }, actors)
+    (Router { upload, download, mirror, replies: Vec::new() }, actors)
 }
