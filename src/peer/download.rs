@@ -1,10 +1,11 @@
 //! The download scheduler: decides which segment to ask of which holder, keeps a window of
 //! requests in flight, records what arrives and writes each file once it is whole.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 
 use super::mirror::MirrorHandle;
+use super::peer_table::PeerTable;
 use super::policy::{Candidate, HolderPolicy, PiecePolicy};
 use super::segments::{Marked, SegmentSet};
 use super::{Outbox, PumpCommand};
@@ -87,12 +88,28 @@ struct Download {
     /// Segments received since the last swarm refresh (the protocol refreshes every 10).
     since_refresh: u32,
     refresh_pending: bool,
-    /// Segments received from each source.
-    sources: BTreeMap<PeerId, u32>,
-    /// Requests out to each holder for this file.
-    asked: HashMap<PeerId, u32>,
-    /// Holders that said no lately, set aside for a while (see `SetAside`).
-    set_aside: HashMap<PeerId, SetAside>,
+    /// Each holder's part in this file.
+    holders: PeerTable<HolderInFile>,
+}
+
+/// What one holder has done for one file being downloaded.
+#[derive(Default, Clone, Copy)]
+struct HolderInFile {
+    /// Segments received from it.
+    received: u32,
+    /// Requests out to it now.
+    asked: u32,
+    /// Set aside for a while after saying no (see `SetAside`).
+    aside: SetAside,
+}
+
+/// What the scheduler knows of a holder across files.
+#[derive(Default, Clone, Copy)]
+struct HolderLoad {
+    /// Its own figure, from its last reply: segments it has handed out.
+    reported: u32,
+    /// Our requests out to it now.
+    in_flight: u32,
 }
 
 /// A holder that refused is set aside for a number of swarm refreshes that doubles with each
@@ -143,8 +160,7 @@ pub struct DownloadScheduler {
     finished_files: usize,
     all_done_sent: bool,
     in_flight: usize,
-    in_flight_to: HashMap<PeerId, u32>,
-    reported_load: HashMap<PeerId, u32>,
+    loads: PeerTable<HolderLoad>,
     /// Which download the next request pass starts from, so that files share the window.
     turn: usize,
     figures: DownloadFigures,
@@ -180,8 +196,7 @@ impl DownloadScheduler {
             finished_files: 0,
             all_done_sent: false,
             in_flight: 0,
-            in_flight_to: HashMap::new(),
-            reported_load: HashMap::new(),
+            loads: PeerTable::new(),
             turn: 0,
             figures: DownloadFigures::default(),
         };
@@ -231,11 +246,16 @@ impl DownloadScheduler {
         self.figures.sources = self
             .downloads
             .iter()
-            .filter(|download| !download.sources.is_empty())
             .map(|download| FileSources {
                 file: download.start.id,
-                counts: download.sources.iter().map(|(&peer, &count)| (peer, count)).collect(),
+                counts: download
+                    .holders
+                    .iter()
+                    .filter(|(_, holder)| holder.received > 0)
+                    .map(|(peer, holder)| (peer, holder.received))
+                    .collect(),
             })
+            .filter(|sources| !sources.counts.is_empty())
             .collect();
         self.figures
     }
@@ -248,7 +268,7 @@ impl DownloadScheduler {
                 if let Some(download) = self.by_id.get(&file).map(|&index| &mut self.downloads[index]) {
                     download.refresh_pending = false;
                     download.refused.clear();
-                    download.set_aside.values_mut().for_each(SetAside::refreshed);
+                    download.holders.rows_mut().for_each(|holder| holder.aside.refreshed());
                     download.queue.extend(download.stalled.drain(..));
                 }
             }
@@ -273,9 +293,7 @@ impl DownloadScheduler {
             in_flight: 0,
             since_refresh: 0,
             refresh_pending: false,
-            sources: BTreeMap::new(),
-            asked: HashMap::new(),
-            set_aside: HashMap::new(),
+            holders: PeerTable::new(),
         });
         if complete_already {
             self.complete(self.downloads.len() - 1)?;
@@ -286,18 +304,20 @@ impl DownloadScheduler {
     fn on_reply(&mut self, Reply { from, file, segment, granted, load }: Reply) -> Result<(), DownloadError> {
         let unasked = DownloadError::Unasked { from, file: file.0, segment };
         let Some(&index) = self.by_id.get(&file) else { return Err(unasked) };
-        let outstanding = self.in_flight_to.get_mut(&from).filter(|count| **count > 0);
-        let Some(outstanding) = outstanding else { return Err(unasked) };
-        *outstanding -= 1;
-        self.in_flight -= 1;
-        self.reported_load.insert(from, load);
         let download = &mut self.downloads[index];
-        download.in_flight -= 1;
-        if let Some(asked) = download.asked.get_mut(&from) {
-            *asked = asked.saturating_sub(1);
+        let holder = download.holders.row(from);
+        if holder.asked == 0 {
+            return Err(unasked);
         }
+        holder.asked -= 1;
+        download.in_flight -= 1;
+        self.in_flight -= 1;
+        let holder_load = self.loads.row(from);
+        holder_load.in_flight -= 1;
+        holder_load.reported = load;
+        let holder = download.holders.row(from);
         if !granted {
-            download.set_aside.entry(from).or_default().refused();
+            holder.aside.refused();
             download.refused.entry(segment).or_default().push(from);
             download.queue.push_front(segment);
             return Ok(());
@@ -307,8 +327,8 @@ impl DownloadScheduler {
             return Ok(());
         }
         self.figures.downloaded += 1;
-        download.set_aside.remove(&from);
-        *download.sources.entry(from).or_default() += 1;
+        holder.aside = SetAside::default();
+        holder.received += 1;
         download.since_refresh += 1;
         if download.since_refresh == REFRESH_EVERY {
             download.since_refresh = 0;
@@ -370,14 +390,17 @@ impl DownloadScheduler {
             let candidates: Vec<Candidate> = swarm
                 .iter()
                 .filter(|holder| holder.peer != me && !refused.contains(&holder.peer))
-                .map(|holder| Candidate {
-                    peer: holder.peer,
-                    seed: holder.seed,
-                    reported_load: self.reported_load.get(&holder.peer).copied().unwrap_or(0),
-                    in_flight: self.in_flight_to.get(&holder.peer).copied().unwrap_or(0),
-                    given: download.sources.get(&holder.peer).copied().unwrap_or(0)
-                        + download.asked.get(&holder.peer).copied().unwrap_or(0),
-                    set_aside: download.set_aside.get(&holder.peer).is_some_and(|aside| aside.refreshes_left > 0),
+                .map(|holder| {
+                    let load = self.loads.get(holder.peer);
+                    let in_file = download.holders.get(holder.peer);
+                    Candidate {
+                        peer: holder.peer,
+                        seed: holder.seed,
+                        reported_load: load.reported,
+                        in_flight: load.in_flight,
+                        given: in_file.received + in_file.asked,
+                        set_aside: in_file.aside.refreshes_left > 0,
+                    }
                 })
                 .collect();
             if candidates.is_empty() {
@@ -390,8 +413,8 @@ impl DownloadScheduler {
             }
             let holder = candidates[self.holders.choose(&candidates, download.share_cap())].peer;
             download.in_flight += 1;
-            *download.asked.entry(holder).or_default() += 1;
-            *self.in_flight_to.entry(holder).or_default() += 1;
+            download.holders.row(holder).asked += 1;
+            self.loads.row(holder).in_flight += 1;
             self.in_flight += 1;
             self.figures.requests += 1;
             batch.push((holder, Message::SegmentRequest { file: download.start.id, segment }));

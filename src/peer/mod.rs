@@ -11,6 +11,7 @@
 
 pub mod download;
 pub mod mirror;
+pub mod peer_table;
 pub mod policy;
 pub mod segments;
 pub mod upload;
