@@ -189,10 +189,10 @@ fn pump_peer<T: Transport>(
             },
         }
     })();
-    if result.is_err() {
-        if let Some(router) = router.take() {
-            router.abort();
-        }
+    if result.is_err()
+        && let Some(router) = router.take()
+    {
+        router.abort();
     }
     result
 }
@@ -217,7 +217,7 @@ pub fn run_tracker<T: Transport>(transport: &mut T) -> Result<TrackerOutcome, Ra
         let Some((from, message)) = receive(transport)? else {
             match backoff.next_wait() {
                 None => crate::sync::thread::yield_now(),
-                Some(wait) => std::thread::sleep(wait),
+                Some(wait) => crate::sync::thread::sleep(wait),
             }
             continue;
         };
