@@ -1,11 +1,9 @@
 //! A load counter: how much work a peer has handed out, bumped as it works and read by whoever
 //! compares holders to pick the least busy one.
 //!
-//! Not shared across threads by production code yet: today the upload server counts in a plain
-//! field and reports the count inside each reply, and the scheduler's in-flight counts live on
-//! its own thread. This is the type to use the day a count is bumped on one thread and read on
-//! another (an answer path on the pump's thread, a scheduler reading its own rank's load); the
-//! `loom_load` model checks it.
+//! Shared across threads: the upload desk bumps it on the pump's thread, the upload server on
+//! its own for the requests it answers late, and the figures are read once both have ended
+//! (src/peer/upload.rs, `UploadState`). The `loom_load` model checks it with these orderings.
 
 use super::atomic::{AtomicU64, Ordering};
 

@@ -86,8 +86,19 @@ impl<T> Clone for Sender<T> {
     }
 }
 
+/// True while a failed model is being torn down. loom then unwinds the threads it had
+/// suspended outside its execution, where touching a loom lock panics again and aborts the
+/// whole test binary, hiding which model failed and why (loom#350). The model has failed
+/// already, so the handles' drops skip their bookkeeping then.
+fn failed_model_teardown() -> bool {
+    std::thread::panicking()
+}
+
 impl<T> Drop for Sender<T> {
     fn drop(&mut self) {
+        if failed_model_teardown() {
+            return;
+        }
         let mut state = self.0.state.lock().unwrap();
         state.senders -= 1;
         if state.senders == 0 {
@@ -113,6 +124,9 @@ pub struct Receiver<T>(SharedBox<T>);
 
 impl<T> Drop for Receiver<T> {
     fn drop(&mut self) {
+        if failed_model_teardown() {
+            return;
+        }
         self.0.state.lock().unwrap().receiver_alive = false;
     }
 }

@@ -54,3 +54,94 @@ pub enum TryRecv<T> {
 /// The receiving side is gone; the message comes back.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Closed<T>(pub T);
+
+/// Names every call of the shim once, never runs: `cargo build` type-checks it against the std
+/// side and `cargo build --features loom` against the loom side, so a call (or a signature)
+/// that one side lacks breaks the build of that side instead of the first model that needs it.
+#[allow(dead_code)]
+fn both_sides_have_the_same_api<T: Send + 'static>(item: T) {
+    use std::time::Duration;
+
+    let (sender, receiver): (Sender<T>, Receiver<T>) = mailbox();
+    let _: Result<(), Closed<T>> = sender.clone().send(item);
+    let _: Option<T> = receiver.recv();
+    let _: TryRecv<T> = receiver.try_recv();
+    let _: TryRecv<T> = receiver.recv_timeout(Duration::ZERO);
+
+    let cell: SnapshotCell<u32> = SnapshotCell::new(0);
+    let _: Arc<u32> = cell.load();
+    cell.publish(Arc::new(1));
+    cell.update(|value| value + 1);
+
+    let lock: Mutex<u32> = Mutex::new(0);
+    *lock.lock() += 1;
+
+    let load = LoadCounter::new();
+    let _: u64 = load.add(1);
+    let _: u64 = load.get();
+
+    let handle: thread::JoinHandle<u32> = thread::spawn_named(String::new(), || 0);
+    let _: u32 = handle.join().unwrap_or_default();
+    thread::yield_now();
+    thread::sleep(Duration::ZERO);
+}
+
+// The loom side is checked by the models in loom-tests/; these run the std side's own code.
+#[cfg(all(test, not(feature = "loom")))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn concurrent_updates_lose_nothing() {
+        let cell = Arc::new(SnapshotCell::new(Vec::<u32>::new()));
+        let writers: Vec<_> = (0..4)
+            .map(|writer| {
+                let cell = cell.clone();
+                thread::spawn_named(format!("writer{writer}"), move || {
+                    for n in 0..250 {
+                        cell.update(|current| {
+                            let mut next = current.clone();
+                            next.push(writer * 1000 + n);
+                            next
+                        });
+                    }
+                })
+            })
+            .collect();
+        for writer in writers {
+            writer.join().unwrap();
+        }
+        let mut all = Vec::clone(&cell.load());
+        all.sort();
+        let expected: Vec<u32> = (0..4).flat_map(|writer| (0..250).map(move |n| writer * 1000 + n)).collect();
+        assert_eq!(all, expected);
+    }
+
+    #[test]
+    fn load_counts_every_add() {
+        let load = Arc::new(LoadCounter::new());
+        let bumpers: Vec<_> = (0..4)
+            .map(|bumper| {
+                let load = load.clone();
+                thread::spawn_named(format!("bumper{bumper}"), move || (0..1000).for_each(|_| { load.add(1); }))
+            })
+            .collect();
+        for bumper in bumpers {
+            bumper.join().unwrap();
+        }
+        assert_eq!(load.get(), 4000);
+    }
+
+    #[test]
+    fn mailbox_closes_when_the_last_sender_goes() {
+        let (sender, receiver) = mailbox::<u32>();
+        let other = sender.clone();
+        sender.send(1).unwrap();
+        drop(sender);
+        assert_eq!(receiver.try_recv(), TryRecv::Item(1));
+        assert_eq!(receiver.try_recv(), TryRecv::Empty);
+        drop(other);
+        assert_eq!(receiver.try_recv(), TryRecv::Closed);
+        assert_eq!(receiver.recv(), None);
+    }
+}
