@@ -43,6 +43,12 @@ fn mpirun_32_ranks_files_of_3000_segments() {
     under_mpirun("mpi32", &spec(32, 4, 3000, 2, 1, 3), &[]);
 }
 
+/// 64 ranks on two cores: every rank a process, eight times oversubscribed.
+#[test]
+fn mpirun_64_ranks() {
+    under_mpirun("mpi64", &spec(64, 16, 100, 3, 8, 9), &[]);
+}
+
 #[test]
 fn mpirun_16_ranks_crlf_inputs() {
     under_mpirun("mpi16crlf", &ScenarioSpec { crlf: true, ..spec(16, 3, 3000, 1, 1, 4) }, &[]);
