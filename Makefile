@@ -1,11 +1,15 @@
 # The two commands a newcomer types: `make run` and `make test`. Both install what is missing.
 
 CARGO ?= cargo
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 SOURCES := $(shell find src -name '*.rs') Cargo.toml Cargo.lock
 # How many runs `make stress` makes of each scenario.
 RUNS ?= 100
+# loom's preemption bound: 2 takes about half a minute, 3 about half an hour.
+LOOM_MAX_PREEMPTIONS ?= 2
+export LOOM_MAX_PREEMPTIONS
 
-.PHONY: all deps run test unit-tests loom stress bench clean
+.PHONY: all deps run test lint loom stress bench clean
 
 all: bitorrent
 
@@ -14,20 +18,28 @@ deps:
 
 bitorrent: $(SOURCES) | deps
 	$(CARGO) build --release --locked
-	cp target/release/bitorrent $@
+	cp $(TARGET_DIR)/release/bitorrent $@
 
 run: bitorrent
 	@scripts/run-example.sh
 
 # Every test: unit and integration tests (under mpirun and in-process), the loom models, and a
 # short stress run. `make stress` is the long one.
-test: bitorrent
+test: bitorrent lint
 	$(CARGO) test --release --locked
-	LOOM_MAX_PREEMPTIONS=2 $(CARGO) test --release --locked --features loom --test 'loom_*'
+	$(CARGO) test --release --locked --features loom --test 'loom_*'
 	scripts/stress.sh --runs 3
 
+# Clippy keeps synchronization primitives inside src/sync/ (clippy.toml), where loom can swap them.
+lint: | deps
+	@if $(CARGO) clippy --version >/dev/null 2>&1; then \
+	  $(CARGO) clippy --release --locked --all-targets -- -D warnings; \
+	else \
+	  echo "lint: clippy is missing; install it with: rustup component add clippy" >&2; exit 1; \
+	fi
+
 loom: | deps
-	LOOM_MAX_PREEMPTIONS=3 $(CARGO) test --release --locked --features loom --test 'loom_*'
+	$(CARGO) test --release --locked --features loom --test 'loom_*'
 
 stress: bitorrent
 	scripts/stress.sh --runs $(RUNS)

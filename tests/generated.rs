@@ -1,6 +1,9 @@
 //! Generated swarms (bitorrent::scenario): a few large ones under mpirun, many shapes through
 //! `bitorrent local`, and hand-laid-out inputs that the reader must accept. Every wanted file
 //! must come out as its owner's hashes, and nothing else may be written.
+// These run the binary, which a `--features loom` build replaces with a stub: loom builds
+// run only the models in loom-tests/.
+#![cfg(not(feature = "loom"))]
 
 mod common;
 

@@ -3,6 +3,9 @@
 //! and compare every `client<R>_file<N>` a peer wanted with `out<N>.txt` ignoring whitespace.
 //! Each test also runs through `bitorrent local`. Then the same judge on other layouts: input
 //! and output folders apart, peers that own or want nothing. Last, checks of the judge itself.
+// These run the binary, which a `--features loom` build replaces with a stub: loom builds
+// run only the models in loom-tests/.
+#![cfg(not(feature = "loom"))]
 
 mod common;
 
