@@ -7,8 +7,11 @@ set -euo pipefail
 missing=()
 command -v mpicc >/dev/null 2>&1 || missing+=(libopenmpi-dev)
 command -v mpirun >/dev/null 2>&1 || missing+=(openmpi-bin)
-# rsmpi's build script loads libclang through clang-sys; any libclang.so will do.
-if ! ls /usr/lib/llvm-*/lib/libclang*.so* /usr/lib/x86_64-linux-gnu/libclang*.so* >/dev/null 2>&1; then
+# rsmpi's build script loads libclang through clang-sys, which wants libclang.so or
+# libclang-<version>.so (not libclang-cpp.so, which a fresh Debian may have alone).
+if ! compgen -G '/usr/lib/llvm-*/lib/libclang.so*' >/dev/null \
+   && ! compgen -G '/usr/lib/*/libclang-[0-9]*.so*' >/dev/null \
+   && ! compgen -G '/usr/lib/*/libclang.so*' >/dev/null; then
   missing+=(libclang-dev)
 fi
 
