@@ -68,7 +68,7 @@ pub fn run_local(ranks: u32, config: &RunConfig) -> Result<LocalRun, RankError> 
             crate::sync::thread::spawn_named(format!("rank{rank}"), move || {
                 let result = run_rank(&mut transport, &config);
                 if result.is_err() {
-                    // Release: pairs with nothing in particular; the flag is advisory, any order works.
+                    // Relaxed: the flag carries no data, it only tells the other ranks to give up.
                     abort.store(true, Ordering::Relaxed);
                 }
                 result
