@@ -109,10 +109,9 @@ pub fn run_peer<T: Transport>(transport: &mut T, input: PeerInput, config: &Peer
     // Every path out of `pump_peer` has dropped the router, so the actors end.
     let mut report = actors.join();
     pumped?;
-    // Count the report itself before it leaves, so the figures add up to what crossed the wire.
-    traffic.sent[MessageKind::Report.tag() as usize] += 1;
+    // The report counts itself, so the figures add up to what crossed the wire.
     report.sent = traffic.sent.to_vec();
-    traffic.sent[MessageKind::Report.tag() as usize] -= 1;
+    report.sent[MessageKind::Report.tag() as usize] += 1;
     send(transport, &mut traffic, PeerId::TRACKER, &Message::Report(report.clone()))?;
     Ok(PeerOutcome { report, traffic })
 }

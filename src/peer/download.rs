@@ -84,7 +84,6 @@ struct Download {
     stalled: Vec<u32>,
     /// Which holders said no to a segment since the swarm last changed.
     refused: HashMap<u32, Vec<PeerId>>,
-    in_flight: u32,
     /// Segments received since the last swarm refresh (the protocol refreshes every 10).
     since_refresh: u32,
     refresh_pending: bool,
@@ -290,7 +289,6 @@ impl DownloadScheduler {
             queue,
             stalled: Vec::new(),
             refused: HashMap::new(),
-            in_flight: 0,
             since_refresh: 0,
             refresh_pending: false,
             holders: PeerTable::new(),
@@ -310,12 +308,10 @@ impl DownloadScheduler {
             return Err(unasked);
         }
         holder.asked -= 1;
-        download.in_flight -= 1;
         self.in_flight -= 1;
         let holder_load = self.loads.row(from);
         holder_load.in_flight -= 1;
         holder_load.reported = load;
-        let holder = download.holders.row(from);
         if !granted {
             holder.aside.refused();
             download.refused.entry(segment).or_default().push(from);
@@ -381,11 +377,11 @@ impl DownloadScheduler {
     fn request_one(&mut self, index: usize, batch: &mut Vec<(PeerId, Message)>) -> bool {
         let download = &mut self.downloads[index];
         let me = self.config.me;
+        let swarm = download.start.swarm.load();
         while let Some(segment) = download.queue.pop_front() {
             if download.start.segments.contains(segment) {
                 continue;
             }
-            let swarm = download.start.swarm.load();
             let refused = download.refused.get(&segment).map_or(&[][..], Vec::as_slice);
             let candidates: Vec<Candidate> = swarm
                 .iter()
@@ -412,7 +408,6 @@ impl DownloadScheduler {
                 continue;
             }
             let holder = candidates[self.holders.choose(&candidates, download.share_cap())].peer;
-            download.in_flight += 1;
             download.holders.row(holder).asked += 1;
             self.loads.row(holder).in_flight += 1;
             self.in_flight += 1;

@@ -125,11 +125,11 @@ impl TrackerMirror {
 
     /// Go: serve the files we own under their ids, and ask for the swarm of each wanted file.
     fn start(&mut self, owned: Vec<(FileName, FileId)>) {
+        let ids: HashMap<FileName, FileId> = owned.into_iter().collect();
         let mut book = SegmentBook::clone(&self.book.load());
-        for (name, id) in owned {
-            if let Some(file) = self.input.owned.iter().find(|file| file.name == name) {
-                let len = file.hashes.len() as u32;
-                book.insert(id, Arc::new(SegmentSet::full(len)));
+        for file in &self.input.owned {
+            if let Some(&id) = ids.get(&file.name) {
+                book.insert(id, Arc::new(SegmentSet::full(file.hashes.len() as u32)));
             }
         }
         self.publish_book(book);
