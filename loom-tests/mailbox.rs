@@ -22,7 +22,8 @@ use std::path::PathBuf;
 
 use bitorrent::input::PeerInput;
 use bitorrent::model::{FileId, FileName, OwnedFile, PeerId, SegmentHash};
-use bitorrent::peer::{self, PeerConfig, PumpCommand, Route};
+use bitorrent::peer::actor::Actor;
+use bitorrent::peer::{self, Actors, Placement, PeerConfig, PumpCommand, Route};
 use bitorrent::sync::{self, Receiver, Sender, TryRecv, thread};
 use bitorrent::wire::Message;
 
@@ -257,12 +258,34 @@ fn hash(n: u8) -> SegmentHash {
 }
 
 /// Drains the outbox until `until` says it has seen enough (false if the outbox closes first);
-/// every command sent is kept in `sent`. It waits in `recv` where the pump polls `try_recv` and
-/// backs off: the same outcomes (`None` exactly when `try_recv` would say `Closed`), and loom
-/// need not explore every turn of a polling loop, which multiplies this model's executions.
-fn pump_outbox(commands: &Receiver<PumpCommand>, sent: &mut Vec<(PeerId, Message)>, until: impl Fn(&[(PeerId, Message)]) -> bool) -> bool {
+/// every command sent is kept in `sent`. With the actors on threads of their own it waits in
+/// `recv` where the pump polls `try_recv` and backs off: the same outcomes (`None` exactly when
+/// `try_recv` would say `Closed`), and loom need not explore every turn of a polling loop, which
+/// multiplies this model's executions. With the actors on the pump's thread it is the pump's
+/// loop itself: give the actors their turn, take what is in the outbox, yield when there is none.
+fn pump_outbox(
+    actors: &mut Actors,
+    placement: Placement,
+    commands: &Receiver<PumpCommand>,
+    sent: &mut Vec<(PeerId, Message)>,
+    until: impl Fn(&[(PeerId, Message)]) -> bool,
+) -> bool {
     while !until(sent) {
-        match commands.recv() {
+        let command = match placement {
+            Placement::Threads => commands.recv(),
+            Placement::Pump => {
+                actors.take_turn();
+                match commands.try_recv() {
+                    TryRecv::Item(command) => Some(command),
+                    TryRecv::Empty => {
+                        thread::yield_now();
+                        continue;
+                    }
+                    TryRecv::Closed => None,
+                }
+            }
+        };
+        match command {
             Some(PumpCommand::Send { to, message }) => sent.push((to, message)),
             Some(PumpCommand::SendAll(batch)) => sent.extend(batch),
             Some(PumpCommand::Fatal(what)) => panic!("an actor failed: {what}"),
@@ -276,7 +299,8 @@ fn pump_outbox(commands: &Receiver<PumpCommand>, sent: &mut Vec<(PeerId, Message
 /// (the tracker answers nothing before it), then routes the tracker's go; with `REQUEST` it
 /// routes a segment request from peer 2 right after; with `ORDERLY_STOP` it waits for "all
 /// done" (what the tracker waits for) before it routes the stop, else it routes the stop at
-/// once. Then it drops the router, drains the outbox until it closes and joins the actors.
+/// once. Then it drops the router, stops the actors on its thread, drains the outbox until it
+/// closes and joins the actors.
 ///
 /// The request is answered by the router at once (the upload desk, on the pump's thread) if the
 /// mirror has published the book by then, or else deferred to the upload server, which answers
@@ -286,18 +310,24 @@ fn pump_outbox(commands: &Receiver<PumpCommand>, sent: &mut Vec<(PeerId, Message
 /// "all done" always before an orderly stop; nothing deadlocks, every actor ends, the outbox
 /// closes, and the report counts the one upload.
 ///
-/// Two models, not one with both: each takes seconds, together they would take a minute (loom
-/// explores their interleavings as a product).
-fn real_peer<const REQUEST: bool, const ORDERLY_STOP: bool>() {
+/// `THREADS` puts the actors on threads of their own (upload server, scheduler, mirror and file
+/// writer: 5 threads with the model's, loom's limit); else they run on the pump's thread, as in
+/// production, and only the file writer has a thread: then the model checks the writer's "all
+/// done" reaching the mirror on the pump, and the outbox closing only once the writer has ended.
+///
+/// Separate models, not one with every case: each takes seconds to a minute, together they would
+/// take far longer (loom explores their interleavings as a product).
+fn real_peer<const REQUEST: bool, const ORDERLY_STOP: bool, const THREADS: bool>() {
+    let placement = if THREADS { Placement::Threads } else { Placement::Pump };
     let name = FileName::new("file1").unwrap();
     let input = PeerInput { owned: vec![OwnedFile { name: name.clone(), hashes: vec![hash(1)] }], wanted: vec![] };
-    let config = PeerConfig { window: 1, seed: 1, output_dir: PathBuf::from("/nonexistent"), random_order: false };
+    let config = PeerConfig { window: 1, seed: 1, output_dir: PathBuf::from("/nonexistent"), random_order: false, actors: placement };
     let (outbox, commands) = sync::mailbox();
-    let (mut router, actors) = peer::start(PeerId(1), input, &config, outbox);
+    let (mut router, mut actors) = peer::start(PeerId(1), input, &config, outbox);
 
     let mut sent = Vec::new();
     let registered = |sent: &[(PeerId, Message)]| !sent.is_empty();
-    assert!(pump_outbox(&commands, &mut sent, registered), "the outbox closed before the registration");
+    assert!(pump_outbox(&mut actors, placement, &commands, &mut sent, registered), "the outbox closed before the registration");
     assert!(matches!(&sent[0], (PeerId::TRACKER, Message::Register { .. })), "first the registration: {sent:?}");
     assert!(matches!(router.route(PeerId::TRACKER, Message::Go { owned: vec![(name, FileId(0))] }), Route::Delivered));
     let mut answers = Vec::new();
@@ -310,11 +340,12 @@ fn real_peer<const REQUEST: bool, const ORDERLY_STOP: bool>() {
     }
     if ORDERLY_STOP {
         let all_done = |sent: &[(PeerId, Message)]| sent.iter().any(|(_, message)| *message == Message::AllDone);
-        assert!(pump_outbox(&commands, &mut sent, all_done), "the outbox closed before \"all done\"");
+        assert!(pump_outbox(&mut actors, placement, &commands, &mut sent, all_done), "the outbox closed before \"all done\"");
     }
     assert!(matches!(router.route(PeerId::TRACKER, Message::Stop), Route::Stop));
     drop(router);
-    assert!(!pump_outbox(&commands, &mut sent, |_| false));
+    actors.stop_on_pump();
+    assert!(!pump_outbox(&mut actors, placement, &commands, &mut sent, |_| false));
     let report = actors.join();
 
     let mut rest = Vec::new();
@@ -334,12 +365,22 @@ fn real_peer<const REQUEST: bool, const ORDERLY_STOP: bool>() {
 
 #[test]
 fn the_real_peer_answers_a_request_racing_its_go_and_stops() {
-    common::check_with("mailbox/real_peer_request_then_stop", 20_000, real_peer::<true, false>);
+    common::check_with("mailbox/real_peer_request_then_stop", 20_000, real_peer::<true, false, true>);
 }
 
 #[test]
 fn the_real_peer_says_all_done_and_shuts_down() {
-    common::check_with("mailbox/real_peer_orderly_stop", 20_000, real_peer::<false, true>);
+    common::check_with("mailbox/real_peer_orderly_stop", 20_000, real_peer::<false, true, true>);
+}
+
+#[test]
+fn the_real_peer_on_the_pump_answers_a_request_racing_its_go_and_stops() {
+    common::check_with("mailbox/real_peer_on_pump_request_then_stop", 20_000, real_peer::<true, false, false>);
+}
+
+#[test]
+fn the_real_peer_on_the_pump_says_all_done_and_shuts_down() {
+    common::check_with("mailbox/real_peer_on_pump_orderly_stop", 20_000, real_peer::<false, true, false>);
 }
 
 /// The upload desk's deferral on its own (src/peer/upload.rs), smaller than the whole peer so
@@ -370,7 +411,13 @@ fn the_upload_desk_answers_every_request_once_however_it_races_the_book() {
         let mut answers: Vec<Message> = (0..2).filter_map(|segment| desk.answer(PeerId(2), FileId(0), segment)).collect();
         drop(desk);
         let mut sent = Vec::new();
-        assert!(!pump_outbox(&commands, &mut sent, |_| false));
+        while let Some(command) = commands.recv() {
+            match command {
+                PumpCommand::Send { to, message } => sent.push((to, message)),
+                PumpCommand::SendAll(batch) => sent.extend(batch),
+                PumpCommand::Fatal(what) => panic!("an actor failed: {what}"),
+            }
+        }
         for (to, message) in sent {
             assert_eq!(to, PeerId(2), "unexpected {message:?} to {to}");
             answers.push(message);

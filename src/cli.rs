@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::peer::PeerConfig;
+use crate::peer::{PeerConfig, Placement};
 use crate::run::RunConfig;
 
 #[derive(Parser, Debug)]
@@ -69,6 +69,10 @@ pub struct RunArgs {
     /// Ask for segments in a random order (from the seed) instead of first to last
     #[arg(long)]
     pub random_order: bool,
+    /// Where each peer's actors run: all on the rank's pump thread (fast when ranks outnumber
+    /// cores), or each on a thread of its own
+    #[arg(long, value_enum, default_value_t = Placement::Pump)]
+    pub actors: Placement,
     /// Print nothing but errors
     #[arg(long, short = 'q', conflicts_with = "verbose")]
     pub quiet: bool,
@@ -92,6 +96,7 @@ impl RunArgs {
                 seed: self.seed,
                 output_dir,
                 random_order: self.random_order,
+                actors: self.actors,
             },
         }
     }

@@ -103,9 +103,9 @@ pub struct PeerOutcome {
 pub fn run_peer<T: Transport>(transport: &mut T, input: PeerInput, config: &PeerConfig) -> Result<PeerOutcome, RankError> {
     let me = transport.me();
     let (outbox, commands) = crate::sync::mailbox();
-    let (router, actors) = peer::start(me, input, config, outbox);
+    let (router, mut actors) = peer::start(me, input, config, outbox);
     let mut traffic = Traffic::default();
-    let pumped = pump_peer(transport, router, &commands, &mut traffic);
+    let pumped = pump_peer(transport, router, &mut actors, &commands, &mut traffic);
     // Every path out of `pump_peer` has dropped the router, so the actors end.
     let mut report = actors.join();
     pumped?;
@@ -130,6 +130,7 @@ fn execute<T: Transport>(transport: &mut T, traffic: &mut Traffic, command: Pump
 fn pump_peer<T: Transport>(
     transport: &mut T,
     router: peer::Router,
+    actors: &mut peer::Actors,
     commands: &Receiver<PumpCommand>,
     traffic: &mut Traffic,
 ) -> Result<(), RankError> {
@@ -151,14 +152,21 @@ fn pump_peer<T: Transport>(
                 Route::Delivered => {}
                 Route::Answer(reply) => send(transport, traffic, from, &reply)?,
                 // Dropping the router closes the upload server's and scheduler's mailboxes
-                // (once the mirror, which holds the scheduler's too, has seen the stop).
-                Route::Stop => router = None,
+                // (once the mirror, which holds the scheduler's too, has seen the stop); the
+                // actors on this thread stop at once.
+                Route::Stop => {
+                    router = None;
+                    actors.stop_on_pump();
+                }
                 Route::Unexpected => return Err(RankError::Unexpected { at: me, from, kind }),
             }
         }
         if let Some(router) = &mut router {
             worked |= router.flush();
         }
+        // The actors that run on this thread take what was just routed to them, so that their
+        // requests go out in this same round.
+        worked |= actors.take_turn();
         let mut next = commands.try_recv();
         loop {
             match next {
@@ -192,6 +200,9 @@ fn pump_peer<T: Transport>(
         && let Some(router) = router.take()
     {
         router.abort();
+    }
+    if result.is_err() {
+        actors.stop_on_pump();
     }
     result
 }

@@ -2,15 +2,15 @@
 //! requests in flight, records what arrives and writes each file once it is whole.
 
 use std::collections::{HashMap, VecDeque};
-use std::path::PathBuf;
 
+use super::actor::Actor;
 use super::mirror::MirrorHandle;
+use super::writer::{WriterHandle, WriterMail};
 use super::peer_table::PeerTable;
 use super::policy::{Candidate, HolderPolicy, PiecePolicy};
 use super::segments::{Marked, SegmentSet};
 use super::{Outbox, PumpCommand};
 use crate::model::{FileId, FileName, PeerId, SegmentHash};
-use crate::output;
 use crate::sync::{Arc, Receiver, Sender, SnapshotCell, TryRecv};
 use crate::wire::{FileSources, Holder, Message};
 
@@ -72,7 +72,6 @@ pub struct DownloadConfig {
     pub wanted: usize,
     /// Requests kept in flight at once, over all files and holders.
     pub window: usize,
-    pub output_dir: PathBuf,
 }
 
 /// The scheduler's record of one file being downloaded.
@@ -151,6 +150,7 @@ pub struct DownloadScheduler {
     mailbox: Receiver<DownloadMail>,
     outbox: Outbox,
     mirror: MirrorHandle,
+    writer: WriterHandle,
     pieces: Box<dyn PiecePolicy>,
     holders: Box<dyn HolderPolicy>,
     downloads: Vec<Download>,
@@ -169,8 +169,35 @@ pub struct DownloadScheduler {
 pub enum DownloadError {
     #[error("peer {from} answered for segment {segment} of file id {file}, which was not asked of it")]
     Unasked { from: PeerId, file: u32, segment: u32 },
-    #[error(transparent)]
-    Output(#[from] output::OutputError),
+}
+
+impl Actor for DownloadScheduler {
+    type Output = DownloadFigures;
+
+    /// Runs until every handle is gone, then returns what it did.
+    fn run(mut self) -> DownloadFigures {
+        while let Some(mail) = self.next_mail() {
+            if !self.take_batch(mail) {
+                break;
+            }
+        }
+        self.finish()
+    }
+
+    fn step(&mut self) -> bool {
+        match self.mailbox.try_recv() {
+            TryRecv::Item(mail) => {
+                self.take_batch(mail);
+                true
+            }
+            TryRecv::Empty | TryRecv::Closed => false,
+        }
+    }
+
+    fn stop(mut self) -> DownloadFigures {
+        while self.step() {}
+        self.finish()
+    }
 }
 
 impl DownloadScheduler {
@@ -178,6 +205,7 @@ impl DownloadScheduler {
         config: DownloadConfig,
         outbox: Outbox,
         mirror: MirrorHandle,
+        writer: WriterHandle,
         pieces: Box<dyn PiecePolicy>,
         holders: Box<dyn HolderPolicy>,
     ) -> (DownloadScheduler, DownloadHandle) {
@@ -187,6 +215,7 @@ impl DownloadScheduler {
             mailbox,
             outbox,
             mirror,
+            writer,
             pieces,
             holders,
             downloads: Vec::new(),
@@ -202,25 +231,23 @@ impl DownloadScheduler {
         (scheduler, DownloadHandle(sender))
     }
 
-    /// Runs until every handle is gone, then returns what it did.
-    pub fn run(mut self) -> DownloadFigures {
-        while let Some(mail) = self.next_mail() {
-            // Take everything already waiting before deciding: one decision per batch, not per
-            // message, and fewer wake-ups of the pump.
-            let mut next = Some(mail);
-            while let Some(mail) = next.take() {
-                if let Err(err) = self.handle(mail) {
-                    let _ = self.outbox.send(PumpCommand::Fatal(format!("peer {}: {err}", self.config.me)));
-                    return self.finish();
-                }
-                if let TryRecv::Item(mail) = self.mailbox.try_recv() {
-                    next = Some(mail);
-                }
+    /// Handles `mail` and everything already waiting behind it, then makes one decision: one
+    /// decision per batch, not per message, and so fewer wake-ups of the pump. False after an
+    /// error, which has been sent to the pump as fatal.
+    fn take_batch(&mut self, mail: DownloadMail) -> bool {
+        let mut next = Some(mail);
+        while let Some(mail) = next.take() {
+            if let Err(err) = self.handle(mail) {
+                let _ = self.outbox.send(PumpCommand::Fatal(format!("peer {}: {err}", self.config.me)));
+                return false;
             }
-            self.fill_window();
-            self.report_progress();
+            if let TryRecv::Item(mail) = self.mailbox.try_recv() {
+                next = Some(mail);
+            }
         }
-        self.finish()
+        self.fill_window();
+        self.report_progress();
+        true
     }
 
     /// The next mail, waiting as long as it takes; `None` once every handle is gone.
@@ -262,7 +289,7 @@ impl DownloadScheduler {
     fn handle(&mut self, mail: DownloadMail) -> Result<(), DownloadError> {
         match mail {
             DownloadMail::Started => self.started = true,
-            DownloadMail::NewFile(start) => self.add_file(start)?,
+            DownloadMail::NewFile(start) => self.add_file(start),
             DownloadMail::SwarmChanged(file) => {
                 if let Some(download) = self.by_id.get(&file).map(|&index| &mut self.downloads[index]) {
                     download.refresh_pending = false;
@@ -280,7 +307,7 @@ impl DownloadScheduler {
         Ok(())
     }
 
-    fn add_file(&mut self, start: FileStart) -> Result<(), DownloadError> {
+    fn add_file(&mut self, start: FileStart) {
         let queue = self.pieces.order(start.segments.len());
         let complete_already = start.segments.is_complete(); // a file of no segments
         self.by_id.insert(start.id, self.downloads.len());
@@ -294,9 +321,8 @@ impl DownloadScheduler {
             holders: PeerTable::new(),
         });
         if complete_already {
-            self.complete(self.downloads.len() - 1)?;
+            self.complete(self.downloads.len() - 1);
         }
-        Ok(())
     }
 
     fn on_reply(&mut self, Reply { from, file, segment, granted, load }: Reply) -> Result<(), DownloadError> {
@@ -332,24 +358,24 @@ impl DownloadScheduler {
             self.mirror.refresh(file);
         }
         if marked == Marked::Completed {
-            self.complete(index)?;
+            self.complete(index);
         }
         Ok(())
     }
 
-    /// A file is whole: write it, and tell the tracker (through the mirror) that we seed it.
-    fn complete(&mut self, index: usize) -> Result<(), DownloadError> {
-        let start = &self.downloads[index].start;
-        output::write_file(&self.config.output_dir, self.config.me, &start.name, &start.hashes)?;
-        self.mirror.completed(start.id);
+    /// A file is whole: the writer puts it on disk and then tells the tracker we seed it. Its
+    /// hashes go with it; the scheduler needs them no more.
+    fn complete(&mut self, index: usize) {
+        let start = &mut self.downloads[index].start;
+        let hashes = std::mem::take(&mut start.hashes);
+        self.writer.send(WriterMail::Finished { file: start.id, name: start.name.clone(), hashes });
         self.finished_files += 1;
-        Ok(())
     }
 
     fn report_progress(&mut self) {
         if self.started && !self.all_done_sent && self.finished_files == self.config.wanted {
             self.all_done_sent = true;
-            self.mirror.all_done();
+            self.writer.send(WriterMail::AllFinished);
         }
     }
 

@@ -4,13 +4,14 @@
 
 use std::collections::HashMap;
 
+use super::actor::Actor;
 use super::download::{DownloadHandle, DownloadMail, FileStart, SwarmView};
 use super::segments::SegmentSet;
 use super::upload::{SegmentBook, UploadHandle};
 use super::{Outbox, PumpCommand};
 use crate::input::PeerInput;
 use crate::model::{FileId, FileName, PeerId};
-use crate::sync::{Arc, Receiver, Sender, SnapshotCell};
+use crate::sync::{Arc, Receiver, Sender, SnapshotCell, TryRecv};
 use crate::wire::Message;
 
 pub enum MirrorMail {
@@ -51,6 +52,36 @@ pub struct TrackerMirror {
     book: Arc<SnapshotCell<SegmentBook>>,
     upload: UploadHandle,
     swarms: HashMap<FileId, (FileName, Arc<SnapshotCell<SwarmView>>)>,
+    /// The tracker said stop, or the rank is giving up: no more mail is taken.
+    ended: bool,
+}
+
+/// The mirror ends on an explicit message, not when its mailbox closes: the scheduler holds a
+/// handle to it as it holds one to the scheduler, and that cycle would never close. Ending drops
+/// the mirror's handle to the scheduler, which lets the scheduler end.
+impl Actor for TrackerMirror {
+    type Output = ();
+
+    fn run(mut self) {
+        while !self.ended {
+            let Some(mail) = self.mailbox.recv() else { return };
+            self.handle(mail);
+        }
+    }
+
+    fn step(&mut self) -> bool {
+        let mut had_mail = false;
+        while !self.ended {
+            let TryRecv::Item(mail) = self.mailbox.try_recv() else { break };
+            self.handle(mail);
+            had_mail = true;
+        }
+        had_mail
+    }
+
+    fn stop(mut self) {
+        self.step();
+    }
 }
 
 impl TrackerMirror {
@@ -63,7 +94,17 @@ impl TrackerMirror {
     ) -> (TrackerMirror, MirrorHandle) {
         let (sender, mailbox) = crate::sync::mailbox();
         let mirror =
-            TrackerMirror { me, input, mailbox, outbox, downloads: None, book, upload, swarms: HashMap::new() };
+            TrackerMirror {
+            me,
+            input,
+            mailbox,
+            outbox,
+            downloads: None,
+            book,
+            upload,
+            swarms: HashMap::new(),
+            ended: false,
+        };
         (mirror, MirrorHandle(sender))
     }
 
@@ -72,38 +113,33 @@ impl TrackerMirror {
         self.downloads = Some(downloads);
     }
 
-    /// Registers, then serves until the tracker says stop (or the rank aborts).
-    ///
-    /// The mirror ends on an explicit message, not when its mailbox closes: the scheduler holds
-    /// a handle to it as it holds one to the scheduler, and that cycle would never close.
-    /// Returning drops the mirror's handle to the scheduler, which lets the scheduler end.
-    pub fn run(mut self) {
-        let register = Message::Register {
-            owned: self.input.owned.clone(),
-            wanted: self.input.wanted.clone(),
-        };
+    /// Tells the tracker what this peer owns and wants: the first message of every peer, sent
+    /// as the peer starts, before any mail.
+    pub fn register(&self) {
+        let register = Message::Register { owned: self.input.owned.clone(), wanted: self.input.wanted.clone() };
         self.to_tracker(register);
-        while let Some(mail) = self.mailbox.recv() {
-            match mail {
-                MirrorMail::FromTracker(Message::Go { owned }) => self.start(owned),
-                MirrorMail::FromTracker(Message::Swarm { file, name, hashes, holders }) => {
-                    self.on_swarm(file, name, hashes, holders)
-                }
-                MirrorMail::FromTracker(Message::Stop) | MirrorMail::Abort => return,
-                MirrorMail::FromTracker(other) => {
-                    let what = format!("peer {}: unexpected {:?} from the tracker", self.me, other.kind());
-                    let _ = self.outbox.send(PumpCommand::Fatal(what));
-                    return;
-                }
-                MirrorMail::Refresh(file) => {
-                    if let Some((name, _)) = self.swarms.get(&file) {
-                        let request = Message::SwarmRequest { file: name.clone(), with_hashes: false };
-                        self.to_tracker(request);
-                    }
-                }
-                MirrorMail::Completed(file) => self.to_tracker(Message::FileComplete { file }),
-                MirrorMail::AllDone => self.to_tracker(Message::AllDone),
+    }
+
+    fn handle(&mut self, mail: MirrorMail) {
+        match mail {
+            MirrorMail::FromTracker(Message::Go { owned }) => self.start(owned),
+            MirrorMail::FromTracker(Message::Swarm { file, name, hashes, holders }) => {
+                self.on_swarm(file, name, hashes, holders)
             }
+            MirrorMail::FromTracker(Message::Stop) | MirrorMail::Abort => self.ended = true,
+            MirrorMail::FromTracker(other) => {
+                let what = format!("peer {}: unexpected {:?} from the tracker", self.me, other.kind());
+                let _ = self.outbox.send(PumpCommand::Fatal(what));
+                self.ended = true;
+            }
+            MirrorMail::Refresh(file) => {
+                if let Some((name, _)) = self.swarms.get(&file) {
+                    let request = Message::SwarmRequest { file: name.clone(), with_hashes: false };
+                    self.to_tracker(request);
+                }
+            }
+            MirrorMail::Completed(file) => self.to_tracker(Message::FileComplete { file }),
+            MirrorMail::AllDone => self.to_tracker(Message::AllDone),
         }
     }
 

@@ -9,23 +9,27 @@
 //! pump's outbox. The scheduler and the mirror also talk directly. Segment state is shared
 //! through atomic bitsets, swarms and the segment book through snapshot cells.
 
+pub mod actor;
 pub mod download;
 pub mod mirror;
 pub mod peer_table;
 pub mod policy;
 pub mod segments;
 pub mod upload;
+pub mod writer;
 
 use std::path::PathBuf;
 
 use crate::input::PeerInput;
 use crate::model::PeerId;
 use crate::rng::Rng;
-use crate::sync::thread::{self, JoinHandle};
 use crate::sync::{Arc, Sender, SnapshotCell};
 use crate::wire::{Message, PeerReport};
-use download::{DownloadConfig, DownloadFigures, DownloadHandle, DownloadMail, DownloadScheduler};
+use actor::Seat;
+pub use actor::Placement;
+use download::{DownloadConfig, DownloadHandle, DownloadMail, DownloadScheduler};
 use mirror::{MirrorHandle, MirrorMail, TrackerMirror};
+use writer::FileWriter;
 use upload::{SegmentBook, UploadDesk, UploadServer, UploadState};
 
 /// What an actor asks of the pump.
@@ -48,6 +52,8 @@ pub struct PeerConfig {
     pub output_dir: PathBuf,
     /// Ask for segments in a random order instead of first to last.
     pub random_order: bool,
+    /// Where the actors run.
+    pub actors: Placement,
 }
 
 /// Where the pump sends what arrives. Dropping it lets the actors end.
@@ -114,19 +120,41 @@ impl Router {
 
 /// The running actors of a peer.
 pub struct Actors {
-    upload: JoinHandle<()>,
+    upload: Seat<UploadServer>,
     upload_state: Arc<UploadState>,
-    download: JoinHandle<DownloadFigures>,
-    mirror: JoinHandle<()>,
+    download: Seat<DownloadScheduler>,
+    mirror: Seat<TrackerMirror>,
+    writer: Seat<FileWriter>,
 }
 
 impl Actors {
+    /// Gives the actors that run on the pump's thread their turn. True if any had mail.
+    ///
+    /// The mirror goes first and the scheduler second, so that a file or swarm the mirror
+    /// publishes reaches the scheduler in the same turn.
+    pub fn take_turn(&mut self) -> bool {
+        let mirror = self.mirror.step();
+        let download = self.download.step();
+        let upload = self.upload.step();
+        mirror || download || upload
+    }
+
+    /// The rank is winding down (the tracker said stop, or the rank failed): stops the actors
+    /// that run on the pump's thread. Their senders to the pump's outbox go with them, so that
+    /// the outbox closes once the actors on threads of their own end as well.
+    pub fn stop_on_pump(&mut self) {
+        self.mirror.stop_on_pump();
+        self.download.stop_on_pump();
+        self.upload.stop_on_pump();
+    }
+
     /// Waits for every actor to end (they do once the router is dropped) and sums up the run.
     pub fn join(self) -> PeerReport {
-        let _ = self.upload.join();
+        self.upload.join();
         let upload = self.upload_state.figures();
-        let download = self.download.join().unwrap_or_default();
-        let _ = self.mirror.join();
+        let download = self.download.join();
+        self.writer.join();
+        self.mirror.join();
         PeerReport {
             uploaded: upload.uploaded,
             refused: upload.refused,
@@ -136,31 +164,6 @@ impl Actors {
             sent: Vec::new(), // the pump's to fill: it alone sees every message sent
         }
     }
-}
-
-/// Ends the job if an actor panics: its thread would otherwise vanish and leave the swarm
-/// waiting for it forever.
-struct PanicAlarm(Outbox, &'static str);
-
-impl Drop for PanicAlarm {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            let _ = self.0.send(PumpCommand::Fatal(format!("the {} actor panicked", self.1)));
-        }
-    }
-}
-
-fn spawn_actor<T: Send + 'static>(
-    me: PeerId,
-    role: &'static str,
-    outbox: &Outbox,
-    body: impl FnOnce() -> T + Send + 'static,
-) -> JoinHandle<T> {
-    let alarm = PanicAlarm(outbox.clone(), role);
-    thread::spawn_named(format!("peer{me}-{role}"), move || {
-        let _alarm = alarm;
-        body()
-    })
 }
 
 /// Starts the three actors of peer `me`; returns the router the pump feeds and the actors to join.
@@ -175,21 +178,26 @@ pub fn start(me: PeerId, input: PeerInput, config: &PeerConfig, outbox: Outbox) 
     } else {
         Box::new(policy::InOrder)
     };
-    let download_config =
-        DownloadConfig { me, wanted, window: config.window.max(1), output_dir: config.output_dir.clone() };
+    let (file_writer, writer) = FileWriter::new(me, config.output_dir.clone(), mirror.clone(), outbox.clone());
+    let download_config = DownloadConfig { me, wanted, window: config.window.max(1) };
     let (scheduler, download) = DownloadScheduler::new(
         download_config,
         outbox.clone(),
         mirror.clone(),
+        writer,
         pieces,
         Box::new(policy::LeastBusy::default()),
     );
     tracker_mirror.connect(download.clone());
+    tracker_mirror.register();
+    let placement = config.actors;
     let actors = Actors {
-        upload: spawn_actor(me, "upload", &outbox, move || upload_server.run()),
+        upload: Seat::new(placement, upload_server, me, "upload", &outbox),
         upload_state,
-        download: spawn_actor(me, "download", &outbox, move || scheduler.run()),
-        mirror: spawn_actor(me, "mirror", &outbox, move || tracker_mirror.run()),
+        download: Seat::new(placement, scheduler, me, "download", &outbox),
+        mirror: Seat::new(placement, tracker_mirror, me, "mirror", &outbox),
+        // Blocking file I/O: always a thread of its own (see `writer`).
+        writer: Seat::new(Placement::Threads, file_writer, me, "writer", &outbox),
     };
     (Router { upload, download, mirror, replies: Vec::new() }, actors)
 }

@@ -11,10 +11,11 @@
 
 use std::collections::HashMap;
 
+use super::actor::Actor;
 use super::segments::SegmentSet;
 use super::{Outbox, PumpCommand};
 use crate::model::{FileId, PeerId};
-use crate::sync::{Arc, LoadCounter, Receiver, Sender, SnapshotCell};
+use crate::sync::{Arc, LoadCounter, Receiver, Sender, SnapshotCell, TryRecv};
 use crate::wire::Message;
 
 /// Every file this peer can serve from, by id: owned files (full) and downloads (filling up).
@@ -81,6 +82,35 @@ impl UploadDesk {
     }
 }
 
+/// The server serves deferred requests until every handle is gone. The desk holds a handle too,
+/// so the server ends once the pump has dropped the desk and the mirror its handle, at the stop.
+impl Actor for UploadServer {
+    type Output = ();
+
+    fn run(mut self) {
+        while let Some(mail) = self.mailbox.recv() {
+            self.handle(mail);
+            self.answer_waiting();
+        }
+    }
+
+    fn step(&mut self) -> bool {
+        let mut had_mail = false;
+        while let TryRecv::Item(mail) = self.mailbox.try_recv() {
+            self.handle(mail);
+            had_mail = true;
+        }
+        if had_mail {
+            self.answer_waiting();
+        }
+        had_mail
+    }
+
+    fn stop(mut self) {
+        self.step();
+    }
+}
+
 pub struct UploadServer {
     mailbox: Receiver<UploadMail>,
     state: Arc<UploadState>,
@@ -113,19 +143,11 @@ impl UploadServer {
         self.state.clone()
     }
 
-    /// Serves deferred requests until every handle is gone.
-    ///
-    /// The desk holds a handle too, so the server ends once the pump has dropped the desk and
-    /// the mirror its handle, at the stop.
-    pub fn run(mut self) {
-        while let Some(mail) = self.mailbox.recv() {
-            if let UploadMail::Deferred { from, file, segment } = mail {
-                self.waiting.push((from, file, segment));
-            }
-            self.answer_waiting();
+    fn handle(&mut self, mail: UploadMail) {
+        if let UploadMail::Deferred { from, file, segment } = mail {
+            self.waiting.push((from, file, segment));
         }
     }
-
     fn answer_waiting(&mut self) {
         let book = self.state.book.load();
         let outbox = &self.outbox;
