@@ -321,7 +321,7 @@ fn real_peer<const REQUEST: bool, const ORDERLY_STOP: bool, const THREADS: bool>
     let placement = if THREADS { Placement::Threads } else { Placement::Pump };
     let name = FileName::new("file1").unwrap();
     let input = PeerInput { owned: vec![OwnedFile { name: name.clone(), hashes: vec![hash(1)] }], wanted: vec![] };
-    let config = PeerConfig { window: 1, seed: 1, output_dir: PathBuf::from("/nonexistent"), random_order: false, actors: placement };
+    let config = PeerConfig { window: 1, seed: 1, output_dir: PathBuf::from("/nonexistent"), in_order: false, actors: placement };
     let (outbox, commands) = sync::mailbox();
     let (mut router, mut actors) = peer::start(PeerId(1), input, &config, outbox);
 

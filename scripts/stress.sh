@@ -10,7 +10,7 @@
 # Each run: the course's four tests (tests/apd-tema3), judged as the course did (within
 # `timeout 20`, every wanted client<R>_file<N> equal to out<N>.txt by `diff -q -w`), then three
 # swarms generated once up front with `./bitorrent gen` (16 ranks, 32 ranks, and one run with
-# --random-order), judged the same way against the owners' hashes. In every scenario no client*
+# --in-order), judged the same way against the owners' hashes. In every scenario no client*
 # file may exist beyond those wanted. The first failure stops everything: the scenario and run
 # are named, that run's folder (inputs, outputs, stdout, stderr) is kept, and the exit is 1.
 # Otherwise a line per scenario gives its runs and median wall time, and the exit is 0.
@@ -107,7 +107,7 @@ generated=$work/generated
 "$bin" gen "$generated/g24" --ranks 24 --files 4 --segments 600 --seeds 1 --wants 2 --seed 24 >/dev/null
 add_scenario gen16 16 60 "" "$generated/g16" owners
 add_scenario gen32 32 60 "" "$generated/g32" owners
-add_scenario gen24-random-order 24 60 "--random-order" "$generated/g24" owners
+add_scenario gen24-in-order 24 60 "--in-order" "$generated/g24" owners
 
 # ---------------------------------------------------------------------------------------------
 

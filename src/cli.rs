@@ -66,9 +66,10 @@ pub struct RunArgs {
     /// Seed for every random choice of the run
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Ask for segments in a random order (from the seed) instead of first to last
+    /// Ask for segments first to last instead of in a random order (from the seed). Every
+    /// downloader then wants the same segment at once, and partial holders can rarely help
     #[arg(long)]
-    pub random_order: bool,
+    pub in_order: bool,
     /// Where each peer's actors run: all on the rank's pump thread (fast when ranks outnumber
     /// cores), or each on a thread of its own
     #[arg(long, value_enum, default_value_t = Placement::Pump)]
@@ -95,7 +96,7 @@ impl RunArgs {
                 window: self.window as usize,
                 seed: self.seed,
                 output_dir,
-                random_order: self.random_order,
+                in_order: self.in_order,
                 actors: self.actors,
             },
         }

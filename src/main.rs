@@ -59,8 +59,25 @@ fn fail(message: impl std::fmt::Display) -> ExitCode {
     ExitCode::FAILURE
 }
 
+/// OpenMPI's own yielding, which it turns on when ranks outnumber cores: every MPI call that
+/// finds nothing to do gives up the core. The pump already yields when a round of it finds
+/// nothing, so MPI's yields only come on top, two or three a round; measured at 32 ranks on 2
+/// cores, the protocol took 0.089 s with them and 0.078 s without (medians of 11). A setting the
+/// user made is kept. (The floor keeps MPI's yields: its loop has no yield of its own.)
+///
+/// Must run before MPI starts and before any other thread exists, so that nothing reads the
+/// environment while it changes.
+fn let_the_pump_do_the_yielding() {
+    const SETTING: &str = "OMPI_MCA_mpi_yield_when_idle";
+    if std::env::var_os(SETTING).is_none() {
+        // SAFETY: called at the start of `main`'s MPI path, while this is the only thread.
+        unsafe { std::env::set_var(SETTING, "0") };
+    }
+}
+
 fn run_mpi(args: &RunArgs) -> ExitCode {
     let config = args.config(None);
+    let_the_pump_do_the_yielding();
     let Some((universe, threading)) = mpi::initialize_with_threading(mpi::Threading::Funneled) else {
         return fail("MPI could not be initialised");
     };

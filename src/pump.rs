@@ -5,6 +5,7 @@
 //! transport: it polls, and when a round finds nothing to do it backs off, so that many ranks
 //! can share two cores.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use crate::input::{InputError, PeerInput};
@@ -212,6 +213,8 @@ pub struct TrackerOutcome {
     pub tracker: Tracker,
     /// From the go-ahead to the stop: the protocol itself, without start-up.
     pub protocol_time: Duration,
+    /// From the go-ahead to each peer's "all done".
+    pub done_after: BTreeMap<PeerId, Duration>,
     pub traffic: Traffic,
 }
 
@@ -221,8 +224,9 @@ pub fn run_tracker<T: Transport>(transport: &mut T) -> Result<TrackerOutcome, Ra
     let mut tracker = Tracker::new(peers);
     let mut traffic = Traffic::default();
     let mut backoff = Backoff::new();
-    let mut went_at = None;
+    let mut went_at: Option<Instant> = None;
     let mut stopped_at = None;
+    let mut done_after = BTreeMap::new();
     while tracker.phase() != Phase::Finished {
         let Some((from, message)) = receive(transport)? else {
             match backoff.next_wait() {
@@ -232,6 +236,9 @@ pub fn run_tracker<T: Transport>(transport: &mut T) -> Result<TrackerOutcome, Ra
             continue;
         };
         backoff.reset();
+        if let (Some(went), Message::AllDone) = (went_at, &message) {
+            done_after.insert(from, went.elapsed());
+        }
         let before = tracker.phase();
         for (to, reply) in tracker.handle(from, message)? {
             send(transport, &mut traffic, to, &reply)?;
@@ -246,5 +253,5 @@ pub fn run_tracker<T: Transport>(transport: &mut T) -> Result<TrackerOutcome, Ra
         (Some(went), Some(stopped)) => stopped - went,
         _ => Duration::ZERO,
     };
-    Ok(TrackerOutcome { tracker, protocol_time, traffic })
+    Ok(TrackerOutcome { tracker, protocol_time, done_after, traffic })
 }

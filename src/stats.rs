@@ -4,19 +4,22 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use crate::model::{FileName, PeerId};
 use crate::pump::TrackerOutcome;
 use crate::wire::MessageKind;
 
 /// One peer's figures.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PeerStats {
     pub rank: PeerId,
     pub uploaded: u64,
     pub downloaded: u64,
     pub refused: u64,
     pub requests: u64,
+    /// From the go-ahead to its "all done", as the tracker saw it: the peer's completion time.
+    pub done_seconds: f64,
 }
 
 /// Where one downloaded file came from.
@@ -73,6 +76,7 @@ impl RunStats {
                 downloaded: report.downloaded,
                 refused: report.refused,
                 requests: report.requests,
+                done_seconds: outcome.done_after.get(&rank).map_or(0.0, Duration::as_secs_f64),
             })
             .collect();
         let mut downloads = Vec::new();
@@ -151,8 +155,8 @@ impl RunStats {
             .iter()
             .map(|peer| {
                 format!(
-                    "\n    {{\"rank\": {}, \"uploaded\": {}, \"downloaded\": {}, \"refused\": {}, \"requests\": {}}}",
-                    peer.rank, peer.uploaded, peer.downloaded, peer.refused, peer.requests
+                    "\n    {{\"rank\": {}, \"uploaded\": {}, \"downloaded\": {}, \"refused\": {}, \"requests\": {}, \"done_seconds\": {:.6}}}",
+                    peer.rank, peer.uploaded, peer.downloaded, peer.refused, peer.requests, peer.done_seconds
                 )
             })
             .collect();

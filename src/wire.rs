@@ -52,7 +52,10 @@ pub enum Message {
     /// Peer to peer: "may I have this segment?"
     SegmentRequest { file: FileId, segment: u32 },
     /// Peer to peer: yes or no, with the uploader's load (segments it has handed out so far).
-    SegmentReply { file: FileId, segment: u32, granted: bool, load: u32 },
+    /// A no says what the uploader has of the file instead (`held`: its segment bitset, bit `i`
+    /// of word `i / 64` for segment `i`), so that the asker need not guess again: BitTorrent's
+    /// bitfield, sent only when it saves a round trip. Empty with a yes.
+    SegmentReply { file: FileId, segment: u32, granted: bool, load: u32, held: Vec<u64> },
     /// Peer to tracker: the peer now holds this file whole; it is a seed.
     FileComplete { file: FileId },
     /// Peer to tracker: the peer has everything it wanted (it goes on seeding).
@@ -197,11 +200,13 @@ impl Message {
                 out.u32(file.0);
                 out.u32(*segment);
             }
-            Message::SegmentReply { file, segment, granted, load } => {
+            Message::SegmentReply { file, segment, granted, load, held } => {
                 out.u32(file.0);
                 out.u32(*segment);
                 out.bool(*granted);
                 out.u32(*load);
+                out.len(held.len());
+                held.iter().for_each(|&word| out.u64(word));
             }
             Message::FileComplete { file } => out.u32(file.0),
             Message::AllDone | Message::Stop => {}
@@ -262,6 +267,7 @@ impl Message {
                 segment: input.u32("a segment index")?,
                 granted: input.bool()?,
                 load: input.u32("a load")?,
+                held: input.list(8, |input| input.u64("a bitset word"))?,
             },
             MessageKind::FileComplete => Message::FileComplete { file: FileId(input.u32("a file id")?) },
             MessageKind::AllDone => Message::AllDone,
@@ -419,8 +425,8 @@ mod tests {
             },
             Message::Swarm { file: FileId(3), name: name("file3"), hashes: None, holders: vec![] },
             Message::SegmentRequest { file: FileId(1), segment: 99 },
-            Message::SegmentReply { file: FileId(1), segment: 99, granted: true, load: 12 },
-            Message::SegmentReply { file: FileId(u32::MAX), segment: 0, granted: false, load: 0 },
+            Message::SegmentReply { file: FileId(1), segment: 99, granted: true, load: 12, held: vec![] },
+            Message::SegmentReply { file: FileId(u32::MAX), segment: 0, granted: false, load: 0, held: vec![0b101, u64::MAX] },
             Message::FileComplete { file: FileId(4) },
             Message::AllDone,
             Message::Stop,
@@ -471,7 +477,7 @@ mod tests {
         escape.extend_from_slice(&5u32.to_le_bytes());
         escape.extend_from_slice(b"../x\x01");
         assert!(matches!(Message::decode(&escape), Err(DecodeError::BadName(_))));
-        let mut bad_bool = Message::SegmentReply { file: FileId(1), segment: 1, granted: true, load: 0 }.encode();
+        let mut bad_bool = Message::SegmentReply { file: FileId(1), segment: 1, granted: true, load: 0, held: vec![] }.encode();
         bad_bool[9] = 7;
         assert_eq!(Message::decode(&bad_bool), Err(DecodeError::BadBool(7)));
     }

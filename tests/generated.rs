@@ -58,8 +58,8 @@ fn mpirun_16_ranks_crlf_inputs() {
 }
 
 #[test]
-fn mpirun_24_ranks_random_order() {
-    under_mpirun("mpi24random", &spec(24, 5, 2000, 2, 1, 5), &["--random-order", "--seed", "77"]);
+fn mpirun_24_ranks_in_order() {
+    under_mpirun("mpi24inorder", &spec(24, 5, 2000, 2, 1, 5), &["--in-order", "--seed", "77"]);
 }
 
 #[test]
@@ -79,13 +79,13 @@ fn mpirun_many_empty_handed_peers_want_everything() {
 struct Shape {
     spec: ScenarioSpec,
     window: u32,
-    random_order: bool,
+    in_order: bool,
     run_seed: u64,
 }
 
 /// Edge shapes by hand, then pseudo-random ones (a fixed sequence: the same every run).
 fn shapes() -> Vec<Shape> {
-    let shape = |spec: ScenarioSpec, window: u32, random_order: bool| Shape { spec, window, random_order, run_seed: 1 };
+    let shape = |spec: ScenarioSpec, window: u32, in_order: bool| Shape { spec, window, in_order, run_seed: 1 };
     let mut shapes = vec![
         shape(spec(3, 1, 1, 1, 1, 1), 8, false),          // the smallest swarm
         shape(spec(3, 2, 1, 1, 1, 2), 1, false),          // two peers swap
@@ -122,7 +122,7 @@ fn shapes() -> Vec<Shape> {
         shapes.push(Shape {
             spec: ScenarioSpec { crlf, ..spec(ranks, files, segments, seeds, wants, next(1 << 32)) },
             window: WINDOWS[next(WINDOWS.len() as u64) as usize],
-            random_order: next(2) == 0,
+            in_order: next(2) == 0,
             run_seed: next(1000),
         });
     }
@@ -139,8 +139,8 @@ fn local_many_shapes() {
         let window = shape.window.to_string();
         let seed = shape.run_seed.to_string();
         let mut args = vec!["-q", "--window", window.as_str(), "--seed", seed.as_str()];
-        if shape.random_order {
-            args.push("--random-order");
+        if shape.in_order {
+            args.push("--in-order");
         }
         let run = {
             let _not_beside_an_mpirun = heavy_lock();
@@ -148,8 +148,8 @@ fn local_many_shapes() {
         };
         if !run.succeeded() || judge(scratch.path(), &expected).is_err() {
             eprintln!(
-                "shape {index}: {:?}, window {}, random order {}, run seed {}",
-                shape.spec, shape.window, shape.random_order, shape.run_seed
+                "shape {index}: {:?}, window {}, in order {}, run seed {}",
+                shape.spec, shape.window, shape.in_order, shape.run_seed
             );
         }
         assert_judged(&run, scratch.path(), &expected);
@@ -164,7 +164,7 @@ fn local_same_seed_same_outputs() {
     for _ in 0..2 {
         let scratch = Scratch::new("repeat");
         let expected = write_scenario(&spec, scratch.path());
-        let run = local(spec.ranks, scratch.path(), &["-q", "--random-order", "--seed", "5"], TIMEOUT);
+        let run = local(spec.ranks, scratch.path(), &["-q", "--seed", "5"], TIMEOUT);
         assert_judged(&run, scratch.path(), &expected);
         outputs.push(client_files(scratch.path()));
     }

@@ -1,7 +1,7 @@
 //! The download scheduler: decides which segment to ask of which holder, keeps a window of
 //! requests in flight, records what arrives and writes each file once it is whole.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 use super::actor::Actor;
 use super::mirror::MirrorHandle;
@@ -11,6 +11,7 @@ use super::policy::{Candidate, HolderPolicy, PiecePolicy};
 use super::segments::{Marked, SegmentSet};
 use super::{Outbox, PumpCommand};
 use crate::model::{FileId, FileName, PeerId, SegmentHash};
+use crate::rng::Rng;
 use crate::sync::{Arc, Receiver, Sender, SnapshotCell, TryRecv};
 use crate::wire::{FileSources, Holder, Message};
 
@@ -38,7 +39,7 @@ pub enum DownloadMail {
 }
 
 /// A holder's answer to one of our segment requests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
     pub from: PeerId,
     pub file: FileId,
@@ -46,6 +47,8 @@ pub struct Reply {
     pub granted: bool,
     /// The holder's load: segments it has handed out so far.
     pub load: u32,
+    /// With a no, the holder's segments of the file as bitset words; empty with a yes.
+    pub held: Vec<u64>,
 }
 
 #[derive(Clone)]
@@ -72,6 +75,8 @@ pub struct DownloadConfig {
     pub wanted: usize,
     /// Requests kept in flight at once, over all files and holders.
     pub window: usize,
+    /// The run's seed: which partial holders become this peer's neighbours comes from it.
+    pub seed: u64,
 }
 
 /// The scheduler's record of one file being downloaded.
@@ -81,17 +86,17 @@ struct Download {
     queue: VecDeque<u32>,
     /// Segments no holder in the current swarm would give; retried when the swarm changes.
     stalled: Vec<u32>,
-    /// Which holders said no to a segment since the swarm last changed.
-    refused: HashMap<u32, Vec<PeerId>>,
     /// Segments received since the last swarm refresh (the protocol refreshes every 10).
     since_refresh: u32,
     refresh_pending: bool,
     /// Each holder's part in this file.
     holders: PeerTable<HolderInFile>,
+    /// The partial holders this peer asks (see `NEIGHBOURS`); seeds are always asked.
+    neighbours: PeerTable<bool>,
 }
 
 /// What one holder has done for one file being downloaded.
-#[derive(Default, Clone, Copy)]
+#[derive(Default, Clone)]
 struct HolderInFile {
     /// Segments received from it.
     received: u32,
@@ -99,6 +104,20 @@ struct HolderInFile {
     asked: u32,
     /// Set aside for a while after saying no (see `SetAside`).
     aside: SetAside,
+    /// What it said it held when it last said no (bitset words), while that is fresh: it is
+    /// asked only for those segments meanwhile. Forgotten when its time aside ends, since it
+    /// has been filling up since.
+    known: Option<Vec<u64>>,
+}
+
+impl HolderInFile {
+    /// Whether it may hold `segment`: `Some(true)` if it said so, `Some(false)` if it said it
+    /// lacked it, `None` if we do not know.
+    fn may_hold(&self, segment: u32) -> Option<bool> {
+        let words = self.known.as_ref()?;
+        let word = words.get((segment / 64) as usize).copied().unwrap_or(0);
+        Some(word & (1u64 << (segment % 64)) != 0)
+    }
 }
 
 /// What the scheduler knows of a holder across files.
@@ -139,6 +158,15 @@ impl Download {
     }
 }
 
+/// How many partial holders of a file a peer asks, besides the seeds: its neighbours in that
+/// swarm, as a BitTorrent client keeps a peer set rather than talking to the whole swarm. What a
+/// partial holder has is unknown until it answers, so every holder asked costs a refusal or two
+/// before it is known; with every downloader asking every other (a 128-rank swarm has 60
+/// downloaders a file), those refusals outnumbered the transfers. Each peer draws its own
+/// neighbours from the run's seed, so every holder is some peers' neighbour and uploads stay
+/// even.
+const NEIGHBOURS: usize = 4;
+
 /// The protocol's refresh period, in segments received.
 const REFRESH_EVERY: u32 = 10;
 
@@ -154,7 +182,8 @@ pub struct DownloadScheduler {
     pieces: Box<dyn PiecePolicy>,
     holders: Box<dyn HolderPolicy>,
     downloads: Vec<Download>,
-    by_id: HashMap<FileId, usize>,
+    /// Index in `downloads` by file id (ids are small and dense: the tracker numbers files).
+    by_id: Vec<Option<usize>>,
     started: bool,
     finished_files: usize,
     all_done_sent: bool,
@@ -163,6 +192,8 @@ pub struct DownloadScheduler {
     /// Which download the next request pass starts from, so that files share the window.
     turn: usize,
     figures: DownloadFigures,
+    /// Scratch space for the holders a request could go to: kept to spare an allocation a request.
+    candidates: Vec<Candidate>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -219,7 +250,7 @@ impl DownloadScheduler {
             pieces,
             holders,
             downloads: Vec::new(),
-            by_id: HashMap::new(),
+            by_id: Vec::new(),
             started: false,
             finished_files: 0,
             all_done_sent: false,
@@ -227,6 +258,7 @@ impl DownloadScheduler {
             loads: PeerTable::new(),
             turn: 0,
             figures: DownloadFigures::default(),
+            candidates: Vec::new(),
         };
         (scheduler, DownloadHandle(sender))
     }
@@ -291,11 +323,18 @@ impl DownloadScheduler {
             DownloadMail::Started => self.started = true,
             DownloadMail::NewFile(start) => self.add_file(start),
             DownloadMail::SwarmChanged(file) => {
-                if let Some(download) = self.by_id.get(&file).map(|&index| &mut self.downloads[index]) {
+                if let Some(download) = self.index_of(file).map(|index| &mut self.downloads[index]) {
                     download.refresh_pending = false;
-                    download.refused.clear();
-                    download.holders.rows_mut().for_each(|holder| holder.aside.refreshed());
+                    download.holders.rows_mut().for_each(|holder| {
+                        holder.aside.refreshed();
+                        if holder.aside.refreshes_left == 0 {
+                            holder.known = None;
+                        }
+                    });
                     download.queue.extend(download.stalled.drain(..));
+                }
+                if let Some(index) = self.index_of(file) {
+                    self.pick_neighbours(index);
                 }
             }
             DownloadMail::Replies(replies) => {
@@ -307,27 +346,37 @@ impl DownloadScheduler {
         Ok(())
     }
 
+    fn index_of(&self, file: FileId) -> Option<usize> {
+        self.by_id.get(file.0 as usize).copied().flatten()
+    }
+
     fn add_file(&mut self, start: FileStart) {
         let queue = self.pieces.order(start.segments.len());
         let complete_already = start.segments.is_complete(); // a file of no segments
-        self.by_id.insert(start.id, self.downloads.len());
+        let slot = start.id.0 as usize; // an id the tracker gave: small
+        if slot >= self.by_id.len() {
+            self.by_id.resize(slot + 1, None);
+        }
+        self.by_id[slot] = Some(self.downloads.len());
         self.downloads.push(Download {
             start,
             queue,
             stalled: Vec::new(),
-            refused: HashMap::new(),
             since_refresh: 0,
             refresh_pending: false,
             holders: PeerTable::new(),
+            neighbours: PeerTable::new(),
         });
+        let index = self.downloads.len() - 1;
+        self.pick_neighbours(index);
         if complete_already {
-            self.complete(self.downloads.len() - 1);
+            self.complete(index);
         }
     }
 
-    fn on_reply(&mut self, Reply { from, file, segment, granted, load }: Reply) -> Result<(), DownloadError> {
+    fn on_reply(&mut self, Reply { from, file, segment, granted, load, held }: Reply) -> Result<(), DownloadError> {
         let unasked = DownloadError::Unasked { from, file: file.0, segment };
-        let Some(&index) = self.by_id.get(&file) else { return Err(unasked) };
+        let Some(index) = self.index_of(file) else { return Err(unasked) };
         let download = &mut self.downloads[index];
         let holder = download.holders.row(from);
         if holder.asked == 0 {
@@ -340,7 +389,7 @@ impl DownloadScheduler {
         holder_load.reported = load;
         if !granted {
             holder.aside.refused();
-            download.refused.entry(segment).or_default().push(from);
+            holder.known = Some(held);
             download.queue.push_front(segment);
             return Ok(());
         }
@@ -398,6 +447,30 @@ impl DownloadScheduler {
         }
     }
 
+    /// Draws this peer's neighbours among the file's partial holders: the `NEIGHBOURS` with the
+    /// lowest score, a hash of (seed, me, file, holder). A holder keeps its score as the swarm
+    /// grows, so the set changes only when a newcomer scores lower: what was learned of the
+    /// neighbours stays useful.
+    fn pick_neighbours(&mut self, index: usize) {
+        let DownloadConfig { me, seed, .. } = self.config;
+        let download = &mut self.downloads[index];
+        let file = download.start.id;
+        let score = |peer: PeerId| Rng::derive(seed ^ u64::from(file.0) << 32, u64::from(me.0) << 32 | u64::from(peer.0)).next_u64();
+        let mut partial: Vec<(u64, PeerId)> = download
+            .start
+            .swarm
+            .load()
+            .iter()
+            .filter(|holder| !holder.seed && holder.peer != me)
+            .map(|holder| (score(holder.peer), holder.peer))
+            .collect();
+        partial.sort_unstable();
+        download.neighbours = PeerTable::new();
+        for &(_, peer) in partial.iter().take(NEIGHBOURS) {
+            *download.neighbours.row(peer) = true;
+        }
+    }
+
     /// Adds one request for the download at `index` to `batch`, if it has a segment some holder
     /// may give.
     fn request_one(&mut self, index: usize, batch: &mut Vec<(PeerId, Message)>) -> bool {
@@ -408,23 +481,30 @@ impl DownloadScheduler {
             if download.start.segments.contains(segment) {
                 continue;
             }
-            let refused = download.refused.get(&segment).map_or(&[][..], Vec::as_slice);
-            let candidates: Vec<Candidate> = swarm
+            let candidates = &mut self.candidates;
+            candidates.clear();
+            candidates.extend(swarm
                 .iter()
-                .filter(|holder| holder.peer != me && !refused.contains(&holder.peer))
-                .map(|holder| {
+                .filter(|holder| holder.peer != me)
+                .filter(|holder| holder.seed || download.neighbours.get(holder.peer))
+                .filter_map(|holder| {
+                    let in_file = download.holders.peek(holder.peer);
+                    let may_hold = if holder.seed { Some(true) } else { in_file.and_then(|h| h.may_hold(segment)) };
+                    if may_hold == Some(false) {
+                        return None; // it said it lacks this one, and that is still fresh
+                    }
                     let load = self.loads.get(holder.peer);
-                    let in_file = download.holders.get(holder.peer);
-                    Candidate {
+                    let (given, aside) = in_file.map_or((0, false), |h| (h.received + h.asked, h.aside.refreshes_left > 0));
+                    Some(Candidate {
                         peer: holder.peer,
                         seed: holder.seed,
                         reported_load: load.reported,
                         in_flight: load.in_flight,
-                        given: in_file.received + in_file.asked,
-                        set_aside: in_file.aside.refreshes_left > 0,
-                    }
-                })
-                .collect();
+                        given,
+                        // Set aside for refusing, unless it said it has this very segment.
+                        set_aside: aside && may_hold != Some(true),
+                    })
+                }));
             if candidates.is_empty() {
                 download.stalled.push(segment);
                 if !download.refresh_pending {
@@ -433,7 +513,7 @@ impl DownloadScheduler {
                 }
                 continue;
             }
-            let holder = candidates[self.holders.choose(&candidates, download.share_cap())].peer;
+            let holder = candidates[self.holders.choose(candidates, download.share_cap())].peer;
             download.holders.row(holder).asked += 1;
             self.loads.row(holder).in_flight += 1;
             self.in_flight += 1;

@@ -50,8 +50,8 @@ pub struct PeerConfig {
     pub window: usize,
     pub seed: u64,
     pub output_dir: PathBuf,
-    /// Ask for segments in a random order instead of first to last.
-    pub random_order: bool,
+    /// Ask for segments first to last instead of in a random order.
+    pub in_order: bool,
     /// Where the actors run.
     pub actors: Placement,
 }
@@ -85,8 +85,8 @@ impl Router {
                     return Route::Answer(reply);
                 }
             }
-            Message::SegmentReply { file, segment, granted, load } if from != PeerId::TRACKER => {
-                self.replies.push(download::Reply { from, file, segment, granted, load });
+            Message::SegmentReply { file, segment, granted, load, held } if from != PeerId::TRACKER => {
+                self.replies.push(download::Reply { from, file, segment, granted, load, held });
             }
             Message::Stop if from == PeerId::TRACKER => {
                 self.flush();
@@ -173,13 +173,13 @@ pub fn start(me: PeerId, input: PeerInput, config: &PeerConfig, outbox: Outbox) 
     let (upload_server, upload, upload_handle) = UploadServer::new(book.clone(), outbox.clone());
     let upload_state = upload_server.state();
     let (mut tracker_mirror, mirror) = TrackerMirror::new(me, input, outbox.clone(), book, upload_handle);
-    let pieces: Box<dyn policy::PiecePolicy> = if config.random_order {
-        Box::new(policy::RandomOrder(Rng::derive(config.seed, me.0 as u64)))
-    } else {
+    let pieces: Box<dyn policy::PiecePolicy> = if config.in_order {
         Box::new(policy::InOrder)
+    } else {
+        Box::new(policy::RandomOrder(Rng::derive(config.seed, me.0 as u64)))
     };
     let (file_writer, writer) = FileWriter::new(me, config.output_dir.clone(), mirror.clone(), outbox.clone());
-    let download_config = DownloadConfig { me, wanted, window: config.window.max(1) };
+    let download_config = DownloadConfig { me, wanted, window: config.window.max(1), seed: config.seed };
     let (scheduler, download) = DownloadScheduler::new(
         download_config,
         outbox.clone(),

@@ -18,6 +18,11 @@ impl<T: Default + Clone> PeerTable<T> {
         self.rows.get(peer.index()).cloned().unwrap_or_default()
     }
 
+    /// The row of `peer`, if it was ever made; borrowed, for rows too big to copy.
+    pub fn peek(&self, peer: PeerId) -> Option<&T> {
+        self.rows.get(peer.index())
+    }
+
     /// The row of `peer`, made (with every row before it) if it was never written.
     pub fn row(&mut self, peer: PeerId) -> &mut T {
         if peer.index() >= self.rows.len() {

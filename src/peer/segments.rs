@@ -84,6 +84,14 @@ impl SegmentSet {
     }
 
     /// How many segments are held.
+    /// The whole set as bitset words (bit `i` of word `i / 64` for segment `i`), for telling
+    /// another peer what this one has. Each word is read with Acquire, as `contains` reads it;
+    /// words read one after another may be from slightly different moments, which is fine for
+    /// a set that only grows: every bit seen is held.
+    pub fn words(&self) -> Vec<u64> {
+        self.words.iter().map(|word| word.load(Ordering::Acquire)).collect()
+    }
+
     pub fn held(&self) -> u32 {
         // Acquire: a reader that sees the full count also sees every bit set before it counted.
         self.held.load(Ordering::Acquire)

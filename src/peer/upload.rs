@@ -55,7 +55,8 @@ impl UploadState {
             self.uploaded.get()
         };
         let load = u32::try_from(uploaded).unwrap_or(u32::MAX);
-        Message::SegmentReply { file, segment, granted, load }
+        let held = if granted { Vec::new() } else { set.words() };
+        Message::SegmentReply { file, segment, granted, load, held }
     }
 
     pub fn figures(&self) -> UploadFigures {
