@@ -15,7 +15,7 @@ use crate::sync::thread::{self, JoinHandle};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum Placement {
     /// On the pump's thread, each given a turn after every round of the pump: one thread per
-    /// rank. A reply reaches the scheduler, and its next request the transport, with no thread
+    /// rank, so MPI can run without locks (`MPI_THREAD_SINGLE`). A reply reaches the scheduler, and its next request the transport, with no thread
     /// switch. Measured at 32 ranks on 2 cores: a hand-over between two threads of a rank waits
     /// for the receiving thread's next time slice, a millisecond or more when ranks outnumber
     /// cores, and those waits, not the work, were most of the protocol's time.

@@ -131,12 +131,14 @@ impl Actors {
     /// Gives the actors that run on the pump's thread their turn. True if any had mail.
     ///
     /// The mirror goes first and the scheduler second, so that a file or swarm the mirror
-    /// publishes reaches the scheduler in the same turn.
+    /// publishes reaches the scheduler in the same turn; the writer then writes what the
+    /// scheduler finished.
     pub fn take_turn(&mut self) -> bool {
         let mirror = self.mirror.step();
         let download = self.download.step();
+        let writer = self.writer.step();
         let upload = self.upload.step();
-        mirror || download || upload
+        mirror || download || writer || upload
     }
 
     /// The rank is winding down (the tracker said stop, or the rank failed): stops the actors
@@ -145,6 +147,8 @@ impl Actors {
     pub fn stop_on_pump(&mut self) {
         self.mirror.stop_on_pump();
         self.download.stop_on_pump();
+        // After the scheduler: every file it finished is written before the rank ends.
+        self.writer.stop_on_pump();
         self.upload.stop_on_pump();
     }
 
@@ -196,8 +200,7 @@ pub fn start(me: PeerId, input: PeerInput, config: &PeerConfig, outbox: Outbox) 
         upload_state,
         download: Seat::new(placement, scheduler, me, "download", &outbox),
         mirror: Seat::new(placement, tracker_mirror, me, "mirror", &outbox),
-        // Blocking file I/O: always a thread of its own (see `writer`).
-        writer: Seat::new(Placement::Threads, file_writer, me, "writer", &outbox),
+        writer: Seat::new(placement, file_writer, me, "writer", &outbox),
     };
     (Router { upload, download, mirror, replies: Vec::new() }, actors)
 }

@@ -1,10 +1,12 @@
 //! The file writer: puts each finished file on disk, then reports it to the tracker.
 //!
-//! Writing is the one blocking thing a peer does (a create, a write and a rename: a millisecond
-//! or more on a busy disk), so it has a thread of its own wherever the other actors run; on the
-//! pump's thread it would hold up every message of the rank meanwhile. A file counts as complete
-//! for the tracker only once it is on disk, and "all done" follows the last of them, so when the
-//! job ends every output exists.
+//! Writing is the one blocking thing a peer does (a create, a write and a rename), so it is an
+//! actor of its own: with the actors on threads it writes while the scheduler goes on. On the
+//! pump's thread it writes between two rounds of the pump; that is no loss when ranks outnumber
+//! cores (the disk's work is CPU time either way, and a writer thread would cost more: see
+//! `main`'s choice of MPI threading level). A file counts as complete for the tracker only once
+//! it is on disk, and "all done" follows the last of them, so when the job ends every output
+//! exists.
 
 use std::path::PathBuf;
 
