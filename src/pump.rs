@@ -52,7 +52,7 @@ fn send<T: Transport>(transport: &mut T, traffic: &mut Traffic, to: PeerId, mess
 
 fn receive<T: Transport>(transport: &mut T) -> Result<Option<(PeerId, Message)>, RankError> {
     let Some((from, bytes)) = transport.poll()? else { return Ok(None) };
-    let message = Message::decode(&bytes).map_err(|error| RankError::Decode { at: transport.me(), from, error })?;
+    let message = Message::decode(bytes).map_err(|error| RankError::Decode { at: transport.me(), from, error })?;
     Ok(Some((from, message)))
 }
 

@@ -157,7 +157,8 @@ impl Message {
     }
 
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Writer(Vec::with_capacity(16));
+        // Room for the common messages (requests and replies) without growing.
+        let mut out = Writer(Vec::with_capacity(32));
         out.u8(self.kind().tag());
         match self {
             Message::Register { owned, wanted } => {

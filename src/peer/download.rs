@@ -93,6 +93,11 @@ struct Download {
     holders: PeerTable<HolderInFile>,
     /// The partial holders this peer asks (see `NEIGHBOURS`); seeds are always asked.
     neighbours: PeerTable<bool>,
+    /// The size of the swarm the neighbours were drawn from.
+    neighbours_drawn_from: usize,
+    /// The holders this peer asks now: the swarm's seeds and its neighbours, kept up to date
+    /// with the swarm, so that a request looks at a handful of holders, not at the whole swarm.
+    askable: Vec<Holder>,
 }
 
 /// What one holder has done for one file being downloaded.
@@ -106,12 +111,13 @@ struct HolderInFile {
     aside: SetAside,
     /// What it said it held when it last said no (bitset words), while that is fresh: it is
     /// asked only for those segments meanwhile. Forgotten when its time aside ends, since it
-    /// has been filling up since.
+    /// has been filling up since. (Keeping the part it held, which stays true, measured worse:
+    /// 6,000 refusals instead of 4,900 at 32 ranks.)
     known: Option<Vec<u64>>,
 }
 
 impl HolderInFile {
-    /// Whether it may hold `segment`: `Some(true)` if it said so, `Some(false)` if it said it
+    /// Whether it holds `segment`: `Some(true)` if it said so, `Some(false)` if it said it
     /// lacked it, `None` if we do not know.
     fn may_hold(&self, segment: u32) -> Option<bool> {
         let words = self.known.as_ref()?;
@@ -366,6 +372,8 @@ impl DownloadScheduler {
             refresh_pending: false,
             holders: PeerTable::new(),
             neighbours: PeerTable::new(),
+            neighbours_drawn_from: 0,
+            askable: Vec::new(),
         });
         let index = self.downloads.len() - 1;
         self.pick_neighbours(index);
@@ -447,47 +455,55 @@ impl DownloadScheduler {
         }
     }
 
-    /// Draws this peer's neighbours among the file's partial holders: the `NEIGHBOURS` with the
-    /// lowest score, a hash of (seed, me, file, holder). A holder keeps its score as the swarm
-    /// grows, so the set changes only when a newcomer scores lower: what was learned of the
-    /// neighbours stays useful.
+    /// Brings the download's holders to ask up to date with its swarm: its seeds, and its
+    /// neighbours, drawn again only when the swarm has grown (swarms only grow: the tracker adds
+    /// every asker), not at every refresh: most refreshes bring the same members.
     fn pick_neighbours(&mut self, index: usize) {
         let DownloadConfig { me, seed, .. } = self.config;
         let download = &mut self.downloads[index];
-        let file = download.start.id;
-        let score = |peer: PeerId| Rng::derive(seed ^ u64::from(file.0) << 32, u64::from(me.0) << 32 | u64::from(peer.0)).next_u64();
-        let mut partial: Vec<(u64, PeerId)> = download
-            .start
-            .swarm
-            .load()
+        let swarm = download.start.swarm.load();
+        if swarm.len() != download.neighbours_drawn_from {
+            download.neighbours = Self::draw_neighbours(me, seed, download.start.id, &swarm);
+            download.neighbours_drawn_from = swarm.len();
+        }
+        let neighbours = &download.neighbours;
+        download.askable.clear();
+        download.askable.extend(
+            swarm.iter().filter(|holder| holder.peer != me && (holder.seed || neighbours.get(holder.peer))),
+        );
+    }
+
+    /// This peer's neighbours among a file's partial holders: the `NEIGHBOURS` with the lowest
+    /// score, a hash of (seed, me, file, holder). A holder keeps its score as the swarm grows,
+    /// so the set changes only when a newcomer scores lower: what was learned of the neighbours
+    /// stays useful.
+    fn draw_neighbours(me: PeerId, seed: u64, file: FileId, swarm: &[Holder]) -> PeerTable<bool> {
+        let score =
+            |peer: PeerId| Rng::derive(seed ^ (u64::from(file.0) << 32), (u64::from(me.0) << 32) | u64::from(peer.0)).next_u64();
+        let mut partial: Vec<(u64, PeerId)> = swarm
             .iter()
             .filter(|holder| !holder.seed && holder.peer != me)
             .map(|holder| (score(holder.peer), holder.peer))
             .collect();
         partial.sort_unstable();
-        download.neighbours = PeerTable::new();
+        let mut neighbours = PeerTable::new();
         for &(_, peer) in partial.iter().take(NEIGHBOURS) {
-            *download.neighbours.row(peer) = true;
+            *neighbours.row(peer) = true;
         }
+        neighbours
     }
 
     /// Adds one request for the download at `index` to `batch`, if it has a segment some holder
     /// may give.
     fn request_one(&mut self, index: usize, batch: &mut Vec<(PeerId, Message)>) -> bool {
         let download = &mut self.downloads[index];
-        let me = self.config.me;
-        let swarm = download.start.swarm.load();
         while let Some(segment) = download.queue.pop_front() {
             if download.start.segments.contains(segment) {
                 continue;
             }
             let candidates = &mut self.candidates;
             candidates.clear();
-            candidates.extend(swarm
-                .iter()
-                .filter(|holder| holder.peer != me)
-                .filter(|holder| holder.seed || download.neighbours.get(holder.peer))
-                .filter_map(|holder| {
+            candidates.extend(download.askable.iter().filter_map(|holder| {
                     let in_file = download.holders.peek(holder.peer);
                     let may_hold = if holder.seed { Some(true) } else { in_file.and_then(|h| h.may_hold(segment)) };
                     if may_hold == Some(false) {

@@ -24,8 +24,9 @@ pub trait Transport {
     /// How many ranks take part, the tracker included.
     fn ranks(&self) -> u32;
     fn send(&mut self, to: PeerId, bytes: Vec<u8>) -> Result<(), TransportError>;
-    /// A message that has arrived, if any; never blocks.
-    fn poll(&mut self) -> Result<Option<(PeerId, Vec<u8>)>, TransportError>;
+    /// A message that has arrived, if any; never blocks. The bytes are lent until the next poll
+    /// (the transport reuses one buffer, sparing an allocation a message).
+    fn poll(&mut self) -> Result<Option<(PeerId, &[u8])>, TransportError>;
     /// Waits until every rank has reached this point (for timing from a common start).
     fn barrier(&mut self);
 }

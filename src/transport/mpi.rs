@@ -11,7 +11,8 @@
 //! waiting on its 248 first answers, one after another. Posted without waiting, they all travel
 //! at once and the tracker goes on answering.
 
-use mpi::point_to_point::{Destination, MatchedReceiveVec, Source};
+use mpi::datatype::Equivalence;
+use mpi::point_to_point::{Destination, Source};
 use mpi::collective::CommunicatorCollectives;
 use mpi::request::{Request, StaticScope};
 use mpi::topology::{Communicator, SimpleCommunicator};
@@ -31,6 +32,8 @@ pub struct MpiTransport {
     ranks: u32,
     /// Sends MPI has not finished with yet, oldest first.
     sending: Vec<PendingSend>,
+    /// Where messages are received: one buffer, reused.
+    inbox: Vec<u8>,
 }
 
 /// A posted send and the buffer MPI reads it from.
@@ -85,7 +88,7 @@ impl MpiTransport {
     pub fn new(world: SimpleCommunicator) -> MpiTransport {
         let me = PeerId(world.rank() as u32);
         let ranks = world.size() as u32;
-        MpiTransport { world, me, ranks, sending: Vec::new() }
+        MpiTransport { world, me, ranks, sending: Vec::new(), inbox: Vec::new() }
     }
 
     /// Ends every process of the job: the one path a fatal error takes under MPI.
@@ -136,7 +139,7 @@ impl Transport for MpiTransport {
         self.world.barrier();
     }
 
-    fn poll(&mut self) -> Result<Option<(PeerId, Vec<u8>)>, TransportError> {
+    fn poll(&mut self) -> Result<Option<(PeerId, &[u8])>, TransportError> {
         // A matched probe hands us the message itself, so no other probe can steal it; rsmpi
         // insists that a matched message is received, which we do at once.
         //
@@ -146,14 +149,16 @@ impl Transport for MpiTransport {
         // round, a scheduler time slice away when ranks outnumber cores.
         let world = &self.world;
         let probe = || world.any_process().immediate_matched_probe();
-        let Some(probed) = probe().or_else(probe) else {
+        let Some((probed, status)) = probe().or_else(probe) else {
             // Nothing to take: a good moment to free what MPI has finished sending (asking
             // may yield the core, see `reap_sends`, but there is nothing to do meanwhile).
             self.reap_sends();
             return Ok(None);
         };
-        let (bytes, status) = probed.matched_receive_vec::<u8>();
-        Ok(Some((PeerId(status.source_rank() as u32), bytes)))
+        let len = usize::try_from(status.count(u8::equivalent_datatype())).unwrap_or(0);
+        self.inbox.resize(len, 0);
+        probed.matched_receive_into(&mut self.inbox[..]);
+        Ok(Some((PeerId(status.source_rank() as u32), &self.inbox)))
     }
 }
 
