@@ -312,8 +312,9 @@ fn pump_outbox(
 ///
 /// `THREADS` puts the actors on threads of their own (upload server, scheduler, mirror and file
 /// writer: 5 threads with the model's, loom's limit); else they run on the pump's thread, as in
-/// production, and only the file writer has a thread: then the model checks the writer's "all
-/// done" reaching the mirror on the pump, and the outbox closing only once the writer has ended.
+/// production. A rank is then one thread and there is no interleaving to explore: the model
+/// runs once and checks the turn order (the go reaches the scheduler, its "all done" the writer,
+/// the writer's the mirror, all on the pump) and that the outbox closes once they stop.
 ///
 /// Separate models, not one with every case: each takes seconds to a minute, together they would
 /// take far longer (loom explores their interleavings as a product).
@@ -358,7 +359,7 @@ fn real_peer<const REQUEST: bool, const ORDERLY_STOP: bool, const THREADS: bool>
     }
     assert!(rest.is_empty(), "unexpected commands: {rest:?}");
     let uploads = u64::from(REQUEST);
-    let answer = Message::SegmentReply { file: FileId(0), segment: 0, granted: true, load: 1 };
+    let answer = Message::SegmentReply { file: FileId(0), segment: 0, granted: true, load: 1, held: vec![] };
     assert_eq!(answers, if REQUEST { vec![answer] } else { vec![] }, "one request, one yes");
     assert_eq!((report.uploaded, report.refused), (uploads, 0));
 }
