@@ -5,7 +5,8 @@ TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 SOURCES := $(shell find src -name '*.rs') Cargo.toml Cargo.lock
 # How many runs `make stress` makes of each scenario.
 RUNS ?= 100
-# loom's preemption bound: 2 takes about half a minute, 3 about half an hour.
+# loom's preemption bound: 2 takes about two minutes; 3 far longer (the whole-peer models have
+# five threads).
 LOOM_MAX_PREEMPTIONS ?= 2
 export LOOM_MAX_PREEMPTIONS
 

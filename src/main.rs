@@ -63,7 +63,7 @@ fn fail(message: impl std::fmt::Display) -> ExitCode {
 /// OpenMPI's own yielding, which it turns on when ranks outnumber cores: every MPI call that
 /// finds nothing to do gives up the core. The pump already yields when a round of it finds
 /// nothing, so MPI's yields only come on top, two or three a round; measured at 32 ranks on 2
-/// cores, the protocol took 0.089 s with them and 0.078 s without (medians of 11). A setting the
+/// cores, the protocol took 0.093 s with them and 0.078 s without (medians of 11). A setting the
 /// user made is kept. (The floor keeps MPI's yields: its loop has no yield of its own.)
 ///
 /// Must run before MPI starts and before any other thread exists, so that nothing reads the

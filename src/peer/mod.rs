@@ -1,13 +1,16 @@
-//! A peer: three actors around the pump.
+//! A peer: four actors around the pump.
 //!
 //! ```text
 //!             pump (the rank's main thread, the only one that touches the transport)
 //!            /            |              \
 //!   upload server   download scheduler   tracker mirror
+//!                         |                  ^
+//!                    file writer ------------+
 //! ```
 //! The pump routes what arrives to the actor it is for; the actors put what they send in the
-//! pump's outbox. The scheduler and the mirror also talk directly. Segment state is shared
-//! through atomic bitsets, swarms and the segment book through snapshot cells.
+//! pump's outbox. The scheduler, the mirror and the writer also talk directly. Segment state is
+//! shared through atomic bitsets, swarms and the segment book through snapshot cells. Where the
+//! actors run, on the pump's thread or on threads of their own, is `actor::Placement`.
 
 pub mod actor;
 pub mod download;

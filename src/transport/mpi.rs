@@ -1,6 +1,7 @@
 //! The MPI transport: one communicator, byte messages, polled by the pump.
 //!
-//! Only the pump's thread calls MPI (`Threading::Funneled`).
+//! Only the pump's thread calls MPI (`MPI_THREAD_SINGLE` when the actors run on it, `FUNNELED`
+//! when they have threads of their own; see `main`).
 //!
 //! Sends of more than a few hundred bytes are non-blocking (`MPI_Isend`), and this is what keeps
 //! the tracker fast. A blocking
