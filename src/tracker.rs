@@ -1,7 +1,8 @@
 //! The tracker: a state machine with no I/O. A message comes in, messages go out.
 //!
 //! It keeps, for every file, its hashes and the ranks in its swarm (with a flag for those that
-//! hold it whole), never which segments a partial holder has. Its life has three phases:
+//! hold it whole), never which segments a partial holder has, and the swarm's history: every
+//! change in order, so that a refresh is answered with what changed since the asker last looked. Its life has three phases:
 //! registering (until every peer has said what it owns and wants), running (swarm requests,
 //! completions, "all done"), and stopping (after the last "all done" it tells everyone to stop
 //! and collects each peer's report).
@@ -39,6 +40,17 @@ struct FileRecord {
     first_owner: PeerId,
     /// The swarm, in the order ranks joined it.
     holders: Vec<Holder>,
+    /// Every change to the swarm, oldest first: the owners at the start (as seeds), then each
+    /// rank that joined (as a partial holder) and each holder that completed the file (as a
+    /// seed). Its length is the swarm's version; replaying it gives `holders`.
+    history: Vec<Holder>,
+}
+
+impl FileRecord {
+    fn version(&self) -> u32 {
+        // A history entry is a join or a completion of one of at most 2^32 ranks.
+        u32::try_from(self.history.len()).expect("swarm history longer than u32::MAX")
+    }
 }
 
 struct Registration {
@@ -102,9 +114,8 @@ impl Tracker {
         }
         match (self.phase, message) {
             (Phase::Registering, Message::Register { owned, wanted }) => self.register(from, owned, wanted),
-            (Phase::Running, Message::SwarmRequest { file, with_hashes }) => {
-                self.swarm_request(from, &file, with_hashes)
-            }
+            (Phase::Running, Message::SwarmRequest { file }) => self.swarm_request(from, &file),
+            (Phase::Running, Message::SwarmRefresh { file, seen }) => self.swarm_refresh(from, file, seen),
             (Phase::Running, Message::FileComplete { file }) => self.file_complete(from, file),
             (Phase::Running, Message::AllDone) => self.all_done(from),
             (Phase::Stopping, Message::Report(report)) => self.report(from, report),
@@ -145,6 +156,7 @@ impl Tracker {
                 hashes: file.hashes,
                 first_owner: owner,
                 holders: vec![Holder { peer: owner, seed: true }],
+                history: Vec::new(),
             });
             return Ok(());
         };
@@ -172,6 +184,7 @@ impl Tracker {
         self.files.sort_by(|a, b| a.name.cmp(&b.name));
         for record in &mut self.files {
             record.holders.sort_by_key(|holder| holder.peer);
+            record.history = record.holders.clone();
         }
         self.by_name = self.files.iter().enumerate().map(|(index, record)| (record.name.clone(), index)).collect();
         self.phase = Phase::Running;
@@ -190,32 +203,52 @@ impl Tracker {
         Ok(go)
     }
 
-    fn swarm_request(&mut self, from: PeerId, name: &FileName, with_hashes: bool) -> Result<Vec<Outgoing>, TrackerError> {
+    fn swarm_request(&mut self, from: PeerId, name: &FileName) -> Result<Vec<Outgoing>, TrackerError> {
         let Some(&index) = self.by_name.get(name) else {
             return Err(self.protocol(from, &format!("a swarm request for unknown file {name}")));
         };
         let record = &mut self.files[index];
         if !record.holders.iter().any(|holder| holder.peer == from) {
-            record.holders.push(Holder { peer: from, seed: false });
+            let joined = Holder { peer: from, seed: false };
+            record.holders.push(joined);
+            record.history.push(joined);
         }
-        let holders = record.holders.iter().filter(|holder| holder.peer != from).copied().collect();
         let reply = Message::Swarm {
             file: FileId(index as u32),
             name: record.name.clone(),
-            hashes: with_hashes.then(|| record.hashes.clone()),
-            holders,
+            hashes: record.hashes.clone(),
+            holders: record.holders.iter().filter(|holder| holder.peer != from).copied().collect(),
+            version: record.version(),
         };
         Ok(vec![(from, reply)])
+    }
+
+    /// The changes to a swarm since the asker's version: usually none or a few, whatever the
+    /// swarm's size.
+    fn swarm_refresh(&mut self, from: PeerId, file: FileId, seen: u32) -> Result<Vec<Outgoing>, TrackerError> {
+        let record = match self.files.get(file.0 as usize) {
+            Some(record) if record.holders.iter().any(|holder| holder.peer == from) => record,
+            _ => return Err(self.protocol(from, &format!("a refresh of file id {}, whose swarm it never joined", file.0))),
+        };
+        let Some(news) = record.history.get(seen as usize..) else {
+            let what = format!("a refresh of file id {} from version {seen}, past the swarm's {}", file.0, record.version());
+            return Err(self.protocol(from, &what));
+        };
+        let changes = news.iter().filter(|change| change.peer != from).copied().collect();
+        Ok(vec![(from, Message::SwarmUpdate { file, changes, version: record.version() })])
     }
 
     fn file_complete(&mut self, from: PeerId, file: FileId) -> Result<Vec<Outgoing>, TrackerError> {
         let holder = self
             .files
             .get_mut(file.0 as usize)
-            .and_then(|record| record.holders.iter_mut().find(|holder| holder.peer == from));
+            .and_then(|record| Some((record.holders.iter_mut().find(|holder| holder.peer == from)?, &mut record.history)));
         match holder {
-            Some(holder) => {
-                holder.seed = true;
+            Some((holder, history)) => {
+                if !holder.seed {
+                    holder.seed = true;
+                    history.push(*holder);
+                }
                 Ok(Vec::new())
             }
             None => Err(self.protocol(from, &format!("a completion of file id {} it never asked for", file.0))),
@@ -292,24 +325,59 @@ mod tests {
     #[test]
     fn a_swarm_request_returns_hashes_and_holders_and_joins_the_asker() {
         let mut tracker = started();
-        let reply = tracker.handle(PeerId(3), Message::SwarmRequest { file: name("a"), with_hashes: true }).unwrap();
+        let reply = tracker.handle(PeerId(3), Message::SwarmRequest { file: name("a") }).unwrap();
         let expected = Message::Swarm {
             file: FileId(0),
             name: name("a"),
-            hashes: Some(hashes(0, 3)),
+            hashes: hashes(0, 3),
             holders: vec![Holder { peer: PeerId(1), seed: true }],
+            version: 2, // the owner, then peer 3 joining
         };
         assert_eq!(reply, vec![(PeerId(3), expected)]);
-        // Peer 2 now sees peer 3 as a partial holder; a refresh carries no hashes.
-        let reply = tracker.handle(PeerId(2), Message::SwarmRequest { file: name("a"), with_hashes: false }).unwrap();
-        let Message::Swarm { hashes, holders, .. } = &reply[0].1 else { panic!("{reply:?}") };
-        assert_eq!(*hashes, None);
+        // Peer 2 joins next and sees peer 3 as a partial holder.
+        let reply = tracker.handle(PeerId(2), Message::SwarmRequest { file: name("a") }).unwrap();
+        let Message::Swarm { holders, version, .. } = &reply[0].1 else { panic!("{reply:?}") };
         assert_eq!(holders, &[Holder { peer: PeerId(1), seed: true }, Holder { peer: PeerId(3), seed: false }]);
-        // Completion makes peer 3 a seed.
+        assert_eq!(*version, 3);
+    }
+
+    fn refresh(tracker: &mut Tracker, peer: u32, seen: u32) -> (Vec<Holder>, u32) {
+        let reply = tracker.handle(PeerId(peer), Message::SwarmRefresh { file: FileId(0), seen }).unwrap();
+        let [(to, Message::SwarmUpdate { file, changes, version })] = &reply[..] else { panic!("{reply:?}") };
+        assert_eq!((*to, *file), (PeerId(peer), FileId(0)));
+        (changes.clone(), *version)
+    }
+
+    #[test]
+    fn a_refresh_returns_the_changes_since_the_askers_version() {
+        let mut tracker = started();
+        tracker.handle(PeerId(3), Message::SwarmRequest { file: name("a") }).unwrap(); // version 2
+        tracker.handle(PeerId(2), Message::SwarmRequest { file: name("a") }).unwrap(); // version 3
+        // Nothing new for peer 2; peer 3 learns that peer 2 joined, never of itself.
+        assert_eq!(refresh(&mut tracker, 2, 3), (vec![], 3));
+        assert_eq!(refresh(&mut tracker, 3, 2), (vec![Holder { peer: PeerId(2), seed: false }], 3));
+        // A completion is a change: the holder becomes a seed. Completing twice records once.
         tracker.handle(PeerId(3), Message::FileComplete { file: FileId(0) }).unwrap();
-        let reply = tracker.handle(PeerId(2), Message::SwarmRequest { file: name("a"), with_hashes: false }).unwrap();
-        let Message::Swarm { holders, .. } = &reply[0].1 else { panic!() };
-        assert!(holders.iter().all(|holder| holder.seed));
+        tracker.handle(PeerId(3), Message::FileComplete { file: FileId(0) }).unwrap();
+        assert_eq!(refresh(&mut tracker, 2, 3), (vec![Holder { peer: PeerId(3), seed: true }], 4));
+        // From version 0 a refresh replays the whole swarm, the asker left out.
+        let (all, version) = refresh(&mut tracker, 2, 0);
+        assert_eq!(version, 4);
+        assert_eq!(
+            all,
+            vec![Holder { peer: PeerId(1), seed: true }, Holder { peer: PeerId(3), seed: false }, Holder { peer: PeerId(3), seed: true }]
+        );
+    }
+
+    #[test]
+    fn refreshes_of_swarms_not_joined_or_from_the_future_are_protocol_errors() {
+        let mut tracker = started();
+        tracker.handle(PeerId(3), Message::SwarmRequest { file: name("a") }).unwrap();
+        let not_joined = tracker.handle(PeerId(2), Message::SwarmRefresh { file: FileId(0), seen: 0 }).unwrap_err();
+        assert_eq!(not_joined.to_string(), "protocol error: peer 2 sent a refresh of file id 0, whose swarm it never joined");
+        assert!(tracker.handle(PeerId(3), Message::SwarmRefresh { file: FileId(9), seen: 0 }).is_err());
+        let future = tracker.handle(PeerId(3), Message::SwarmRefresh { file: FileId(0), seen: 3 }).unwrap_err();
+        assert!(future.to_string().contains("from version 3, past the swarm's 2"), "{future}");
     }
 
     #[test]
@@ -357,7 +425,7 @@ mod tests {
         tracker.handle(PeerId(1), register(&[("a", hashes(0, 3))], &[])).unwrap();
         tracker.handle(PeerId(2), register(&[("a", hashes(0, 3))], &[])).unwrap();
         tracker.handle(PeerId(3), register(&[], &["a"])).unwrap();
-        let reply = tracker.handle(PeerId(3), Message::SwarmRequest { file: name("a"), with_hashes: false }).unwrap();
+        let reply = tracker.handle(PeerId(3), Message::SwarmRequest { file: name("a") }).unwrap();
         let Message::Swarm { holders, .. } = &reply[0].1 else { panic!() };
         assert_eq!(holders.len(), 2);
     }
@@ -371,7 +439,7 @@ mod tests {
         tracker.handle(PeerId(1), register(&[], &[])).unwrap();
         assert!(tracker.handle(PeerId(1), register(&[], &[])).is_err());
         tracker.handle(PeerId(2), register(&[], &[])).unwrap();
-        assert!(tracker.handle(PeerId(2), Message::SwarmRequest { file: name("nope"), with_hashes: true }).is_err());
+        assert!(tracker.handle(PeerId(2), Message::SwarmRequest { file: name("nope") }).is_err());
         tracker.handle(PeerId(2), Message::AllDone).unwrap();
         assert!(tracker.handle(PeerId(2), Message::AllDone).is_err());
     }

@@ -45,10 +45,19 @@ pub enum Message {
     Register { owned: Vec<OwnedFile>, wanted: Vec<FileName> },
     /// Tracker to every peer once all have registered: the ids of the files the peer owns.
     Go { owned: Vec<(FileName, FileId)> },
-    /// Peer to tracker: the swarm of a file; `with_hashes` on the first ask, not on refreshes.
-    SwarmRequest { file: FileName, with_hashes: bool },
-    /// Tracker to peer: a file's swarm (which now includes the asker).
-    Swarm { file: FileId, name: FileName, hashes: Option<Vec<SegmentHash>>, holders: Vec<Holder> },
+    /// Peer to tracker, once per wanted file: its hashes and its swarm. The asker joins it.
+    SwarmRequest { file: FileName },
+    /// Tracker to peer: a file's id, hashes and swarm (the asker left out), and the swarm's
+    /// `version`: how many changes the tracker has recorded to it, for later refreshes.
+    Swarm { file: FileId, name: FileName, hashes: Vec<SegmentHash>, holders: Vec<Holder>, version: u32 },
+    /// Peer to tracker, every 10 segments of a file: "what changed in the swarm since the
+    /// `seen`th change?" A refresh asks for the difference, not the whole list again: late in a
+    /// run most refreshes change nothing, and the one tracker answers every refresh of the run.
+    SwarmRefresh { file: FileId, seen: u32 },
+    /// Tracker to peer: the swarm's changes since `seen`, in order (a rank joining, as a partial
+    /// holder; a holder completing the file, as a seed; the asker's own left out), and the
+    /// swarm's version now.
+    SwarmUpdate { file: FileId, changes: Vec<Holder>, version: u32 },
     /// Peer to peer: "may I have this segment?"
     SegmentRequest { file: FileId, segment: u32 },
     /// Peer to peer: yes or no, with the uploader's load (segments it has handed out so far).
@@ -73,6 +82,8 @@ pub enum MessageKind {
     Go,
     SwarmRequest,
     Swarm,
+    SwarmRefresh,
+    SwarmUpdate,
     SegmentRequest,
     SegmentReply,
     FileComplete,
@@ -82,11 +93,13 @@ pub enum MessageKind {
 }
 
 impl MessageKind {
-    pub const ALL: [MessageKind; 10] = [
+    pub const ALL: [MessageKind; 12] = [
         MessageKind::Register,
         MessageKind::Go,
         MessageKind::SwarmRequest,
         MessageKind::Swarm,
+        MessageKind::SwarmRefresh,
+        MessageKind::SwarmUpdate,
         MessageKind::SegmentRequest,
         MessageKind::SegmentReply,
         MessageKind::FileComplete,
@@ -106,6 +119,8 @@ impl MessageKind {
             MessageKind::Go => "go",
             MessageKind::SwarmRequest => "swarm_request",
             MessageKind::Swarm => "swarm",
+            MessageKind::SwarmRefresh => "swarm_refresh",
+            MessageKind::SwarmUpdate => "swarm_update",
             MessageKind::SegmentRequest => "segment_request",
             MessageKind::SegmentReply => "segment_reply",
             MessageKind::FileComplete => "file_complete",
@@ -147,6 +162,8 @@ impl Message {
             Message::Go { .. } => MessageKind::Go,
             Message::SwarmRequest { .. } => MessageKind::SwarmRequest,
             Message::Swarm { .. } => MessageKind::Swarm,
+            Message::SwarmRefresh { .. } => MessageKind::SwarmRefresh,
+            Message::SwarmUpdate { .. } => MessageKind::SwarmUpdate,
             Message::SegmentRequest { .. } => MessageKind::SegmentRequest,
             Message::SegmentReply { .. } => MessageKind::SegmentReply,
             Message::FileComplete { .. } => MessageKind::FileComplete,
@@ -177,25 +194,22 @@ impl Message {
                     out.u32(id.0);
                 }
             }
-            Message::SwarmRequest { file, with_hashes } => {
-                out.name(file);
-                out.bool(*with_hashes);
-            }
-            Message::Swarm { file, name, hashes, holders } => {
+            Message::SwarmRequest { file } => out.name(file),
+            Message::Swarm { file, name, hashes, holders, version } => {
                 out.u32(file.0);
                 out.name(name);
-                match hashes {
-                    Some(hashes) => {
-                        out.bool(true);
-                        out.hashes(hashes);
-                    }
-                    None => out.bool(false),
-                }
-                out.len(holders.len());
-                for holder in holders {
-                    out.u32(holder.peer.0);
-                    out.bool(holder.seed);
-                }
+                out.hashes(hashes);
+                out.holders(holders);
+                out.u32(*version);
+            }
+            Message::SwarmRefresh { file, seen } => {
+                out.u32(file.0);
+                out.u32(*seen);
+            }
+            Message::SwarmUpdate { file, changes, version } => {
+                out.u32(file.0);
+                out.holders(changes);
+                out.u32(*version);
             }
             Message::SegmentRequest { file, segment } => {
                 out.u32(file.0);
@@ -247,18 +261,23 @@ impl Message {
                 let owned = input.list(4 + 4, |input| Ok((input.name()?, FileId(input.u32("a file id")?))))?;
                 Message::Go { owned }
             }
-            MessageKind::SwarmRequest => {
-                Message::SwarmRequest { file: input.name()?, with_hashes: input.bool()? }
-            }
-            MessageKind::Swarm => {
-                let file = FileId(input.u32("a file id")?);
-                let name = input.name()?;
-                let hashes = if input.bool()? { Some(input.hashes()?) } else { None };
-                let holders = input.list(4 + 1, |input| {
-                    Ok(Holder { peer: PeerId(input.u32("a holder")?), seed: input.bool()? })
-                })?;
-                Message::Swarm { file, name, hashes, holders }
-            }
+            MessageKind::SwarmRequest => Message::SwarmRequest { file: input.name()? },
+            MessageKind::Swarm => Message::Swarm {
+                file: FileId(input.u32("a file id")?),
+                name: input.name()?,
+                hashes: input.hashes()?,
+                holders: input.holders()?,
+                version: input.u32("a swarm version")?,
+            },
+            MessageKind::SwarmRefresh => Message::SwarmRefresh {
+                file: FileId(input.u32("a file id")?),
+                seen: input.u32("a swarm version")?,
+            },
+            MessageKind::SwarmUpdate => Message::SwarmUpdate {
+                file: FileId(input.u32("a file id")?),
+                changes: input.holders()?,
+                version: input.u32("a swarm version")?,
+            },
             MessageKind::SegmentRequest => Message::SegmentRequest {
                 file: FileId(input.u32("a file id")?),
                 segment: input.u32("a segment index")?,
@@ -324,6 +343,13 @@ impl Writer {
             self.0.extend_from_slice(&hash.0);
         }
     }
+    fn holders(&mut self, holders: &[Holder]) {
+        self.len(holders.len());
+        for holder in holders {
+            self.u32(holder.peer.0);
+            self.bool(holder.seed);
+        }
+    }
 }
 
 struct Reader<'a>(&'a [u8]);
@@ -384,6 +410,9 @@ impl<'a> Reader<'a> {
         let text = std::str::from_utf8(bytes).map_err(|_| DecodeError::BadName("not UTF-8".into()))?;
         FileName::new(text).map_err(|err| DecodeError::BadName(err.to_string()))
     }
+    fn holders(&mut self) -> Result<Vec<Holder>, DecodeError> {
+        self.list(4 + 1, |input| Ok(Holder { peer: PeerId(input.u32("a holder")?), seed: input.bool()? }))
+    }
     fn hashes(&mut self) -> Result<Vec<SegmentHash>, DecodeError> {
         self.list(SegmentHash::LEN, |input| {
             let bytes = input.take(SegmentHash::LEN, "a hash")?;
@@ -417,14 +446,18 @@ mod tests {
             },
             Message::Register { owned: vec![], wanted: vec![] },
             Message::Go { owned: vec![(name("file1"), FileId(7))] },
-            Message::SwarmRequest { file: name("file3"), with_hashes: true },
+            Message::SwarmRequest { file: name("file3") },
             Message::Swarm {
                 file: FileId(3),
                 name: name("file3"),
-                hashes: Some(vec![hash(3); 5]),
+                hashes: vec![hash(3); 5],
                 holders: vec![Holder { peer: PeerId(2), seed: true }, Holder { peer: PeerId(9), seed: false }],
+                version: 7,
             },
-            Message::Swarm { file: FileId(3), name: name("file3"), hashes: None, holders: vec![] },
+            Message::Swarm { file: FileId(3), name: name("file3"), hashes: vec![], holders: vec![], version: 0 },
+            Message::SwarmRefresh { file: FileId(3), seen: 7 },
+            Message::SwarmUpdate { file: FileId(3), changes: vec![Holder { peer: PeerId(9), seed: true }], version: 8 },
+            Message::SwarmUpdate { file: FileId(3), changes: vec![], version: 8 },
             Message::SegmentRequest { file: FileId(1), segment: 99 },
             Message::SegmentReply { file: FileId(1), segment: 99, granted: true, load: 12, held: vec![] },
             Message::SegmentReply { file: FileId(u32::MAX), segment: 0, granted: false, load: 0, held: vec![0b101, u64::MAX] },

@@ -33,7 +33,8 @@ pub enum DownloadMail {
     /// The tracker said go: the swarm requests are out.
     Started,
     NewFile(FileStart),
-    SwarmChanged(FileId),
+    /// The tracker answered a refresh of the file's swarm; `changed` if the swarm was new.
+    SwarmRefreshed { file: FileId, changed: bool },
     /// Answers to our segment requests, as many as the pump gathered in one round.
     Replies(Vec<Reply>),
 }
@@ -328,18 +329,18 @@ impl DownloadScheduler {
         match mail {
             DownloadMail::Started => self.started = true,
             DownloadMail::NewFile(start) => self.add_file(start),
-            DownloadMail::SwarmChanged(file) => {
-                if let Some(download) = self.index_of(file).map(|index| &mut self.downloads[index]) {
-                    download.refresh_pending = false;
-                    download.holders.rows_mut().for_each(|holder| {
-                        holder.aside.refreshed();
-                        if holder.aside.refreshes_left == 0 {
-                            holder.known = None;
-                        }
-                    });
-                    download.queue.extend(download.stalled.drain(..));
-                }
-                if let Some(index) = self.index_of(file) {
+            DownloadMail::SwarmRefreshed { file, changed } => {
+                let Some(index) = self.index_of(file) else { return Ok(()) };
+                let download = &mut self.downloads[index];
+                download.refresh_pending = false;
+                download.holders.rows_mut().for_each(|holder| {
+                    holder.aside.refreshed();
+                    if holder.aside.refreshes_left == 0 {
+                        holder.known = None;
+                    }
+                });
+                download.queue.extend(download.stalled.drain(..));
+                if changed {
                     self.pick_neighbours(index);
                 }
             }

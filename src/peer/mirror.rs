@@ -10,9 +10,9 @@ use super::segments::SegmentSet;
 use super::upload::{SegmentBook, UploadHandle};
 use super::{Outbox, PumpCommand};
 use crate::input::PeerInput;
-use crate::model::{FileId, FileName, PeerId};
+use crate::model::{FileId, FileName, PeerId, SegmentHash};
 use crate::sync::{Arc, Receiver, Sender, SnapshotCell, TryRecv};
-use crate::wire::Message;
+use crate::wire::{Holder, Message};
 
 pub enum MirrorMail {
     /// A message from the tracker, routed by the pump.
@@ -51,9 +51,16 @@ pub struct TrackerMirror {
     downloads: Option<DownloadHandle>,
     book: Arc<SnapshotCell<SegmentBook>>,
     upload: UploadHandle,
-    swarms: HashMap<FileId, (FileName, Arc<SnapshotCell<SwarmView>>)>,
+    swarms: HashMap<FileId, MirroredSwarm>,
     /// The tracker said stop, or the rank is giving up: no more mail is taken.
     ended: bool,
+}
+
+/// A wanted file's swarm as this peer knows it.
+struct MirroredSwarm {
+    /// How many of the tracker's changes to the swarm this view includes.
+    version: u32,
+    view: Arc<SnapshotCell<SwarmView>>,
 }
 
 /// The mirror ends on an explicit message, not when its mailbox closes: the scheduler holds a
@@ -123,8 +130,11 @@ impl TrackerMirror {
     fn handle(&mut self, mail: MirrorMail) {
         match mail {
             MirrorMail::FromTracker(Message::Go { owned }) => self.start(owned),
-            MirrorMail::FromTracker(Message::Swarm { file, name, hashes, holders }) => {
-                self.on_swarm(file, name, hashes, holders)
+            MirrorMail::FromTracker(Message::Swarm { file, name, hashes, holders, version }) => {
+                self.on_swarm(file, name, hashes, holders, version)
+            }
+            MirrorMail::FromTracker(Message::SwarmUpdate { file, changes, version }) => {
+                self.on_update(file, changes, version)
             }
             MirrorMail::FromTracker(Message::Stop) | MirrorMail::Abort => self.ended = true,
             MirrorMail::FromTracker(other) => {
@@ -133,9 +143,8 @@ impl TrackerMirror {
                 self.ended = true;
             }
             MirrorMail::Refresh(file) => {
-                if let Some((name, _)) = self.swarms.get(&file) {
-                    let request = Message::SwarmRequest { file: name.clone(), with_hashes: false };
-                    self.to_tracker(request);
+                if let Some(swarm) = self.swarms.get(&file) {
+                    self.to_tracker(Message::SwarmRefresh { file, seen: swarm.version });
                 }
             }
             MirrorMail::Completed(file) => self.to_tracker(Message::FileComplete { file }),
@@ -170,30 +179,51 @@ impl TrackerMirror {
         }
         self.publish_book(book);
         for name in &self.input.wanted {
-            self.to_tracker(Message::SwarmRequest { file: name.clone(), with_hashes: true });
+            self.to_tracker(Message::SwarmRequest { file: name.clone() });
         }
         self.tell_scheduler(DownloadMail::Started);
     }
 
-    fn on_swarm(&mut self, file: FileId, name: FileName, hashes: Option<Vec<crate::model::SegmentHash>>, holders: SwarmView) {
-        if let Some((_, swarm)) = self.swarms.get(&file) {
-            swarm.publish(Arc::new(holders));
-            self.tell_scheduler(DownloadMail::SwarmChanged(file));
-            return;
-        }
-        let Some(hashes) = hashes else {
-            let what = format!("peer {}: the tracker refreshed swarm {name} before describing it", self.me);
+    /// The tracker's first answer for a wanted file: start downloading it.
+    fn on_swarm(&mut self, file: FileId, name: FileName, hashes: Vec<SegmentHash>, holders: SwarmView, version: u32) {
+        if self.swarms.contains_key(&file) {
+            let what = format!("peer {}: the tracker described swarm {name} twice", self.me);
             let _ = self.outbox.send(PumpCommand::Fatal(what));
             return;
-        };
+        }
         // Publish the new, empty segment set before the scheduler can fill it, so that the
         // upload server can serve what arrives from the first segment on.
         let segments = Arc::new(SegmentSet::empty(hashes.len() as u32));
         let mut book = SegmentBook::clone(&self.book.load());
         book.insert(file, segments.clone());
         self.publish_book(book);
-        let swarm = Arc::new(SnapshotCell::new(holders));
-        self.swarms.insert(file, (name.clone(), swarm.clone()));
-        self.tell_scheduler(DownloadMail::NewFile(FileStart { id: file, name, hashes, segments, swarm }));
+        let view = Arc::new(SnapshotCell::new(holders));
+        self.swarms.insert(file, MirroredSwarm { version, view: view.clone() });
+        self.tell_scheduler(DownloadMail::NewFile(FileStart { id: file, name, hashes, segments, swarm: view }));
+    }
+
+    /// The answer to a refresh: apply the changes, publish the new view if there were any, and
+    /// tell the scheduler either way (it counts refreshes).
+    fn on_update(&mut self, file: FileId, changes: Vec<Holder>, version: u32) {
+        let Some(swarm) = self.swarms.get_mut(&file) else {
+            let what = format!("peer {}: the tracker refreshed file id {} before describing it", self.me, file.0);
+            let _ = self.outbox.send(PumpCommand::Fatal(what));
+            return;
+        };
+        // Two refreshes can be out at once (one every 10 segments, one when stalled); both
+        // answers then carry the same changes, and applying a change twice changes nothing.
+        swarm.version = swarm.version.max(version);
+        let changed = !changes.is_empty();
+        if changed {
+            let mut view = SwarmView::clone(&swarm.view.load());
+            for change in changes {
+                match view.iter_mut().find(|holder| holder.peer == change.peer) {
+                    Some(holder) => holder.seed |= change.seed,
+                    None => view.push(change),
+                }
+            }
+            swarm.view.publish(Arc::new(view));
+        }
+        self.tell_scheduler(DownloadMail::SwarmRefreshed { file, changed });
     }
 }

@@ -96,7 +96,7 @@ impl Router {
                 self.mirror.send(MirrorMail::FromTracker(Message::Stop));
                 return Route::Stop;
             }
-            message @ (Message::Go { .. } | Message::Swarm { .. }) if from == PeerId::TRACKER => {
+            message @ (Message::Go { .. } | Message::Swarm { .. } | Message::SwarmUpdate { .. }) if from == PeerId::TRACKER => {
                 self.mirror.send(MirrorMail::FromTracker(message));
             }
             _ => return Route::Unexpected,
