@@ -29,13 +29,13 @@ pub fn run<T: Transport>(transport: &mut T, exchanges: u64, window: u64) -> Resu
     let me = transport.me();
     let ranks = transport.ranks();
     let peers = ranks - 1;
-    // Same payload sizes as the swarm's: a request of 9 bytes, a reply of 14.
-    let request = vec![REQUEST, 0, 0, 0, 0, 0, 0, 0, 0];
-    let reply = vec![REPLY, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0];
+    // Same payload sizes as the swarm's: a request of 9 bytes, a reply (a yes) of 18.
+    let request = [REQUEST, 0, 0, 0, 0, 0, 0, 0, 0];
+    let reply = [REPLY, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0];
     transport.barrier();
     if me == PeerId::TRACKER {
         for peer in 1..ranks {
-            transport.send(PeerId(peer), vec![GO])?;
+            transport.send(PeerId(peer), &[GO])?;
         }
         let started = Instant::now();
         let mut done = 0;
@@ -48,7 +48,7 @@ pub fn run<T: Transport>(transport: &mut T, exchanges: u64, window: u64) -> Resu
         }
         let elapsed = started.elapsed();
         for peer in 1..ranks {
-            transport.send(PeerId(peer), vec![STOP])?;
+            transport.send(PeerId(peer), &[STOP])?;
         }
         return Ok(Some(FloorOutcome { exchanges: exchanges * peers as u64, elapsed }));
     }
@@ -62,17 +62,17 @@ pub fn run<T: Transport>(transport: &mut T, exchanges: u64, window: u64) -> Resu
             if next_target == me.0 {
                 next_target = next_target % peers + 1;
             }
-            transport.send(PeerId(next_target), request.clone())?;
+            transport.send(PeerId(next_target), &request)?;
             next_target = next_target % peers + 1;
             sent += 1;
         }
         if started && answered == exchanges && !reported {
-            transport.send(PeerId::TRACKER, vec![DONE])?;
+            transport.send(PeerId::TRACKER, &[DONE])?;
             reported = true;
         }
         match transport.poll()? {
             Some((from, bytes)) => match bytes.first() {
-                Some(&REQUEST) => transport.send(from, reply.clone())?,
+                Some(&REQUEST) => transport.send(from, &reply)?,
                 Some(&REPLY) => answered += 1,
                 Some(&STOP) => return Ok(None),
                 Some(&GO) => started = true,

@@ -44,10 +44,21 @@ impl Traffic {
     }
 }
 
-fn send<T: Transport>(transport: &mut T, traffic: &mut Traffic, to: PeerId, message: &Message) -> Result<(), RankError> {
-    traffic.count(message);
-    transport.send(to, message.encode())?;
-    Ok(())
+/// The pump's way out: counts each message by kind and encodes it into one reused buffer, sparing
+/// an allocation a message (the transport copies what it must keep).
+#[derive(Default)]
+struct Outgoing {
+    traffic: Traffic,
+    buffer: Vec<u8>,
+}
+
+impl Outgoing {
+    fn send<T: Transport>(&mut self, transport: &mut T, to: PeerId, message: &Message) -> Result<(), RankError> {
+        self.traffic.count(message);
+        message.encode_into(&mut self.buffer);
+        transport.send(to, &self.buffer)?;
+        Ok(())
+    }
 }
 
 fn receive<T: Transport>(transport: &mut T) -> Result<Option<(PeerId, Message)>, RankError> {
@@ -62,6 +73,8 @@ fn receive<T: Transport>(transport: &mut T) -> Result<Option<(PeerId, Message)>,
 /// ceiling, so that an idle rank costs the machine next to nothing.
 struct Backoff {
     idle_since: Option<Instant>,
+    /// Idle rounds in a row.
+    idle_rounds: u32,
     idle_waits: u32,
 }
 
@@ -70,21 +83,32 @@ impl Backoff {
     const BUSY_SPELL: Duration = Duration::from_millis(2);
     /// The longest an idle rank waits between two looks at the transport.
     const LONGEST_WAIT: Duration = Duration::from_micros(200);
+    /// Idle rounds between two looks at the clock while busy. A round that yields takes a
+    /// microsecond or more, so this overshoots the busy spell by little, and spares the
+    /// clock read that once cost as much as the rest of an idle round.
+    const ROUNDS_PER_CLOCK_READ: u32 = 16;
 
     fn new() -> Backoff {
-        Backoff { idle_since: None, idle_waits: 0 }
+        Backoff { idle_since: None, idle_rounds: 0, idle_waits: 0 }
     }
 
     fn reset(&mut self) {
         self.idle_since = None;
+        self.idle_rounds = 0;
         self.idle_waits = 0;
     }
 
     /// How long to wait this idle round; `None` means just yield.
     fn next_wait(&mut self) -> Option<Duration> {
-        let idle_since = *self.idle_since.get_or_insert_with(Instant::now);
-        if idle_since.elapsed() < Self::BUSY_SPELL {
-            return None;
+        self.idle_rounds = self.idle_rounds.saturating_add(1);
+        if self.idle_waits == 0 {
+            if self.idle_rounds % Self::ROUNDS_PER_CLOCK_READ != 1 {
+                return None;
+            }
+            let idle_since = *self.idle_since.get_or_insert_with(Instant::now);
+            if idle_since.elapsed() < Self::BUSY_SPELL {
+                return None;
+            }
         }
         self.idle_waits = (self.idle_waits + 1).min(16);
         Some(Duration::from_micros(1u64 << self.idle_waits).min(Self::LONGEST_WAIT))
@@ -105,24 +129,24 @@ pub fn run_peer<T: Transport>(transport: &mut T, input: PeerInput, config: &Peer
     let me = transport.me();
     let (outbox, commands) = crate::sync::mailbox();
     let (router, mut actors) = peer::start(me, input, config, outbox);
-    let mut traffic = Traffic::default();
-    let pumped = pump_peer(transport, router, &mut actors, &commands, &mut traffic);
+    let mut out = Outgoing::default();
+    let pumped = pump_peer(transport, router, &mut actors, &commands, &mut out);
     // Every path out of `pump_peer` has dropped the router, so the actors end.
     let mut report = actors.join();
     pumped?;
     // The report counts itself, so the figures add up to what crossed the wire.
-    report.sent = traffic.sent.to_vec();
+    report.sent = out.traffic.sent.to_vec();
     report.sent[MessageKind::Report.tag() as usize] += 1;
-    send(transport, &mut traffic, PeerId::TRACKER, &Message::Report(report.clone()))?;
-    Ok(PeerOutcome { report, traffic })
+    out.send(transport, PeerId::TRACKER, &Message::Report(report.clone()))?;
+    Ok(PeerOutcome { report, traffic: out.traffic })
 }
 
 /// Carries out one command from an actor.
-fn execute<T: Transport>(transport: &mut T, traffic: &mut Traffic, command: PumpCommand) -> Result<(), RankError> {
+fn execute<T: Transport>(transport: &mut T, out: &mut Outgoing, command: PumpCommand) -> Result<(), RankError> {
     match command {
-        PumpCommand::Send { to, message } => send(transport, traffic, to, &message),
+        PumpCommand::Send { to, message } => out.send(transport, to, &message),
         PumpCommand::SendAll(messages) => {
-            messages.iter().try_for_each(|(to, message)| send(transport, traffic, *to, message))
+            messages.iter().try_for_each(|(to, message)| out.send(transport, *to, message))
         }
         PumpCommand::Fatal(what) => Err(RankError::Fatal(what)),
     }
@@ -133,7 +157,7 @@ fn pump_peer<T: Transport>(
     router: peer::Router,
     actors: &mut peer::Actors,
     commands: &Receiver<PumpCommand>,
-    traffic: &mut Traffic,
+    out: &mut Outgoing,
 ) -> Result<(), RankError> {
     let me = transport.me();
     let mut router = Some(router);
@@ -151,7 +175,7 @@ fn pump_peer<T: Transport>(
             };
             match route {
                 Route::Delivered => {}
-                Route::Answer(reply) => send(transport, traffic, from, &reply)?,
+                Route::Answer(reply) => out.send(transport, from, &reply)?,
                 // Dropping the router closes the upload server's and scheduler's mailboxes
                 // (once the mirror, which holds the scheduler's too, has seen the stop); the
                 // actors on this thread stop at once.
@@ -171,7 +195,7 @@ fn pump_peer<T: Transport>(
         let mut next = commands.try_recv();
         loop {
             match next {
-                TryRecv::Item(command) => execute(transport, traffic, command)?,
+                TryRecv::Item(command) => execute(transport, out, command)?,
                 TryRecv::Empty => break,
                 // Every actor has ended: after a stop, that is the end of the pump's work.
                 TryRecv::Closed => return Ok(()),
@@ -190,7 +214,7 @@ fn pump_peer<T: Transport>(
             Some(wait) => match commands.recv_timeout(wait) {
                 TryRecv::Item(command) => {
                     backoff.reset();
-                    execute(transport, traffic, command)?
+                    execute(transport, out, command)?
                 }
                 TryRecv::Empty => {}
                 TryRecv::Closed => return Ok(()),
@@ -222,7 +246,7 @@ pub struct TrackerOutcome {
 pub fn run_tracker<T: Transport>(transport: &mut T) -> Result<TrackerOutcome, RankError> {
     let peers = transport.ranks() - 1;
     let mut tracker = Tracker::new(peers);
-    let mut traffic = Traffic::default();
+    let mut out = Outgoing::default();
     let mut backoff = Backoff::new();
     let mut went_at: Option<Instant> = None;
     let mut stopped_at = None;
@@ -241,7 +265,7 @@ pub fn run_tracker<T: Transport>(transport: &mut T) -> Result<TrackerOutcome, Ra
         }
         let before = tracker.phase();
         for (to, reply) in tracker.handle(from, message)? {
-            send(transport, &mut traffic, to, &reply)?;
+            out.send(transport, to, &reply)?;
         }
         match (before, tracker.phase()) {
             (Phase::Registering, Phase::Running) => went_at = Some(Instant::now()),
@@ -253,5 +277,5 @@ pub fn run_tracker<T: Transport>(transport: &mut T) -> Result<TrackerOutcome, Ra
         (Some(went), Some(stopped)) => stopped - went,
         _ => Duration::ZERO,
     };
-    Ok(TrackerOutcome { tracker, protocol_time, done_after, traffic })
+    Ok(TrackerOutcome { tracker, protocol_time, done_after, traffic: out.traffic })
 }

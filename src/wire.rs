@@ -174,8 +174,16 @@ impl Message {
     }
 
     pub fn encode(&self) -> Vec<u8> {
-        // Room for the common messages (requests and replies) without growing.
-        let mut out = Writer(Vec::with_capacity(32));
+        let mut bytes = Vec::new();
+        self.encode_into(&mut bytes);
+        bytes
+    }
+
+    /// Encodes into `bytes`, replacing what was there: a buffer kept for the purpose is reused
+    /// without a new allocation.
+    pub fn encode_into(&self, bytes: &mut Vec<u8>) {
+        bytes.clear();
+        let mut out = Writer(bytes);
         out.u8(self.kind().tag());
         match self {
             Message::Register { owned, wanted } => {
@@ -242,7 +250,6 @@ impl Message {
                 report.sent.iter().for_each(|&count| out.u64(count));
             }
         }
-        out.0
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Message, DecodeError> {
@@ -314,9 +321,9 @@ impl Message {
     }
 }
 
-struct Writer(Vec<u8>);
+struct Writer<'a>(&'a mut Vec<u8>);
 
-impl Writer {
+impl Writer<'_> {
     fn u8(&mut self, value: u8) {
         self.0.push(value);
     }

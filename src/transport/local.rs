@@ -62,10 +62,10 @@ impl Transport for LocalTransport {
         self.links.len() as u32
     }
 
-    fn send(&mut self, to: PeerId, bytes: Vec<u8>) -> Result<(), TransportError> {
+    fn send(&mut self, to: PeerId, bytes: &[u8]) -> Result<(), TransportError> {
         let link = self.links.get(to.index()).ok_or_else(|| TransportError::Send(to, "no such rank".into()))?;
         // A rank that has finished has dropped its inbox; its last messages were already read.
-        let _ = link.send((self.me, bytes));
+        let _ = link.send((self.me, bytes.to_vec()));
         Ok(())
     }
 

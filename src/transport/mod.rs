@@ -23,7 +23,8 @@ pub trait Transport {
     fn me(&self) -> PeerId;
     /// How many ranks take part, the tracker included.
     fn ranks(&self) -> u32;
-    fn send(&mut self, to: PeerId, bytes: Vec<u8>) -> Result<(), TransportError>;
+    /// Sends a copy of `bytes`: the caller may reuse them at once.
+    fn send(&mut self, to: PeerId, bytes: &[u8]) -> Result<(), TransportError>;
     /// A message that has arrived, if any; never blocks. The bytes are lent until the next poll
     /// (the transport reuses one buffer, sparing an allocation a message).
     fn poll(&mut self) -> Result<Option<(PeerId, &[u8])>, TransportError>;

@@ -122,16 +122,18 @@ impl Transport for MpiTransport {
         self.ranks
     }
 
-    fn send(&mut self, to: PeerId, bytes: Vec<u8>) -> Result<(), TransportError> {
+    fn send(&mut self, to: PeerId, bytes: &[u8]) -> Result<(), TransportError> {
         if to.0 >= self.ranks {
             return Err(TransportError::Send(to, "no such rank".into()));
         }
         // MPI keeps the order of messages between two ranks in the order the sends are posted,
         // blocking or not, as the protocol needs.
+        // A blocking send has copied the bytes (or delivered them) when it returns; a posted
+        // one reads them later, from a copy of its own.
         if bytes.len() <= SMALL {
-            self.world.process_at_rank(to.0 as i32).send(&bytes[..]);
+            self.world.process_at_rank(to.0 as i32).send(bytes);
         } else {
-            self.sending.push(PendingSend::post(&self.world, to, bytes));
+            self.sending.push(PendingSend::post(&self.world, to, bytes.to_vec()));
         }
         Ok(())
     }
