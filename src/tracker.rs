@@ -2,10 +2,11 @@
 //!
 //! It keeps, for every file, its hashes and the ranks in its swarm (with a flag for those that
 //! hold it whole), never which segments a partial holder has, and the swarm's history: every
-//! change in order, so that a refresh is answered with what changed since the asker last looked. Its life has three phases:
-//! registering (until every peer has said what it owns and wants), running (swarm requests,
-//! completions, "all done"), and stopping (after the last "all done" it tells everyone to stop
-//! and collects each peer's report).
+//! change in order, so that a refresh is answered with what changed since the asker last looked.
+//! Its life has three phases: registering (until every peer has said what it owns and wants;
+//! then go, with the swarms each peer wants), running (refreshes, completions, "all done"), and
+//! stopping (after the last "all done" it tells everyone to stop and collects each peer's
+//! report).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -114,7 +115,6 @@ impl Tracker {
         }
         match (self.phase, message) {
             (Phase::Registering, Message::Register { owned, wanted }) => self.register(from, owned, wanted),
-            (Phase::Running, Message::SwarmRequest { file }) => self.swarm_request(from, &file),
             (Phase::Running, Message::SwarmRefresh { file, seen }) => self.swarm_refresh(from, file, seen),
             (Phase::Running, Message::FileComplete { file }) => self.file_complete(from, file),
             (Phase::Running, Message::AllDone) => self.all_done(from),
@@ -174,7 +174,10 @@ impl Tracker {
     }
 
     /// Everyone has registered: check that every wanted file exists, number the files (by name,
-    /// so that ids do not depend on the order registrations arrived in), and say go.
+    /// so that ids do not depend on the order registrations arrived in), and say go. With its
+    /// go each peer gets, unasked, the swarm of every file it wants: its registration named them,
+    /// so a round trip per file at the start is spared. Every wanting peer joins those swarms
+    /// first, so that all see the same members from the start.
     fn start(&mut self) -> Result<Vec<Outgoing>, TrackerError> {
         for (&peer, registration) in &self.registrations {
             if let Some(missing) = registration.wanted.iter().find(|name| !self.by_name.contains_key(*name)) {
@@ -187,40 +190,40 @@ impl Tracker {
             record.history = record.holders.clone();
         }
         self.by_name = self.files.iter().enumerate().map(|(index, record)| (record.name.clone(), index)).collect();
+        for (&peer, registration) in &self.registrations {
+            for name in &registration.wanted {
+                let record = &mut self.files[self.by_name[name]];
+                let joined = Holder { peer, seed: false };
+                record.holders.push(joined);
+                record.history.push(joined);
+            }
+        }
         self.phase = Phase::Running;
-        let go = self
-            .registrations
-            .iter()
-            .map(|(&peer, registration)| {
-                let owned = registration
-                    .owned
-                    .iter()
-                    .map(|name| (name.clone(), FileId(self.by_name[name] as u32)))
-                    .collect();
-                (peer, Message::Go { owned })
-            })
-            .collect();
-        Ok(go)
+        let mut messages = Vec::new();
+        for (&peer, registration) in &self.registrations {
+            let owned = registration.owned.iter().map(|name| (name.clone(), self.id_of(name))).collect();
+            messages.push((peer, Message::Go { owned }));
+            for name in &registration.wanted {
+                messages.push((peer, self.swarm(peer, self.by_name[name])));
+            }
+        }
+        Ok(messages)
     }
 
-    fn swarm_request(&mut self, from: PeerId, name: &FileName) -> Result<Vec<Outgoing>, TrackerError> {
-        let Some(&index) = self.by_name.get(name) else {
-            return Err(self.protocol(from, &format!("a swarm request for unknown file {name}")));
-        };
-        let record = &mut self.files[index];
-        if !record.holders.iter().any(|holder| holder.peer == from) {
-            let joined = Holder { peer: from, seed: false };
-            record.holders.push(joined);
-            record.history.push(joined);
-        }
-        let reply = Message::Swarm {
+    fn id_of(&self, name: &FileName) -> FileId {
+        FileId(self.by_name[name] as u32)
+    }
+
+    /// A file's id, hashes and swarm as `peer` is to see it: without itself.
+    fn swarm(&self, peer: PeerId, index: usize) -> Message {
+        let record = &self.files[index];
+        Message::Swarm {
             file: FileId(index as u32),
             name: record.name.clone(),
             hashes: record.hashes.clone(),
-            holders: record.holders.iter().filter(|holder| holder.peer != from).copied().collect(),
+            holders: record.holders.iter().filter(|holder| holder.peer != peer).copied().collect(),
             version: record.version(),
-        };
-        Ok(vec![(from, reply)])
+        }
     }
 
     /// The changes to a swarm since the asker's version: usually none or a few, whatever the
@@ -305,40 +308,50 @@ mod tests {
     }
 
     /// Peer 1 owns a, peer 2 owns b, peer 3 owns nothing; 1 wants b, 2 wants a, 3 wants both.
-    fn started() -> Tracker {
+    fn started() -> (Tracker, Vec<Outgoing>) {
         let mut tracker = Tracker::new(3);
         assert!(tracker.handle(PeerId(1), register(&[("a", hashes(0, 3))], &["b"])).unwrap().is_empty());
         assert!(tracker.handle(PeerId(2), register(&[("b", hashes(1, 2))], &["a"])).unwrap().is_empty());
         let go = tracker.handle(PeerId(3), register(&[], &["a", "b"])).unwrap();
-        assert_eq!(go.len(), 3, "everyone hears go at once");
-        assert_eq!(go[0], (PeerId(1), Message::Go { owned: vec![(name("a"), FileId(0))] }));
-        assert_eq!(go[2], (PeerId(3), Message::Go { owned: vec![] }));
-        tracker
+        (tracker, go)
+    }
+
+    fn seed(peer: u32) -> Holder {
+        Holder { peer: PeerId(peer), seed: true }
+    }
+
+    fn partial(peer: u32) -> Holder {
+        Holder { peer: PeerId(peer), seed: false }
     }
 
     #[test]
     fn go_waits_for_every_registration() {
-        let tracker = started();
+        let (tracker, _) = started();
         assert_eq!(tracker.phase(), Phase::Running);
     }
 
     #[test]
-    fn a_swarm_request_returns_hashes_and_holders_and_joins_the_asker() {
-        let mut tracker = started();
-        let reply = tracker.handle(PeerId(3), Message::SwarmRequest { file: name("a") }).unwrap();
-        let expected = Message::Swarm {
-            file: FileId(0),
-            name: name("a"),
-            hashes: hashes(0, 3),
-            holders: vec![Holder { peer: PeerId(1), seed: true }],
-            version: 2, // the owner, then peer 3 joining
+    fn with_its_go_each_peer_gets_the_swarms_it_wants_already_joined() {
+        let (_, go) = started();
+        // Every wanting peer joined before any swarm was sent: a's history is its owner, then
+        // peers 2 and 3 joining (version 3); b's is its owner, then peers 1 and 3.
+        let swarm = |file: u32, name_: &str, hashes: Vec<SegmentHash>, holders: Vec<Holder>| Message::Swarm {
+            file: FileId(file),
+            name: name(name_),
+            hashes,
+            holders,
+            version: 3,
         };
-        assert_eq!(reply, vec![(PeerId(3), expected)]);
-        // Peer 2 joins next and sees peer 3 as a partial holder.
-        let reply = tracker.handle(PeerId(2), Message::SwarmRequest { file: name("a") }).unwrap();
-        let Message::Swarm { holders, version, .. } = &reply[0].1 else { panic!("{reply:?}") };
-        assert_eq!(holders, &[Holder { peer: PeerId(1), seed: true }, Holder { peer: PeerId(3), seed: false }]);
-        assert_eq!(*version, 3);
+        let expected = vec![
+            (PeerId(1), Message::Go { owned: vec![(name("a"), FileId(0))] }),
+            (PeerId(1), swarm(1, "b", hashes(1, 2), vec![seed(2), partial(3)])),
+            (PeerId(2), Message::Go { owned: vec![(name("b"), FileId(1))] }),
+            (PeerId(2), swarm(0, "a", hashes(0, 3), vec![seed(1), partial(3)])),
+            (PeerId(3), Message::Go { owned: vec![] }),
+            (PeerId(3), swarm(0, "a", hashes(0, 3), vec![seed(1), partial(2)])),
+            (PeerId(3), swarm(1, "b", hashes(1, 2), vec![seed(2), partial(1)])),
+        ];
+        assert_eq!(go, expected);
     }
 
     fn refresh(tracker: &mut Tracker, peer: u32, seen: u32) -> (Vec<Holder>, u32) {
@@ -350,39 +363,32 @@ mod tests {
 
     #[test]
     fn a_refresh_returns_the_changes_since_the_askers_version() {
-        let mut tracker = started();
-        tracker.handle(PeerId(3), Message::SwarmRequest { file: name("a") }).unwrap(); // version 2
-        tracker.handle(PeerId(2), Message::SwarmRequest { file: name("a") }).unwrap(); // version 3
-        // Nothing new for peer 2; peer 3 learns that peer 2 joined, never of itself.
+        let (mut tracker, _) = started();
         assert_eq!(refresh(&mut tracker, 2, 3), (vec![], 3));
-        assert_eq!(refresh(&mut tracker, 3, 2), (vec![Holder { peer: PeerId(2), seed: false }], 3));
         // A completion is a change: the holder becomes a seed. Completing twice records once.
         tracker.handle(PeerId(3), Message::FileComplete { file: FileId(0) }).unwrap();
         tracker.handle(PeerId(3), Message::FileComplete { file: FileId(0) }).unwrap();
-        assert_eq!(refresh(&mut tracker, 2, 3), (vec![Holder { peer: PeerId(3), seed: true }], 4));
-        // From version 0 a refresh replays the whole swarm, the asker left out.
-        let (all, version) = refresh(&mut tracker, 2, 0);
-        assert_eq!(version, 4);
-        assert_eq!(
-            all,
-            vec![Holder { peer: PeerId(1), seed: true }, Holder { peer: PeerId(3), seed: false }, Holder { peer: PeerId(3), seed: true }]
-        );
+        assert_eq!(refresh(&mut tracker, 2, 3), (vec![seed(3)], 4));
+        // The asker never hears of itself; from version 0 a refresh replays the whole history.
+        assert_eq!(refresh(&mut tracker, 3, 3), (vec![], 4));
+        assert_eq!(refresh(&mut tracker, 2, 0), (vec![seed(1), partial(3), seed(3)], 4));
     }
 
     #[test]
     fn refreshes_of_swarms_not_joined_or_from_the_future_are_protocol_errors() {
-        let mut tracker = started();
-        tracker.handle(PeerId(3), Message::SwarmRequest { file: name("a") }).unwrap();
+        let mut tracker = Tracker::new(2);
+        tracker.handle(PeerId(1), register(&[("a", hashes(0, 3))], &[])).unwrap();
+        tracker.handle(PeerId(2), register(&[("b", hashes(1, 3))], &[])).unwrap();
         let not_joined = tracker.handle(PeerId(2), Message::SwarmRefresh { file: FileId(0), seen: 0 }).unwrap_err();
         assert_eq!(not_joined.to_string(), "protocol error: peer 2 sent a refresh of file id 0, whose swarm it never joined");
-        assert!(tracker.handle(PeerId(3), Message::SwarmRefresh { file: FileId(9), seen: 0 }).is_err());
-        let future = tracker.handle(PeerId(3), Message::SwarmRefresh { file: FileId(0), seen: 3 }).unwrap_err();
-        assert!(future.to_string().contains("from version 3, past the swarm's 2"), "{future}");
+        assert!(tracker.handle(PeerId(1), Message::SwarmRefresh { file: FileId(9), seen: 0 }).is_err());
+        let future = tracker.handle(PeerId(1), Message::SwarmRefresh { file: FileId(0), seen: 2 }).unwrap_err();
+        assert!(future.to_string().contains("from version 2, past the swarm's 1"), "{future}");
     }
 
     #[test]
     fn stop_follows_the_last_all_done_and_reports_finish_the_run() {
-        let mut tracker = started();
+        let (mut tracker, _) = started();
         assert!(tracker.handle(PeerId(1), Message::AllDone).unwrap().is_empty());
         assert!(tracker.handle(PeerId(3), Message::AllDone).unwrap().is_empty());
         let stops = tracker.handle(PeerId(2), Message::AllDone).unwrap();
@@ -424,10 +430,9 @@ mod tests {
         let mut tracker = Tracker::new(3);
         tracker.handle(PeerId(1), register(&[("a", hashes(0, 3))], &[])).unwrap();
         tracker.handle(PeerId(2), register(&[("a", hashes(0, 3))], &[])).unwrap();
-        tracker.handle(PeerId(3), register(&[], &["a"])).unwrap();
-        let reply = tracker.handle(PeerId(3), Message::SwarmRequest { file: name("a") }).unwrap();
-        let Message::Swarm { holders, .. } = &reply[0].1 else { panic!() };
-        assert_eq!(holders.len(), 2);
+        let go = tracker.handle(PeerId(3), register(&[], &["a"])).unwrap();
+        let Message::Swarm { holders, .. } = &go[3].1 else { panic!("{go:?}") };
+        assert_eq!(holders, &[seed(1), seed(2)]);
     }
 
     #[test]
@@ -439,7 +444,6 @@ mod tests {
         tracker.handle(PeerId(1), register(&[], &[])).unwrap();
         assert!(tracker.handle(PeerId(1), register(&[], &[])).is_err());
         tracker.handle(PeerId(2), register(&[], &[])).unwrap();
-        assert!(tracker.handle(PeerId(2), Message::SwarmRequest { file: name("nope") }).is_err());
         tracker.handle(PeerId(2), Message::AllDone).unwrap();
         assert!(tracker.handle(PeerId(2), Message::AllDone).is_err());
     }

@@ -45,10 +45,10 @@ pub enum Message {
     Register { owned: Vec<OwnedFile>, wanted: Vec<FileName> },
     /// Tracker to every peer once all have registered: the ids of the files the peer owns.
     Go { owned: Vec<(FileName, FileId)> },
-    /// Peer to tracker, once per wanted file: its hashes and its swarm. The asker joins it.
-    SwarmRequest { file: FileName },
-    /// Tracker to peer: a file's id, hashes and swarm (the asker left out), and the swarm's
-    /// `version`: how many changes the tracker has recorded to it, for later refreshes.
+    /// Tracker to peer, right after its go, once per file the peer wants: the file's id, hashes
+    /// and swarm (the peer left out), and the swarm's `version`: how many changes the tracker has
+    /// recorded to it, for later refreshes. The registration named the wanted files, so the peer
+    /// need not ask.
     Swarm { file: FileId, name: FileName, hashes: Vec<SegmentHash>, holders: Vec<Holder>, version: u32 },
     /// Peer to tracker, every 10 segments of a file: "what changed in the swarm since the
     /// `seen`th change?" A refresh asks for the difference, not the whole list again: late in a
@@ -80,7 +80,6 @@ pub enum Message {
 pub enum MessageKind {
     Register,
     Go,
-    SwarmRequest,
     Swarm,
     SwarmRefresh,
     SwarmUpdate,
@@ -93,10 +92,9 @@ pub enum MessageKind {
 }
 
 impl MessageKind {
-    pub const ALL: [MessageKind; 12] = [
+    pub const ALL: [MessageKind; 11] = [
         MessageKind::Register,
         MessageKind::Go,
-        MessageKind::SwarmRequest,
         MessageKind::Swarm,
         MessageKind::SwarmRefresh,
         MessageKind::SwarmUpdate,
@@ -117,7 +115,6 @@ impl MessageKind {
         match self {
             MessageKind::Register => "register",
             MessageKind::Go => "go",
-            MessageKind::SwarmRequest => "swarm_request",
             MessageKind::Swarm => "swarm",
             MessageKind::SwarmRefresh => "swarm_refresh",
             MessageKind::SwarmUpdate => "swarm_update",
@@ -160,7 +157,6 @@ impl Message {
         match self {
             Message::Register { .. } => MessageKind::Register,
             Message::Go { .. } => MessageKind::Go,
-            Message::SwarmRequest { .. } => MessageKind::SwarmRequest,
             Message::Swarm { .. } => MessageKind::Swarm,
             Message::SwarmRefresh { .. } => MessageKind::SwarmRefresh,
             Message::SwarmUpdate { .. } => MessageKind::SwarmUpdate,
@@ -202,7 +198,6 @@ impl Message {
                     out.u32(id.0);
                 }
             }
-            Message::SwarmRequest { file } => out.name(file),
             Message::Swarm { file, name, hashes, holders, version } => {
                 out.u32(file.0);
                 out.name(name);
@@ -268,7 +263,6 @@ impl Message {
                 let owned = input.list(4 + 4, |input| Ok((input.name()?, FileId(input.u32("a file id")?))))?;
                 Message::Go { owned }
             }
-            MessageKind::SwarmRequest => Message::SwarmRequest { file: input.name()? },
             MessageKind::Swarm => Message::Swarm {
                 file: FileId(input.u32("a file id")?),
                 name: input.name()?,
@@ -453,7 +447,6 @@ mod tests {
             },
             Message::Register { owned: vec![], wanted: vec![] },
             Message::Go { owned: vec![(name("file1"), FileId(7))] },
-            Message::SwarmRequest { file: name("file3") },
             Message::Swarm {
                 file: FileId(3),
                 name: name("file3"),
@@ -514,7 +507,8 @@ mod tests {
         huge.extend_from_slice(&u32::MAX.to_le_bytes());
         assert!(matches!(Message::decode(&huge), Err(DecodeError::ImpossibleCount { .. })));
         // A name that would escape the output folder is refused on the wire too.
-        let mut escape = vec![MessageKind::SwarmRequest.tag()];
+        let mut escape = vec![MessageKind::Swarm.tag()];
+        escape.extend_from_slice(&3u32.to_le_bytes()); // the file id
         escape.extend_from_slice(&5u32.to_le_bytes());
         escape.extend_from_slice(b"../x\x01");
         assert!(matches!(Message::decode(&escape), Err(DecodeError::BadName(_))));

@@ -18,7 +18,7 @@ use crate::wire::{FileSources, Holder, Message};
 /// A swarm as the tracker last described it: the other ranks holding a file, whole or in part.
 pub type SwarmView = Vec<Holder>;
 
-/// Everything needed to start downloading a file, from the tracker's first answer.
+/// Everything needed to start downloading a file, from the swarm the tracker sent with the go.
 pub struct FileStart {
     pub id: FileId,
     pub name: FileName,
@@ -30,7 +30,7 @@ pub struct FileStart {
 }
 
 pub enum DownloadMail {
-    /// The tracker said go: the swarm requests are out.
+    /// The tracker said go: the swarms of the wanted files follow.
     Started,
     NewFile(FileStart),
     /// The tracker answered a refresh of the file's swarm; `changed` if the swarm was new.

@@ -1,5 +1,5 @@
-//! The tracker mirror: this rank's one contact with the tracker. It registers, asks for and
-//! refreshes swarms, reports completed files and "all done", and publishes what it learns for
+//! The tracker mirror: this rank's one contact with the tracker. It registers, takes in the swarms
+//! that come with the go and refreshes them, reports completed files and "all done", and publishes what it learns for
 //! the other actors: each swarm as a snapshot, and the segment book the upload server reads.
 
 use std::collections::HashMap;
@@ -168,7 +168,7 @@ impl TrackerMirror {
         }
     }
 
-    /// Go: serve the files we own under their ids, and ask for the swarm of each wanted file.
+    /// Go: serve the files we own under their ids. The swarms of the wanted files follow.
     fn start(&mut self, owned: Vec<(FileName, FileId)>) {
         let ids: HashMap<FileName, FileId> = owned.into_iter().collect();
         let mut book = SegmentBook::clone(&self.book.load());
@@ -178,16 +178,20 @@ impl TrackerMirror {
             }
         }
         self.publish_book(book);
-        for name in &self.input.wanted {
-            self.to_tracker(Message::SwarmRequest { file: name.clone() });
-        }
         self.tell_scheduler(DownloadMail::Started);
     }
 
-    /// The tracker's first answer for a wanted file: start downloading it.
+    /// The swarm of a wanted file, sent after the go: start downloading it.
     fn on_swarm(&mut self, file: FileId, name: FileName, hashes: Vec<SegmentHash>, holders: SwarmView, version: u32) {
-        if self.swarms.contains_key(&file) {
-            let what = format!("peer {}: the tracker described swarm {name} twice", self.me);
+        let problem = if !self.input.wanted.contains(&name) {
+            Some("which this peer does not want")
+        } else if self.swarms.contains_key(&file) {
+            Some("a second time")
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            let what = format!("peer {}: the tracker sent the swarm of {name} {problem}", self.me);
             let _ = self.outbox.send(PumpCommand::Fatal(what));
             return;
         }
