@@ -46,11 +46,18 @@ pub enum Command {
         /// Request/replies each peer makes
         #[arg(long)]
         exchanges: u64,
-        /// Requests each peer keeps in flight
-        #[arg(long, default_value_t = 8)]
+        /// Requests each peer keeps in flight (the swarm's default, for a like-for-like ratio)
+        #[arg(long, default_value_t = u64::from(DEFAULT_WINDOW))]
         window: u64,
     },
 }
+
+/// Segment requests a peer keeps in flight unless told otherwise. With ranks outnumbering cores a
+/// reply is a scheduler cycle away, and each rank gets through what its window lets it per time
+/// slice: at 32 ranks on 2 cores, 8 in flight took 0.058 s of protocol, 32 took 0.042 s, and 64
+/// little less. Partial holders are asked one unknown segment at a time however deep the window
+/// (see the scheduler), so a deep window does not multiply refusals.
+pub const DEFAULT_WINDOW: u32 = 32;
 
 #[derive(Args, Debug, Clone)]
 pub struct RunArgs {
@@ -61,7 +68,7 @@ pub struct RunArgs {
     #[arg(long, short = 'o', value_name = "DIR")]
     pub output: Option<PathBuf>,
     /// Segment requests each peer keeps in flight at once
-    #[arg(long, short = 'w', default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    #[arg(long, short = 'w', default_value_t = DEFAULT_WINDOW, value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub window: u32,
     /// Seed for every random choice of the run
     #[arg(long, default_value_t = 1)]

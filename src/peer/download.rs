@@ -110,20 +110,26 @@ struct HolderInFile {
     asked: u32,
     /// Set aside for a while after saying no (see `SetAside`).
     aside: SetAside,
-    /// What it said it held when it last said no (bitset words), while that is fresh: it is
-    /// asked only for those segments meanwhile. Forgotten when its time aside ends, since it
-    /// has been filling up since. (Keeping the part it held, which stays true, measured worse:
-    /// 6,000 refusals instead of 4,900 at 32 ranks.)
-    known: Option<Vec<u64>>,
+    /// What it said it held when it last said no (bitset words; empty until it has). What it
+    /// held it still holds, so those segments are asked of it freely; what it lacked it may
+    /// have got since, so that part is believed only until the file's next refresh.
+    bitfield: Vec<u64>,
+    /// Refreshes of the file since the bitfield came.
+    refreshes_since_bitfield: u32,
 }
 
 impl HolderInFile {
-    /// Whether it holds `segment`: `Some(true)` if it said so, `Some(false)` if it said it
-    /// lacked it, `None` if we do not know.
+    /// Whether it holds `segment`: `Some(true)` if it said so, `Some(false)` if it said lately
+    /// that it lacked it, `None` if we do not know.
     fn may_hold(&self, segment: u32) -> Option<bool> {
-        let words = self.known.as_ref()?;
-        let word = words.get((segment / 64) as usize).copied().unwrap_or(0);
-        Some(word & (1u64 << (segment % 64)) != 0)
+        let word = *self.bitfield.get((segment / 64) as usize)?;
+        if word & (1u64 << (segment % 64)) != 0 {
+            Some(true)
+        } else if self.refreshes_since_bitfield == 0 {
+            Some(false)
+        } else {
+            None
+        }
     }
 }
 
@@ -335,9 +341,7 @@ impl DownloadScheduler {
                 download.refresh_pending = false;
                 download.holders.rows_mut().for_each(|holder| {
                     holder.aside.refreshed();
-                    if holder.aside.refreshes_left == 0 {
-                        holder.known = None;
-                    }
+                    holder.refreshes_since_bitfield = holder.refreshes_since_bitfield.saturating_add(1);
                 });
                 download.queue.extend(download.stalled.drain(..));
                 if changed {
@@ -398,7 +402,8 @@ impl DownloadScheduler {
         holder_load.reported = load;
         if !granted {
             holder.aside.refused();
-            holder.known = Some(held);
+            holder.bitfield = held;
+            holder.refreshes_since_bitfield = 0;
             download.queue.push_front(segment);
             return Ok(());
         }
@@ -508,7 +513,14 @@ impl DownloadScheduler {
                     let in_file = download.holders.peek(holder.peer);
                     let may_hold = if holder.seed { Some(true) } else { in_file.and_then(|h| h.may_hold(segment)) };
                     if may_hold == Some(false) {
-                        return None; // it said it lacks this one, and that is still fresh
+                        return None; // it said lately that it lacks this one
+                    }
+                    if may_hold.is_none() && in_file.is_some_and(|h| h.asked > 0) {
+                        // A partial holder not known to have the segment is asked one such
+                        // segment at a time: each ask risks a refusal, and the first refusal
+                        // brings its bitfield. (Asked several at once, as a deep window would,
+                        // a partial holder refused them all: twice the refusals at 32 ranks.)
+                        return None;
                     }
                     let load = self.loads.get(holder.peer);
                     let (given, aside) = in_file.map_or((0, false), |h| (h.received + h.asked, h.aside.refreshes_left > 0));

@@ -95,12 +95,15 @@ impl HolderPolicy for LeastBusy {
     fn choose(&mut self, candidates: &[Candidate], share_cap: u32) -> usize {
         self.turn = self.turn.wrapping_add(1);
         let start = self.turn % candidates.len();
-        // Scan from a rotating start; strict `<` keeps the first of equals met.
+        // Scan from a rotating start, wrapping round; strict `<` keeps the first of equals met.
+        // (One division a choice, not one a candidate: this runs for every request.)
         let mut best = start;
-        for offset in 1..candidates.len() {
-            let index = (start + offset) % candidates.len();
-            if Self::rank(&candidates[index], share_cap) < Self::rank(&candidates[best], share_cap) {
+        let mut best_rank = Self::rank(&candidates[start], share_cap);
+        for index in (start + 1..candidates.len()).chain(0..start) {
+            let rank = Self::rank(&candidates[index], share_cap);
+            if rank < best_rank {
                 best = index;
+                best_rank = rank;
             }
         }
         best
