@@ -400,7 +400,7 @@ fn the_upload_desk_answers_every_request_once_however_it_races_the_book() {
     common::check("mailbox/upload_desk_deferral", || {
         let book = Arc::new(SnapshotCell::new(SegmentBook::new()));
         let (outbox, commands) = sync::mailbox();
-        let (server, desk, handle) = UploadServer::new(book.clone(), outbox);
+        let (server, mut desk, handle) = UploadServer::new(book.clone(), outbox);
         let state = server.state();
         let server = thread::spawn_named("upload".into(), move || server.run());
         let mirror = thread::spawn_named("mirror".into(), move || {

@@ -76,6 +76,38 @@ fn readers_see_whole_snapshots_never_going_back() {
     });
 }
 
+/// The upload desk reads the segment book through a `SnapshotCache` (src/sync/mod.rs): a copy
+/// loaded again only when the cell's edition moved. The mirror publishes versions 1 and 2 while
+/// the reader reads three times. Checks: every read is whole and never goes back, and once the
+/// writer is joined the cache holds the last version: no publish can hide behind a stale
+/// edition.
+#[test]
+fn a_cached_reader_sees_whole_snapshots_and_catches_up() {
+    use bitorrent::sync::SnapshotCache;
+
+    common::check("snapshot/cache", || {
+        let cell = Arc::new(SnapshotCell::new(Snapshot::new(0)));
+        let mut cache = SnapshotCache::new(&cell);
+        let mirror = {
+            let cell = cell.clone();
+            thread::spawn_named("mirror".into(), move || {
+                for version in 1..=2 {
+                    cell.publish(Arc::new(Snapshot::new(version)));
+                }
+            })
+        };
+        let mut last = 0;
+        for _ in 0..3 {
+            let snapshot = cache.current(&cell);
+            assert_eq!(snapshot.body(), Snapshot::body_of(snapshot.version), "a mixed snapshot");
+            assert!(snapshot.version >= last, "went back from version {last} to {}", snapshot.version);
+            last = snapshot.version;
+        }
+        mirror.join().unwrap();
+        assert_eq!(cache.current(&cell).version, 2, "a publish the cache missed");
+    });
+}
+
 /// src/peer/mirror.rs publishes a new file's set this way (in `start` and `on_swarm`): load the
 /// book, clone the map, insert, publish. Copied here because it is inline there; it is the
 /// mirror's alone to do (one writer). `SnapshotCell::update` is the same step as one call.

@@ -446,7 +446,7 @@ impl DownloadScheduler {
     ///
     /// The requests go to the pump as one batch: one wake-up of the pump, however many.
     fn fill_window(&mut self) {
-        let mut batch = Vec::new();
+        let mut batch = Vec::with_capacity(self.config.window.saturating_sub(self.in_flight));
         while self.in_flight < self.config.window {
             let count = self.downloads.len();
             let sent = (0..count).any(|offset| self.request_one((self.turn + offset) % count.max(1), &mut batch));

@@ -110,7 +110,10 @@ impl Router {
         if self.replies.is_empty() {
             return false;
         }
-        self.download.send(DownloadMail::Replies(std::mem::take(&mut self.replies)));
+        // The next round's replies get as much room as this round's took, so that gathering
+        // them does not grow a vector reply by reply.
+        let room = self.replies.len();
+        self.download.send(DownloadMail::Replies(std::mem::replace(&mut self.replies, Vec::with_capacity(room))));
         true
     }
 

@@ -15,7 +15,7 @@ use super::actor::Actor;
 use super::segments::SegmentSet;
 use super::{Outbox, PumpCommand};
 use crate::model::{FileId, PeerId};
-use crate::sync::{Arc, LoadCounter, Receiver, Sender, SnapshotCell, TryRecv};
+use crate::sync::{Arc, LoadCounter, Receiver, Sender, SnapshotCache, SnapshotCell, TryRecv};
 use crate::wire::Message;
 
 /// Every file this peer can serve from, by id: owned files (full) and downloads (filling up).
@@ -68,12 +68,14 @@ impl UploadState {
 pub struct UploadDesk {
     state: Arc<UploadState>,
     server: Sender<UploadMail>,
+    /// The book as of its last edition: it changes once per file, and is read per request.
+    book: SnapshotCache<SegmentBook>,
 }
 
 impl UploadDesk {
     /// The reply to a segment request, or `None` if it was handed to the server to answer later.
-    pub fn answer(&self, from: PeerId, file: FileId, segment: u32) -> Option<Message> {
-        let book = self.state.book.load();
+    pub fn answer(&mut self, from: PeerId, file: FileId, segment: u32) -> Option<Message> {
+        let book = self.book.current(&self.state.book);
         let Some(set) = book.get(&file) else {
             // If the server is gone the rank is stopping and nobody waits for this answer.
             let _ = self.server.send(UploadMail::Deferred { from, file, segment });
@@ -134,7 +136,7 @@ impl UploadServer {
     pub fn new(book: Arc<SnapshotCell<SegmentBook>>, outbox: Outbox) -> (UploadServer, UploadDesk, UploadHandle) {
         let (sender, mailbox) = crate::sync::mailbox();
         let state = Arc::new(UploadState { book, uploaded: LoadCounter::new(), refused: LoadCounter::new() });
-        let desk = UploadDesk { state: state.clone(), server: sender.clone() };
+        let desk = UploadDesk { book: SnapshotCache::new(&state.book), state: state.clone(), server: sender.clone() };
         let server = UploadServer { mailbox, state, outbox, waiting: Vec::new() };
         (server, desk, UploadHandle(sender))
     }

@@ -166,25 +166,37 @@ impl<T> Receiver<T> {
     }
 }
 
-pub struct SnapshotCell<T>(loom::sync::RwLock<Arc<T>>);
+pub struct SnapshotCell<T> {
+    value: loom::sync::RwLock<Arc<T>>,
+    edition: loom::sync::atomic::AtomicU64,
+}
 
 impl<T> SnapshotCell<T> {
     pub fn new(value: T) -> Self {
-        SnapshotCell(loom::sync::RwLock::new(Arc::new(value)))
+        SnapshotCell { value: loom::sync::RwLock::new(Arc::new(value)), edition: loom::sync::atomic::AtomicU64::new(0) }
     }
 
     pub fn load(&self) -> Arc<T> {
-        self.0.read().unwrap().clone()
+        self.value.read().unwrap().clone()
+    }
+
+    /// The same orderings as production's: the bump follows the replacement.
+    pub fn edition(&self) -> u64 {
+        self.edition.load(loom::sync::atomic::Ordering::Acquire)
     }
 
     pub fn publish(&self, value: Arc<T>) {
-        *self.0.write().unwrap() = value;
+        *self.value.write().unwrap() = value;
+        self.edition.fetch_add(1, loom::sync::atomic::Ordering::Release);
     }
 
     /// Holds the write lock while `change` runs, so writers are serialised; same contract as
     /// production's compare-and-swap loop (no change lost).
     pub fn update(&self, mut change: impl FnMut(&T) -> T) {
-        let mut current = self.0.write().unwrap();
-        *current = Arc::new(change(&current));
+        {
+            let mut current = self.value.write().unwrap();
+            *current = Arc::new(change(&current));
+        }
+        self.edition.fetch_add(1, loom::sync::atomic::Ordering::Release);
     }
 }

@@ -27,6 +27,36 @@ pub use loom_side::*;
 mod load;
 pub use load::LoadCounter;
 
+/// A reader's own copy of a `SnapshotCell`'s value, loaded again only when the cell's edition
+/// says it was replaced since: one atomic load per read instead of a snapshot load (which
+/// takes and gives back a reference count), for a hot path reading a value that seldom changes.
+///
+/// A copy may be one replacement behind while the replacement's edition bump is on its way,
+/// exactly as a `load` racing a `publish` may return the old value.
+pub struct SnapshotCache<T> {
+    value: Arc<T>,
+    edition: u64,
+}
+
+impl<T> SnapshotCache<T> {
+    pub fn new(cell: &SnapshotCell<T>) -> Self {
+        // The edition first: if a replacement lands in between, the copy is newer than its
+        // edition says, and the next read loads again, which is harmless.
+        let edition = cell.edition();
+        SnapshotCache { value: cell.load(), edition }
+    }
+
+    /// The cell's value as of its current edition.
+    pub fn current(&mut self, cell: &SnapshotCell<T>) -> &Arc<T> {
+        let edition = cell.edition();
+        if edition != self.edition {
+            self.value = cell.load();
+            self.edition = edition;
+        }
+        &self.value
+    }
+}
+
 /// Atomics and orderings, from std or loom. Write why next to every ordering you use.
 pub mod atomic {
     #[cfg(feature = "loom")]
@@ -72,6 +102,9 @@ fn both_sides_have_the_same_api<T: Send + 'static>(item: T) {
     let _: Arc<u32> = cell.load();
     cell.publish(Arc::new(1));
     cell.update(|value| value + 1);
+    let _: u64 = cell.edition();
+    let mut cache = SnapshotCache::new(&cell);
+    let _: &Arc<u32> = cache.current(&cell);
 
     let lock: Mutex<u32> = Mutex::new(0);
     *lock.lock() += 1;

@@ -87,22 +87,33 @@ impl<T> Receiver<T> {
     }
 }
 
-/// A value that one thread replaces whole and others read without locks: arc-swap.
-pub struct SnapshotCell<T>(arc_swap::ArcSwap<T>);
+/// A value that one thread replaces whole and others read without locks: arc-swap, and a count
+/// of the replacements (its edition) for readers that keep a copy (`SnapshotCache`).
+pub struct SnapshotCell<T> {
+    value: arc_swap::ArcSwap<T>,
+    edition: std::sync::atomic::AtomicU64,
+}
 
 impl<T> SnapshotCell<T> {
     pub fn new(value: T) -> Self {
-        SnapshotCell(arc_swap::ArcSwap::from_pointee(value))
+        SnapshotCell { value: arc_swap::ArcSwap::from_pointee(value), edition: std::sync::atomic::AtomicU64::new(0) }
     }
 
     /// The current value. Readers never block the writer nor each other.
     pub fn load(&self) -> Arc<T> {
-        self.0.load_full()
+        self.value.load_full()
+    }
+
+    /// How many times the value has been replaced. Acquire pairs with the Release of the bump
+    /// after each replacement: a reader that sees an edition then loads that value or a newer.
+    pub fn edition(&self) -> u64 {
+        self.edition.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Replaces the value; readers see the old one or the new one, never a mix.
     pub fn publish(&self, value: Arc<T>) {
-        self.0.store(value);
+        self.value.store(value);
+        self.edition.fetch_add(1, std::sync::atomic::Ordering::Release);
     }
 
     /// Replaces the value with `change(current)`, so that concurrent `update`s never lose one
@@ -110,6 +121,7 @@ impl<T> SnapshotCell<T> {
     /// made before the first one's change). `change` may run more than once when writers race:
     /// keep it free of side effects.
     pub fn update(&self, mut change: impl FnMut(&T) -> T) {
-        self.0.rcu(|current| change(current));
+        self.value.rcu(|current| change(current));
+        self.edition.fetch_add(1, std::sync::atomic::Ordering::Release);
     }
 }
