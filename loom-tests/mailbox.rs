@@ -333,7 +333,7 @@ fn real_peer<const REQUEST: bool, const ORDERLY_STOP: bool, const THREADS: bool>
     assert!(matches!(router.route(PeerId::TRACKER, Message::Go { owned: vec![(name, FileId(0))] }), Route::Delivered));
     let mut answers = Vec::new();
     if REQUEST {
-        match router.route(PeerId(2), Message::SegmentRequest { file: FileId(0), segment: 0 }) {
+        match router.route(PeerId(2), Message::SegmentRequest { file: FileId(0), segment: 0, with_bitfield: false }) {
             Route::Answer(reply) => answers.push(reply),
             Route::Delivered => {} // deferred: the upload server answers through the outbox
             _ => panic!("a segment request from a peer must be answered or deferred"),

@@ -29,8 +29,8 @@ pub fn run<T: Transport>(transport: &mut T, exchanges: u64, window: u64) -> Resu
     let me = transport.me();
     let ranks = transport.ranks();
     let peers = ranks - 1;
-    // Same payload sizes as the swarm's: a request of 9 bytes, a reply (a yes) of 18.
-    let request = [REQUEST, 0, 0, 0, 0, 0, 0, 0, 0];
+    // Same payload sizes as the swarm's: a request of 10 bytes, a reply (a yes) of 18.
+    let request = [REQUEST, 0, 0, 0, 0, 0, 0, 0, 0, 0];
     let reply = [REPLY, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0];
     transport.barrier();
     if me == PeerId::TRACKER {

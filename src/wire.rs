@@ -58,12 +58,13 @@ pub enum Message {
     /// holder; a holder completing the file, as a seed; the asker's own left out), and the
     /// swarm's version now.
     SwarmUpdate { file: FileId, changes: Vec<Holder>, version: u32 },
-    /// Peer to peer: "may I have this segment?"
-    SegmentRequest { file: FileId, segment: u32 },
+    /// Peer to peer: "may I have this segment?", and, with `with_bitfield`, "and tell me what
+    /// else you hold of the file" (the asker's picture of this holder is missing or old).
+    SegmentRequest { file: FileId, segment: u32, with_bitfield: bool },
     /// Peer to peer: yes or no, with the uploader's load (segments it has handed out so far).
-    /// A no says what the uploader has of the file instead (`held`: its segment bitset, bit `i`
-    /// of word `i / 64` for segment `i`), so that the asker need not guess again: BitTorrent's
-    /// bitfield, sent only when it saves a round trip. Empty with a yes.
+    /// A no, and any answer to a request `with_bitfield`, says what the uploader holds of the
+    /// file (`held`: its segment bitset, bit `i` of word `i / 64` for segment `i`): BitTorrent's
+    /// bitfield, sent only when the asker needs it. Empty otherwise.
     SegmentReply { file: FileId, segment: u32, granted: bool, load: u32, held: Vec<u64> },
     /// Peer to tracker: the peer now holds this file whole; it is a seed.
     FileComplete { file: FileId },
@@ -214,9 +215,10 @@ impl Message {
                 out.holders(changes);
                 out.u32(*version);
             }
-            Message::SegmentRequest { file, segment } => {
+            Message::SegmentRequest { file, segment, with_bitfield } => {
                 out.u32(file.0);
                 out.u32(*segment);
+                out.bool(*with_bitfield);
             }
             Message::SegmentReply { file, segment, granted, load, held } => {
                 out.u32(file.0);
@@ -282,6 +284,7 @@ impl Message {
             MessageKind::SegmentRequest => Message::SegmentRequest {
                 file: FileId(input.u32("a file id")?),
                 segment: input.u32("a segment index")?,
+                with_bitfield: input.bool()?,
             },
             MessageKind::SegmentReply => Message::SegmentReply {
                 file: FileId(input.u32("a file id")?),
@@ -458,7 +461,8 @@ mod tests {
             Message::SwarmRefresh { file: FileId(3), seen: 7 },
             Message::SwarmUpdate { file: FileId(3), changes: vec![Holder { peer: PeerId(9), seed: true }], version: 8 },
             Message::SwarmUpdate { file: FileId(3), changes: vec![], version: 8 },
-            Message::SegmentRequest { file: FileId(1), segment: 99 },
+            Message::SegmentRequest { file: FileId(1), segment: 99, with_bitfield: false },
+            Message::SegmentRequest { file: FileId(1), segment: 0, with_bitfield: true },
             Message::SegmentReply { file: FileId(1), segment: 99, granted: true, load: 12, held: vec![] },
             Message::SegmentReply { file: FileId(u32::MAX), segment: 0, granted: false, load: 0, held: vec![0b101, u64::MAX] },
             Message::FileComplete { file: FileId(4) },

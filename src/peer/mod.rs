@@ -83,8 +83,8 @@ pub enum Route {
 impl Router {
     pub fn route(&mut self, from: PeerId, message: Message) -> Route {
         match message {
-            Message::SegmentRequest { file, segment } if from != PeerId::TRACKER => {
-                if let Some(reply) = self.upload.answer(from, file, segment) {
+            Message::SegmentRequest { file, segment, with_bitfield } if from != PeerId::TRACKER => {
+                if let Some(reply) = self.upload.answer(from, file, segment, with_bitfield) {
                     return Route::Answer(reply);
                 }
             }

@@ -24,7 +24,7 @@ pub type SegmentBook = HashMap<FileId, Arc<SegmentSet>>;
 
 pub enum UploadMail {
     /// A request for a file not in the book yet, handed over by the desk.
-    Deferred { from: PeerId, file: FileId, segment: u32 },
+    Deferred { from: PeerId, file: FileId, segment: u32, with_bitfield: bool },
     /// The tracker mirror published a new book: deferred requests may be answerable now.
     BookChanged,
 }
@@ -46,7 +46,7 @@ pub struct UploadState {
 }
 
 impl UploadState {
-    fn reply(&self, set: &SegmentSet, file: FileId, segment: u32) -> Message {
+    fn reply(&self, set: &SegmentSet, file: FileId, segment: u32, with_bitfield: bool) -> Message {
         let granted = set.contains(segment);
         let uploaded = if granted {
             self.uploaded.add(1)
@@ -55,7 +55,7 @@ impl UploadState {
             self.uploaded.get()
         };
         let load = u32::try_from(uploaded).unwrap_or(u32::MAX);
-        let held = if granted { Vec::new() } else { set.words() };
+        let held = if granted && !with_bitfield { Vec::new() } else { set.words() };
         Message::SegmentReply { file, segment, granted, load, held }
     }
 
@@ -74,14 +74,14 @@ pub struct UploadDesk {
 
 impl UploadDesk {
     /// The reply to a segment request, or `None` if it was handed to the server to answer later.
-    pub fn answer(&mut self, from: PeerId, file: FileId, segment: u32) -> Option<Message> {
+    pub fn answer(&mut self, from: PeerId, file: FileId, segment: u32, with_bitfield: bool) -> Option<Message> {
         let book = self.book.current(&self.state.book);
         let Some(set) = book.get(&file) else {
             // If the server is gone the rank is stopping and nobody waits for this answer.
-            let _ = self.server.send(UploadMail::Deferred { from, file, segment });
+            let _ = self.server.send(UploadMail::Deferred { from, file, segment, with_bitfield });
             return None;
         };
-        Some(self.state.reply(set, file, segment))
+        Some(self.state.reply(set, file, segment, with_bitfield))
     }
 }
 
@@ -118,7 +118,15 @@ pub struct UploadServer {
     mailbox: Receiver<UploadMail>,
     state: Arc<UploadState>,
     outbox: Outbox,
-    waiting: Vec<(PeerId, FileId, u32)>,
+    waiting: Vec<Waiting>,
+}
+
+/// A deferred request, waiting for its file to reach the book.
+struct Waiting {
+    from: PeerId,
+    file: FileId,
+    segment: u32,
+    with_bitfield: bool,
 }
 
 /// What the tracker mirror holds to tell the server the book changed.
@@ -147,18 +155,18 @@ impl UploadServer {
     }
 
     fn handle(&mut self, mail: UploadMail) {
-        if let UploadMail::Deferred { from, file, segment } = mail {
-            self.waiting.push((from, file, segment));
+        if let UploadMail::Deferred { from, file, segment, with_bitfield } = mail {
+            self.waiting.push(Waiting { from, file, segment, with_bitfield });
         }
     }
     fn answer_waiting(&mut self) {
         let book = self.state.book.load();
         let outbox = &self.outbox;
         let state = &self.state;
-        self.waiting.retain(|&(from, file, segment)| {
-            let Some(set) = book.get(&file) else { return true };
-            let reply = state.reply(set, file, segment);
-            let _ = outbox.send(PumpCommand::Send { to: from, message: reply });
+        self.waiting.retain(|request| {
+            let Some(set) = book.get(&request.file) else { return true };
+            let reply = state.reply(set, request.file, request.segment, request.with_bitfield);
+            let _ = outbox.send(PumpCommand::Send { to: request.from, message: reply });
             false
         });
     }
