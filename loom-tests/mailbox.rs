@@ -390,7 +390,8 @@ fn the_real_peer_on_the_pump_says_all_done_and_shuts_down() {
 /// drops its handle; then the pump drops the desk and drains the outbox until it closes.
 /// Checks: whether the desk answers at once or defers to the server, both requests get exactly
 /// one answer, a yes (no deferred request is forgotten, however the publication races it), the
-/// loads they report are 1 and 2, and the server ends.
+/// one that asked for the holder's bitfield gets it, the loads they report are 1 and 2, and the
+/// server ends.
 #[test]
 fn the_upload_desk_answers_every_request_once_however_it_races_the_book() {
     use bitorrent::peer::segments::SegmentSet;
@@ -409,7 +410,9 @@ fn the_upload_desk_answers_every_request_once_however_it_races_the_book() {
             book.publish(Arc::new(next));
             handle.book_changed();
         });
-        let mut answers: Vec<Message> = (0..2).filter_map(|segment| desk.answer(PeerId(2), FileId(0), segment)).collect();
+        // The second request asks for the bitfield too, which must survive a deferral.
+        let mut answers: Vec<Message> =
+            (0..2).filter_map(|segment| desk.answer(PeerId(2), FileId(0), segment, segment == 1)).collect();
         drop(desk);
         let mut sent = Vec::new();
         while let Some(command) = commands.recv() {
@@ -425,15 +428,16 @@ fn the_upload_desk_answers_every_request_once_however_it_races_the_book() {
         }
         mirror.join().unwrap();
         server.join().unwrap();
-        let mut answered: Vec<(u32, bool)> = answers
+        let mut answered: Vec<(u32, bool, Vec<u64>)> = answers
             .iter()
-            .map(|answer| match *answer {
-                Message::SegmentReply { file: FileId(0), segment, granted, .. } => (segment, granted),
-                ref other => panic!("not an answer: {other:?}"),
+            .map(|answer| match answer {
+                Message::SegmentReply { file: FileId(0), segment, granted, held, .. } => (*segment, *granted, held.clone()),
+                other => panic!("not an answer: {other:?}"),
             })
             .collect();
         answered.sort();
-        assert_eq!(answered, [(0, true), (1, true)], "every request answered once, yes: {answers:?}");
+        let expected = [(0, true, vec![]), (1, true, vec![0b11])];
+        assert_eq!(answered, expected, "every request answered once, yes, the bitfield with the one that asked: {answers:?}");
         let mut loads: Vec<u32> = answers.iter().map(|answer| if let Message::SegmentReply { load, .. } = answer { *load } else { 0 }).collect();
         loads.sort();
         assert_eq!(loads, [1, 2], "each upload counted once: {answers:?}");

@@ -136,13 +136,13 @@ impl HolderInFile {
         })
     }
 
-    /// Whether it holds `segment`: `Some(true)` if it said so, `Some(false)` if it said lately
-    /// that it lacked it, `None` if we do not know.
     /// Whether the next request should ask for its bitfield: we have none, or an old one.
     fn wants_bitfield(&self) -> bool {
         !self.bitfield_asked && (self.bitfield.is_empty() || self.refreshes_since_bitfield > 0)
     }
 
+    /// Whether it holds `segment`: `Some(true)` if it said so, `Some(false)` if it said lately
+    /// that it lacked it, `None` if we do not know.
     fn may_hold(&self, segment: u32) -> Option<bool> {
         let word = *self.bitfield.get((segment / 64) as usize)?;
         if word & (1u64 << (segment % 64)) != 0 {
