@@ -51,12 +51,13 @@ pub enum Message {
     /// need not ask.
     Swarm { file: FileId, name: FileName, hashes: Vec<SegmentHash>, holders: Vec<Holder>, version: u32 },
     /// Peer to tracker, every 10 segments of a file: "what changed in the swarm since the
-    /// `seen`th change?" A refresh asks for the difference, not the whole list again: late in a
-    /// run most refreshes change nothing, and the one tracker answers every refresh of the run.
+    /// `seen`th change?" A refresh asks for the difference, not the whole list again, and is
+    /// answered only if there is one: most refreshes find nothing new, and the one tracker
+    /// handles every refresh of the run. (From version 0 there always is: the owners.)
     SwarmRefresh { file: FileId, seen: u32 },
     /// Tracker to peer: the swarm's changes since `seen`, in order (a rank joining, as a partial
     /// holder; a holder completing the file, as a seed; the asker's own left out), and the
-    /// swarm's version now.
+    /// swarm's version now. Never empty.
     SwarmUpdate { file: FileId, changes: Vec<Holder>, version: u32 },
     /// Peer to peer: "may I have this segment?", and, with `with_bitfield`, "and tell me what
     /// else you hold of the file" (the asker's picture of this holder is missing or old).

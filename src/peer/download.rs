@@ -33,7 +33,8 @@ pub enum DownloadMail {
     /// The tracker said go: the swarms of the wanted files follow.
     Started,
     NewFile(FileStart),
-    /// The tracker answered a refresh of the file's swarm; `changed` if the swarm was new.
+    /// The tracker answered a refresh of the file's swarm (it answers only with news, or when
+    /// asked from the start); `changed` if the swarm the mirror publishes is new.
     SwarmRefreshed { file: FileId, changed: bool },
     /// Answers to our segment requests, as many as the pump gathered in one round.
     Replies(Vec<Reply>),
@@ -93,6 +94,7 @@ struct Download {
     stalled: Vec<u32>,
     /// Segments received since the last swarm refresh (the protocol refreshes every 10).
     since_refresh: u32,
+    /// A refresh from the start, which is always answered, is out (asked when stalled).
     refresh_pending: bool,
     /// Each holder's part in this file.
     holders: PeerTable<HolderInFile>,
@@ -187,6 +189,16 @@ impl SetAside {
 }
 
 impl Download {
+    /// A refresh is going out. What we know of the holders ages by one refresh now, answered or
+    /// not (the tracker answers only with news), and stalled segments are tried again.
+    fn refreshing(&mut self) {
+        self.holders.rows_mut().for_each(|holder| {
+            holder.aside.refreshed();
+            holder.refreshes_since_bitfield = holder.refreshes_since_bitfield.saturating_add(1);
+        });
+        self.queue.extend(self.stalled.drain(..));
+    }
+
     /// The most segments one holder should give when others can: half the file, rounded up.
     fn share_cap(&self) -> u32 {
         self.start.segments.len().div_ceil(2)
@@ -364,10 +376,6 @@ impl DownloadScheduler {
                 let Some(index) = self.index_of(file) else { return Ok(()) };
                 let download = &mut self.downloads[index];
                 download.refresh_pending = false;
-                download.holders.rows_mut().for_each(|holder| {
-                    holder.aside.refreshed();
-                    holder.refreshes_since_bitfield = holder.refreshes_since_bitfield.saturating_add(1);
-                });
                 download.queue.extend(download.stalled.drain(..));
                 if changed {
                     self.pick_neighbours(index);
@@ -449,8 +457,8 @@ impl DownloadScheduler {
         download.since_refresh += 1;
         if download.since_refresh == REFRESH_EVERY {
             download.since_refresh = 0;
-            download.refresh_pending = true;
-            self.mirror.refresh(file);
+            download.refreshing();
+            self.mirror.refresh(file, false);
         }
         if marked == Marked::Completed {
             self.complete(index);
@@ -585,7 +593,7 @@ impl DownloadScheduler {
                 download.stalled.push(segment);
                 if !download.refresh_pending {
                     download.refresh_pending = true;
-                    self.mirror.refresh(download.start.id);
+                    self.mirror.refresh(download.start.id, true);
                 }
                 continue;
             }

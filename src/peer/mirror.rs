@@ -17,8 +17,9 @@ use crate::wire::{Holder, Message};
 pub enum MirrorMail {
     /// A message from the tracker, routed by the pump.
     FromTracker(Message),
-    /// From the download scheduler: ask the tracker for the file's current swarm.
-    Refresh(FileId),
+    /// From the download scheduler: ask the tracker what changed in the file's swarm since our
+    /// view, or, `from_start`, for the whole swarm (which is always answered).
+    Refresh { file: FileId, from_start: bool },
     Completed(FileId),
     AllDone,
     /// The rank is giving up (a fatal error elsewhere): stop now.
@@ -32,8 +33,8 @@ impl MirrorHandle {
     pub fn send(&self, mail: MirrorMail) -> bool {
         self.0.send(mail).is_ok()
     }
-    pub fn refresh(&self, file: FileId) {
-        self.send(MirrorMail::Refresh(file));
+    pub fn refresh(&self, file: FileId, from_start: bool) {
+        self.send(MirrorMail::Refresh { file, from_start });
     }
     pub fn completed(&self, file: FileId) {
         self.send(MirrorMail::Completed(file));
@@ -142,9 +143,10 @@ impl TrackerMirror {
                 let _ = self.outbox.send(PumpCommand::Fatal(what));
                 self.ended = true;
             }
-            MirrorMail::Refresh(file) => {
+            MirrorMail::Refresh { file, from_start } => {
                 if let Some(swarm) = self.swarms.get(&file) {
-                    self.to_tracker(Message::SwarmRefresh { file, seen: swarm.version });
+                    let seen = if from_start { 0 } else { swarm.version };
+                    self.to_tracker(Message::SwarmRefresh { file, seen });
                 }
             }
             MirrorMail::Completed(file) => self.to_tracker(Message::FileComplete { file }),
