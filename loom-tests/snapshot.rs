@@ -48,63 +48,51 @@ impl Snapshot {
     }
 }
 
-/// The tracker mirror publishes versions 1 and 2 while the download scheduler loads three
-/// times. Checks: every load is the initial value (0) or a published one, whole; the versions
-/// one reader sees never go backwards.
+/// The tracker mirror publishes versions 1 and 2 on a thread of its own while a reader, made by
+/// `reader` before the mirror starts, reads three times, and once more after the mirror is
+/// joined. Checks: every read is the initial value (0) or a published one, whole; the versions
+/// one reader sees never go backwards; the read after the join is the last version.
+fn publish_while_reading<R>(
+    reader: impl FnOnce(&SnapshotCell<Snapshot>) -> R,
+    read: impl Fn(&mut R, &SnapshotCell<Snapshot>) -> Arc<Snapshot>,
+) {
+    let cell = Arc::new(SnapshotCell::new(Snapshot::new(0)));
+    let mut reader = reader(&cell);
+    let mirror = {
+        let cell = cell.clone();
+        thread::spawn_named("mirror".into(), move || {
+            for version in 1..=2 {
+                cell.publish(Arc::new(Snapshot::new(version)));
+            }
+        })
+    };
+    let mut last = 0;
+    for _ in 0..3 {
+        let snapshot = read(&mut reader, &cell);
+        assert!(snapshot.version <= 2, "a version nobody published: {}", snapshot.version);
+        assert_eq!(snapshot.body(), Snapshot::body_of(snapshot.version), "a mixed snapshot");
+        assert!(snapshot.version >= last, "went back from version {last} to {}", snapshot.version);
+        last = snapshot.version;
+    }
+    mirror.join().unwrap();
+    assert_eq!(read(&mut reader, &cell).version, 2, "a publish the reader missed");
+}
+
+/// The download scheduler loads a swarm the mirror publishes.
 #[test]
 fn readers_see_whole_snapshots_never_going_back() {
-    common::check("snapshot/whole_and_monotonic", || {
-        let cell = Arc::new(SnapshotCell::new(Snapshot::new(0)));
-        let mirror = {
-            let cell = cell.clone();
-            thread::spawn_named("mirror".into(), move || {
-                for version in 1..=2 {
-                    cell.publish(Arc::new(Snapshot::new(version)));
-                }
-            })
-        };
-        let mut last = 0;
-        for _ in 0..3 {
-            let snapshot = cell.load();
-            assert!(snapshot.version <= 2, "a version nobody published: {}", snapshot.version);
-            assert_eq!(snapshot.body(), Snapshot::body_of(snapshot.version), "a mixed snapshot");
-            assert!(snapshot.version >= last, "went back from version {last} to {}", snapshot.version);
-            last = snapshot.version;
-        }
-        mirror.join().unwrap();
-        assert_eq!(cell.load().version, 2);
-    });
+    common::check("snapshot/whole_and_monotonic", || publish_while_reading(|_| (), |_, cell| cell.load()));
 }
 
 /// The upload desk reads the segment book through a `SnapshotCache` (src/sync/mod.rs): a copy
-/// loaded again only when the cell's edition moved. The mirror publishes versions 1 and 2 while
-/// the reader reads three times. Checks: every read is whole and never goes back, and once the
-/// writer is joined the cache holds the last version: no publish can hide behind a stale
-/// edition.
+/// loaded again only when the cell's edition moved. Besides the above, this checks that no
+/// publish hides behind a stale edition.
 #[test]
 fn a_cached_reader_sees_whole_snapshots_and_catches_up() {
     use bitorrent::sync::SnapshotCache;
 
     common::check("snapshot/cache", || {
-        let cell = Arc::new(SnapshotCell::new(Snapshot::new(0)));
-        let mut cache = SnapshotCache::new(&cell);
-        let mirror = {
-            let cell = cell.clone();
-            thread::spawn_named("mirror".into(), move || {
-                for version in 1..=2 {
-                    cell.publish(Arc::new(Snapshot::new(version)));
-                }
-            })
-        };
-        let mut last = 0;
-        for _ in 0..3 {
-            let snapshot = cache.current(&cell);
-            assert_eq!(snapshot.body(), Snapshot::body_of(snapshot.version), "a mixed snapshot");
-            assert!(snapshot.version >= last, "went back from version {last} to {}", snapshot.version);
-            last = snapshot.version;
-        }
-        mirror.join().unwrap();
-        assert_eq!(cache.current(&cell).version, 2, "a publish the cache missed");
+        publish_while_reading(SnapshotCache::new, |cache, cell| cache.current(cell).clone())
     });
 }
 
