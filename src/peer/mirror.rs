@@ -1,6 +1,7 @@
 //! The tracker mirror: this rank's one contact with the tracker. It registers, takes in the swarms
-//! that come with the go and refreshes them, reports completed files and "all done", and publishes what it learns for
-//! the other actors: each swarm as a snapshot, and the segment book the upload server reads.
+//! that come with the go and refreshes them, reports completed files and "all done", and
+//! publishes what it learns for the other actors: each swarm as a snapshot, and the segment book
+//! the upload server reads.
 
 use std::collections::HashMap;
 
@@ -208,8 +209,9 @@ impl TrackerMirror {
         self.tell_scheduler(DownloadMail::NewFile(FileStart { id: file, name, hashes, segments, swarm: view }));
     }
 
-    /// The answer to a refresh: apply the changes, publish the new view if there were any, and
-    /// tell the scheduler either way (it counts refreshes).
+    /// The answer to a refresh (the tracker answers only with news, or a refresh from the
+    /// start): apply the changes, publish the new view if any was new, and tell the scheduler,
+    /// which retries stalled segments and looks at the swarm again.
     fn on_update(&mut self, file: FileId, changes: Vec<Holder>, version: u32) {
         let Some(swarm) = self.swarms.get_mut(&file) else {
             let what = format!("peer {}: the tracker refreshed file id {} before describing it", self.me, file.0);
