@@ -170,13 +170,6 @@ fn pump_peer<T: Transport>(
     let me = transport.me();
     let mut router = Some(router);
     let mut backoff = Backoff::new();
-    // With every actor on this thread, mail between them is only ever made on this thread, by
-    // the routing of a message or by an actor's turn: a round that received nothing, after a
-    // turn in which no actor had mail, has nothing to hand out, and skips the actors' mailboxes
-    // and the outbox. Idle rounds are about half of all rounds, and after a context switch
-    // every mailbox looked at is a cache miss or two.
-    let all_on_pump = actors.all_on_pump();
-    let mut actors_had_mail = true; // the mirror's registration is in the outbox already
     let result = (|| loop {
         let mut worked = false;
         // A bounded round, so that a steady stream in cannot starve what goes out.
@@ -201,17 +194,12 @@ fn pump_peer<T: Transport>(
                 Route::Unexpected => return Err(RankError::Unexpected { at: me, from, kind }),
             }
         }
-        if !worked && !actors_had_mail && all_on_pump {
-            backoff.idle();
-            continue;
-        }
         if let Some(router) = &mut router {
             worked |= router.flush();
         }
         // The actors that run on this thread take what was just routed to them, so that their
         // requests go out in this same round.
-        actors_had_mail = actors.take_turn();
-        worked |= actors_had_mail;
+        worked |= actors.take_turn();
         let mut next = commands.try_recv();
         loop {
             match next {

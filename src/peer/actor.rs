@@ -78,11 +78,6 @@ impl<A: Actor> Seat<A> {
         }
     }
 
-    /// Whether the actor takes its turns on the pump's thread (or has stopped there).
-    pub fn on_pump(&self) -> bool {
-        !matches!(self, Seat::Thread(_))
-    }
-
     /// Stops an actor on the pump's thread; one on its own thread ends by itself.
     pub fn stop_on_pump(&mut self) {
         if let Seat::Pump(_) = self {

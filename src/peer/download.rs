@@ -49,7 +49,8 @@ pub struct Reply {
     pub granted: bool,
     /// The holder's load: segments it has handed out so far.
     pub load: u32,
-    /// With a no, the holder's segments of the file as bitset words; empty with a yes.
+    /// With a no, or when the request asked for it, the holder's segments of the file as bitset
+    /// words; empty otherwise.
     pub held: Vec<u64>,
 }
 
@@ -146,8 +147,9 @@ impl HolderInFile {
     /// Whether it holds `segment`: `Some(true)` if it said so, `Some(false)` if it said lately
     /// that it lacked it, `None` if we do not know.
     fn may_hold(&self, segment: u32) -> Option<bool> {
-        let word = *self.bitfield.get((segment / 64) as usize)?;
-        if word & (1u64 << (segment % 64)) != 0 {
+        if self.bitfield.is_empty() {
+            None
+        } else if bits::test(&self.bitfield, segment) {
             Some(true)
         } else if self.refreshes_since_bitfield == 0 {
             Some(false)

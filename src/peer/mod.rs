@@ -147,11 +147,6 @@ impl Actors {
         mirror || download || writer || upload
     }
 
-    /// Whether every actor runs on the pump's thread (and so sends mail only during a turn).
-    pub fn all_on_pump(&self) -> bool {
-        self.upload.on_pump() && self.download.on_pump() && self.mirror.on_pump() && self.writer.on_pump()
-    }
-
     /// The rank is winding down (the tracker said stop, or the rank failed): stops the actors
     /// that run on the pump's thread. Their senders to the pump's outbox go with them, so that
     /// the outbox closes once the actors on threads of their own end as well.
