@@ -168,12 +168,12 @@ impl<T> Receiver<T> {
 
 pub struct SnapshotCell<T> {
     value: loom::sync::RwLock<Arc<T>>,
-    edition: loom::sync::atomic::AtomicU64,
+    edition: super::atomic::AtomicU64,
 }
 
 impl<T> SnapshotCell<T> {
     pub fn new(value: T) -> Self {
-        SnapshotCell { value: loom::sync::RwLock::new(Arc::new(value)), edition: loom::sync::atomic::AtomicU64::new(0) }
+        SnapshotCell { value: loom::sync::RwLock::new(Arc::new(value)), edition: super::atomic::AtomicU64::new(0) }
     }
 
     pub fn load(&self) -> Arc<T> {
@@ -182,12 +182,12 @@ impl<T> SnapshotCell<T> {
 
     /// The same orderings as production's: the bump follows the replacement.
     pub fn edition(&self) -> u64 {
-        self.edition.load(loom::sync::atomic::Ordering::Acquire)
+        self.edition.load(super::atomic::Ordering::Acquire)
     }
 
     pub fn publish(&self, value: Arc<T>) {
         *self.value.write().unwrap() = value;
-        self.edition.fetch_add(1, loom::sync::atomic::Ordering::Release);
+        self.edition.fetch_add(1, super::atomic::Ordering::Release);
     }
 
     /// Holds the write lock while `change` runs, so writers are serialised; same contract as
@@ -197,6 +197,6 @@ impl<T> SnapshotCell<T> {
             let mut current = self.value.write().unwrap();
             *current = Arc::new(change(&current));
         }
-        self.edition.fetch_add(1, loom::sync::atomic::Ordering::Release);
+        self.edition.fetch_add(1, super::atomic::Ordering::Release);
     }
 }

@@ -91,12 +91,12 @@ impl<T> Receiver<T> {
 /// of the replacements (its edition) for readers that keep a copy (`SnapshotCache`).
 pub struct SnapshotCell<T> {
     value: arc_swap::ArcSwap<T>,
-    edition: std::sync::atomic::AtomicU64,
+    edition: super::atomic::AtomicU64,
 }
 
 impl<T> SnapshotCell<T> {
     pub fn new(value: T) -> Self {
-        SnapshotCell { value: arc_swap::ArcSwap::from_pointee(value), edition: std::sync::atomic::AtomicU64::new(0) }
+        SnapshotCell { value: arc_swap::ArcSwap::from_pointee(value), edition: super::atomic::AtomicU64::new(0) }
     }
 
     /// The current value. Readers never block the writer nor each other.
@@ -107,13 +107,13 @@ impl<T> SnapshotCell<T> {
     /// How many times the value has been replaced. Acquire pairs with the Release of the bump
     /// after each replacement: a reader that sees an edition then loads that value or a newer.
     pub fn edition(&self) -> u64 {
-        self.edition.load(std::sync::atomic::Ordering::Acquire)
+        self.edition.load(super::atomic::Ordering::Acquire)
     }
 
     /// Replaces the value; readers see the old one or the new one, never a mix.
     pub fn publish(&self, value: Arc<T>) {
         self.value.store(value);
-        self.edition.fetch_add(1, std::sync::atomic::Ordering::Release);
+        self.edition.fetch_add(1, super::atomic::Ordering::Release);
     }
 
     /// Replaces the value with `change(current)`, so that concurrent `update`s never lose one
@@ -122,6 +122,6 @@ impl<T> SnapshotCell<T> {
     /// keep it free of side effects.
     pub fn update(&self, mut change: impl FnMut(&T) -> T) {
         self.value.rcu(|current| change(current));
-        self.edition.fetch_add(1, std::sync::atomic::Ordering::Release);
+        self.edition.fetch_add(1, super::atomic::Ordering::Release);
     }
 }
