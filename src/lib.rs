@@ -4,6 +4,7 @@
 
 pub mod scenario;
 pub mod cli;
+pub mod console;
 pub mod floor;
 pub mod input;
 pub mod model;

@@ -7,6 +7,7 @@
 use std::process::ExitCode;
 
 use bitorrent::cli::{Cli, Command, GenArgs, RunArgs};
+use bitorrent::console;
 use bitorrent::peer::Placement;
 use bitorrent::report;
 use bitorrent::run::{self, MIN_RANKS, RankOutcome, TooFewRanks};
@@ -16,7 +17,7 @@ use clap::Parser;
 
 #[cfg(feature = "loom")]
 fn main() -> ExitCode {
-    eprintln!("bitorrent: this build (--features loom) is for model checking only; build without it to run");
+    bitorrent::console::say("this build (--features loom) is for model checking only; build without it to run");
     ExitCode::from(2)
 }
 
@@ -56,7 +57,7 @@ fn command_line_error(error: clap::Error) -> ExitCode {
 }
 
 fn fail(message: impl std::fmt::Display) -> ExitCode {
-    eprintln!("bitorrent: {message}");
+    console::say(message);
     ExitCode::FAILURE
 }
 
@@ -98,11 +99,11 @@ fn run_mpi(args: &RunArgs) -> ExitCode {
     if ranks < MIN_RANKS {
         // Every rank sees the same size, so every rank exits; rank 0 alone explains.
         if bitorrent::transport::Transport::me(&transport).0 == 0 {
-            eprintln!(
-                "bitorrent: {}: run it as `mpirun -np N ./bitorrent` with N >= {MIN_RANKS}, \
+            console::say(format_args!(
+                "{}: run it as `mpirun -np N ./bitorrent` with N >= {MIN_RANKS}, \
                  or without MPI as `./bitorrent local --ranks N`",
                 TooFewRanks(ranks)
-            );
+            ));
         }
         return ExitCode::FAILURE;
     }
@@ -110,14 +111,14 @@ fn run_mpi(args: &RunArgs) -> ExitCode {
         Ok(RankOutcome::Tracker(outcome)) => {
             if let Err(error) = report::finish(&outcome, ranks, args.quiet, args.verbose, args.stats.as_deref()) {
                 // The swarm itself succeeded and every peer has its files; only the report failed.
-                eprintln!("bitorrent: {error}");
+                console::say(&error);
                 return ExitCode::FAILURE;
             }
         }
         Ok(RankOutcome::Peer(_)) => {}
         Err(error) => {
             // The one fatal path: say why, then end every rank of the job so none is left waiting.
-            eprintln!("bitorrent: {error}");
+            console::say(&error);
             transport.abort(1);
         }
     }
@@ -182,7 +183,7 @@ fn floor(exchanges: u64, window: u64) -> ExitCode {
         }
         Ok(None) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("bitorrent floor: {error}");
+            console::say(format_args!("floor: {error}"));
             transport.abort(1)
         }
     }

@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use crate::console;
 use crate::pump::TrackerOutcome;
 use crate::stats::{RunStats, StatsError};
 
@@ -13,14 +14,14 @@ pub fn finish(outcome: &TrackerOutcome, ranks: u32, quiet: bool, verbose: bool, 
         stats.write_json(path)?;
     }
     if !quiet {
-        eprintln!("bitorrent: {}", stats.summary());
+        console::say(stats.summary());
     }
     if verbose && !quiet {
         for peer in &stats.peers {
-            eprintln!(
+            console::line(format_args!(
                 "  peer {}: uploaded {}, downloaded {}, refused {}, requests {}",
                 peer.rank, peer.uploaded, peer.downloaded, peer.refused, peer.requests
-            );
+            ));
         }
     }
     Ok(stats)

@@ -319,7 +319,8 @@ fn collect(mut pipe: impl Read + Send + 'static) -> mpsc::Receiver<String> {
 /// Waits for the child; on expiry ends it and everything it started. OpenMPI puts each rank in
 /// a process group of its own, so signalling mpirun's group is not enough: mpirun is asked to
 /// stop its job (SIGTERM), and after a grace period every process it had started is killed.
-fn wait_or_kill(child: &mut Child, timeout: Duration) -> (Option<ExitStatus>, bool) {
+/// The child must lead a process group of its own (`CommandExt::process_group(0)`).
+pub fn wait_or_kill(child: &mut Child, timeout: Duration) -> (Option<ExitStatus>, bool) {
     let deadline = Instant::now() + timeout;
     loop {
         match child.try_wait() {
