@@ -8,10 +8,7 @@
 
 mod common;
 
-use std::os::fd::OwnedFd;
-use std::os::unix::net::UnixDatagram;
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
 use bitorrent::scenario::{self, ScenarioSpec};
@@ -408,31 +405,6 @@ fn an_unknown_option_under_mpirun_is_refused_without_a_hang() {
 // ---------------------------------------------------------------------------------------------
 // Each message in one write.
 
-/// The writes a run of `bitorrent ARGS` in `dir` made to its stderr, each kept apart: stderr is
-/// a datagram socket, where every write arrives as a datagram of its own.
-fn stderr_writes(dir: &Path, args: &[&str]) -> Vec<String> {
-    use std::os::unix::process::CommandExt;
-    let (ours, theirs) = UnixDatagram::pair().expect("socket pair");
-    let mut child = std::process::Command::new(bin())
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(OwnedFd::from(theirs)))
-        .process_group(0)
-        .spawn()
-        .expect("start bitorrent");
-    let (_, hung) = wait_or_kill(&mut child, TIMEOUT);
-    assert!(!hung, "bitorrent {args:?} hung");
-    ours.set_nonblocking(true).expect("nonblocking");
-    let mut writes = Vec::new();
-    let mut buffer = vec![0u8; 1 << 16];
-    while let Ok(length) = ours.recv(&mut buffer) {
-        writes.push(String::from_utf8_lossy(&buffer[..length]).into_owned());
-    }
-    writes
-}
-
 /// Under mpirun a rank's stderr reaches the terminal through mpirun, which prints its own
 /// messages (an abort's banner) into the same stream: a message written in pieces can be cut in
 /// two by them, as CI once saw. So each message must be written whole, in one write.
@@ -442,13 +414,13 @@ fn each_error_message_reaches_stderr_in_one_write() {
     Base::Course2.write(scratch.path());
     // The error path of a run (as under mpirun, through `local`) ...
     write(scratch.join("in4.txt"), format!("1\nfileA 1\n{}\n0\n", with_final_zero(H1)));
-    let writes = stderr_writes(scratch.path(), &["local", "--ranks", "6"]);
+    let writes = bitorrent_stderr_writes(scratch.path(), &["local", "--ranks", "6"], TIMEOUT);
     assert!(
         writes.iter().any(|w| w.starts_with("bitorrent: ") && w.contains("in4.txt:3:") && w.contains("33 characters") && w.ends_with('\n')),
         "the parse error was not written whole; the writes were: {writes:#?}"
     );
     // ... and that of MPI's own start (a plain `bitorrent` is a world of one rank).
-    let writes = stderr_writes(scratch.path(), &[]);
+    let writes = bitorrent_stderr_writes(scratch.path(), &[], TIMEOUT);
     assert!(
         writes.iter().any(|w| w.starts_with("bitorrent: ") && w.contains("at least 3 ranks") && w.ends_with('\n')),
         "the too-few-ranks message was not written whole; the writes were: {writes:#?}"

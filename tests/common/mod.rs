@@ -306,6 +306,47 @@ pub fn run_command(mut command: Command, dir: &Path, timeout: Duration) -> Run {
     }
 }
 
+/// `bitorrent <args>` in `dir`, with a Unix datagram socket for its stderr, where every write
+/// the program makes arrives as a datagram of its own: returns those writes, in order. Fails the
+/// test if the run hangs past `timeout`.
+pub fn bitorrent_stderr_writes(dir: &Path, args: &[&str], timeout: Duration) -> Vec<String> {
+    use std::os::fd::OwnedFd;
+    use std::os::unix::net::UnixDatagram;
+    use std::os::unix::process::CommandExt;
+    let (ours, theirs) = UnixDatagram::pair().expect("socket pair");
+    // Read while the program runs: a datagram socket holds only a few datagrams unread
+    // (net.unix.max_dgram_qlen, 10 here), and a writer beyond that would block.
+    ours.set_read_timeout(Some(Duration::from_millis(20))).expect("read timeout");
+    let (finished, is_finished) = mpsc::channel::<()>();
+    let reader = std::thread::spawn(move || {
+        let mut writes = Vec::new();
+        let mut buffer = vec![0u8; 1 << 16];
+        loop {
+            match ours.recv(&mut buffer) {
+                Ok(length) => writes.push(String::from_utf8_lossy(&buffer[..length]).into_owned()),
+                // A datagram socket has no end of file: the run's end comes through the channel
+                // (dropped), and the queue is empty once a read finds nothing after it.
+                Err(_) if is_finished.try_recv() == Err(mpsc::TryRecvError::Disconnected) => return writes,
+                Err(_) => {}
+            }
+        }
+    });
+    let mut child = Command::new(BIN)
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(OwnedFd::from(theirs)))
+        .process_group(0)
+        .spawn()
+        .expect("start bitorrent");
+    let (_, hung) = wait_or_kill(&mut child, timeout);
+    drop(finished);
+    let writes = reader.join().expect("the stderr reader");
+    assert!(!hung, "bitorrent {args:?} hung; its stderr so far: {writes:#?}");
+    writes
+}
+
 fn collect(mut pipe: impl Read + Send + 'static) -> mpsc::Receiver<String> {
     let (sender, receiver) = mpsc::channel();
     std::thread::spawn(move || {
@@ -320,7 +361,7 @@ fn collect(mut pipe: impl Read + Send + 'static) -> mpsc::Receiver<String> {
 /// a process group of its own, so signalling mpirun's group is not enough: mpirun is asked to
 /// stop its job (SIGTERM), and after a grace period every process it had started is killed.
 /// The child must lead a process group of its own (`CommandExt::process_group(0)`).
-pub fn wait_or_kill(child: &mut Child, timeout: Duration) -> (Option<ExitStatus>, bool) {
+fn wait_or_kill(child: &mut Child, timeout: Duration) -> (Option<ExitStatus>, bool) {
     let deadline = Instant::now() + timeout;
     loop {
         match child.try_wait() {
