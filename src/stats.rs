@@ -1,14 +1,14 @@
 //! The figures of a run, from the tracker's end of it: every peer's report, the time, the
 //! traffic. Rank 0 prints a summary and, with `--stats FILE`, writes them all as JSON.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::model::{FileName, PeerId};
+use crate::model::{FileId, FileName, PeerId};
 use crate::pump::TrackerOutcome;
-use crate::wire::MessageKind;
+use crate::wire::{Holder, MessageKind};
 
 /// One peer's figures.
 #[derive(Debug, Clone, PartialEq)]
@@ -81,10 +81,12 @@ impl RunStats {
             .collect();
         let mut downloads = Vec::new();
         let mut uploaders = std::collections::BTreeSet::new();
+        // Each swarm replayed once, not once per download of its file.
+        let mut swarms: HashMap<FileId, Vec<Holder>> = HashMap::new();
         for (&rank, report) in reports {
             for file in &report.sources {
-                let holders: Vec<PeerId> =
-                    tracker.holders(file.file).iter().map(|holder| holder.peer).filter(|&peer| peer != rank).collect();
+                let swarm = swarms.entry(file.file).or_insert_with(|| tracker.holders(file.file));
+                let holders: Vec<PeerId> = swarm.iter().map(|holder| holder.peer).filter(|&peer| peer != rank).collect();
                 uploaders.extend(holders.iter().copied());
                 let Some(name) = tracker.file_name(file.file) else { continue };
                 downloads.push(DownloadStats {

@@ -1,8 +1,9 @@
 //! The tracker: a state machine with no I/O. A message comes in, messages go out.
 //!
-//! It keeps, for every file, its hashes and the ranks in its swarm (with a flag for those that
-//! hold it whole), never which segments a partial holder has, and the swarm's history: every
-//! change in order, so that a refresh is answered with what changed since the asker last looked.
+//! It keeps, for every file, its hashes and its swarm's history: every change to the swarm in
+//! order (a rank joining, a holder completing the file), so that a refresh is answered with what
+//! changed since the asker last looked; the swarm itself is that history replayed. It never
+//! learns which segments a partial holder has.
 //! Its life has three phases: registering (until every peer has said what it owns and wants;
 //! then go, with the swarms each peer wants), running (refreshes, completions, "all done"), and
 //! stopping (after the last "all done" it tells everyone to stop and collects each peer's
@@ -39,11 +40,9 @@ struct FileRecord {
     hashes: Vec<SegmentHash>,
     /// The first rank that announced the file, for naming both sides of a conflict.
     first_owner: PeerId,
-    /// The swarm, in the order ranks joined it.
-    holders: Vec<Holder>,
-    /// Every change to the swarm, oldest first: the owners at the start (as seeds), then each
-    /// rank that joined (as a partial holder) and each holder that completed the file (as a
-    /// seed). Its length is the swarm's version; replaying it gives `holders`.
+    /// Every change to the swarm, oldest first: the owners (as seeds, by rank), then each rank
+    /// that joined (as a partial holder) and each holder that completed the file (as a seed).
+    /// Its length is the swarm's version.
     history: Vec<Holder>,
 }
 
@@ -51,6 +50,17 @@ impl FileRecord {
     fn version(&self) -> u32 {
         // A history entry is a join or a completion of one of at most 2^32 ranks.
         u32::try_from(self.history.len()).expect("swarm history longer than u32::MAX")
+    }
+
+    /// The swarm now, in the order ranks joined it: the history replayed.
+    fn swarm(&self) -> Vec<Holder> {
+        let mut swarm = Vec::new();
+        self.history.iter().for_each(|change| change.apply_to(&mut swarm));
+        swarm
+    }
+
+    fn has_member(&self, peer: PeerId) -> bool {
+        self.history.iter().any(|change| change.peer == peer)
     }
 }
 
@@ -105,8 +115,8 @@ impl Tracker {
     }
 
     /// Which peers hold a file whole or in part (for checking reports).
-    pub fn holders(&self, file: FileId) -> &[Holder] {
-        self.files.get(file.0 as usize).map_or(&[], |record| &record.holders)
+    pub fn holders(&self, file: FileId) -> Vec<Holder> {
+        self.files.get(file.0 as usize).map_or_else(Vec::new, FileRecord::swarm)
     }
 
     pub fn handle(&mut self, from: PeerId, message: Message) -> Result<Vec<Outgoing>, TrackerError> {
@@ -155,8 +165,7 @@ impl Tracker {
                 name: file.name,
                 hashes: file.hashes,
                 first_owner: owner,
-                holders: vec![Holder { peer: owner, seed: true }],
-                history: Vec::new(),
+                history: vec![Holder { peer: owner, seed: true }],
             });
             return Ok(());
         };
@@ -169,7 +178,7 @@ impl Tracker {
             let (first, second) = (record.first_owner.min(owner), record.first_owner.max(owner));
             return Err(TrackerError::Conflict { file: file.name, first, second, detail });
         }
-        record.holders.push(Holder { peer: owner, seed: true });
+        record.history.push(Holder { peer: owner, seed: true });
         Ok(())
     }
 
@@ -186,25 +195,23 @@ impl Tracker {
         }
         self.files.sort_by(|a, b| a.name.cmp(&b.name));
         for record in &mut self.files {
-            record.holders.sort_by_key(|holder| holder.peer);
-            record.history = record.holders.clone();
+            record.history.sort_by_key(|owner| owner.peer); // only owners so far
         }
         self.by_name = self.files.iter().enumerate().map(|(index, record)| (record.name.clone(), index)).collect();
         for (&peer, registration) in &self.registrations {
             for name in &registration.wanted {
-                let record = &mut self.files[self.by_name[name]];
-                let joined = Holder { peer, seed: false };
-                record.holders.push(joined);
-                record.history.push(joined);
+                self.files[self.by_name[name]].history.push(Holder { peer, seed: false });
             }
         }
         self.phase = Phase::Running;
+        let swarms: Vec<Vec<Holder>> = self.files.iter().map(FileRecord::swarm).collect();
         let mut messages = Vec::new();
         for (&peer, registration) in &self.registrations {
             let owned = registration.owned.iter().map(|name| (name.clone(), self.id_of(name))).collect();
             messages.push((peer, Message::Go { owned }));
             for name in &registration.wanted {
-                messages.push((peer, self.swarm(peer, self.by_name[name])));
+                let index = self.by_name[name];
+                messages.push((peer, self.swarm_for(peer, index, &swarms[index])));
             }
         }
         Ok(messages)
@@ -214,14 +221,14 @@ impl Tracker {
         FileId(self.by_name[name] as u32)
     }
 
-    /// A file's id, hashes and swarm as `peer` is to see it: without itself.
-    fn swarm(&self, peer: PeerId, index: usize) -> Message {
+    /// A file's id, hashes and `swarm` as `peer` is to see it: without itself.
+    fn swarm_for(&self, peer: PeerId, index: usize, swarm: &[Holder]) -> Message {
         let record = &self.files[index];
         Message::Swarm {
             file: FileId(index as u32),
             name: record.name.clone(),
             hashes: record.hashes.clone(),
-            holders: record.holders.iter().filter(|holder| holder.peer != peer).copied().collect(),
+            holders: swarm.iter().filter(|holder| holder.peer != peer).copied().collect(),
             version: record.version(),
         }
     }
@@ -231,7 +238,7 @@ impl Tracker {
     /// tracker).
     fn swarm_refresh(&mut self, from: PeerId, file: FileId, seen: u32) -> Result<Vec<Outgoing>, TrackerError> {
         let record = match self.files.get(file.0 as usize) {
-            Some(record) if record.holders.iter().any(|holder| holder.peer == from) => record,
+            Some(record) if record.has_member(from) => record,
             _ => return Err(self.protocol(from, &format!("a refresh of file id {}, whose swarm it never joined", file.0))),
         };
         let Some(news) = record.history.get(seen as usize..) else {
@@ -246,20 +253,15 @@ impl Tracker {
     }
 
     fn file_complete(&mut self, from: PeerId, file: FileId) -> Result<Vec<Outgoing>, TrackerError> {
-        let holder = self
-            .files
-            .get_mut(file.0 as usize)
-            .and_then(|record| Some((record.holders.iter_mut().find(|holder| holder.peer == from)?, &mut record.history)));
-        match holder {
-            Some((holder, history)) => {
-                if !holder.seed {
-                    holder.seed = true;
-                    history.push(*holder);
-                }
-                Ok(Vec::new())
-            }
-            None => Err(self.protocol(from, &format!("a completion of file id {} it never asked for", file.0))),
+        let Some(record) = self.files.get_mut(file.0 as usize).filter(|record| record.has_member(from)) else {
+            return Err(self.protocol(from, &format!("a completion of file id {} it never asked for", file.0)));
+        };
+        // Completing twice (or an owner "completing") changes nothing, and records nothing.
+        let completion = Holder { peer: from, seed: true };
+        if !record.history.contains(&completion) {
+            record.history.push(completion);
         }
+        Ok(Vec::new())
     }
 
     fn all_done(&mut self, from: PeerId) -> Result<Vec<Outgoing>, TrackerError> {

@@ -16,6 +16,18 @@ pub struct Holder {
     pub seed: bool,
 }
 
+impl Holder {
+    /// Applies this holder, read as a change to a swarm (a `SwarmUpdate`'s, or one entry of the
+    /// tracker's history), to a view of the swarm: a rank new to it joins; a member that is now a
+    /// seed stays one. Applying a change twice changes nothing.
+    pub fn apply_to(self, swarm: &mut Vec<Holder>) {
+        match swarm.iter_mut().find(|member| member.peer == self.peer) {
+            Some(member) => member.seed |= self.seed,
+            None => swarm.push(self),
+        }
+    }
+}
+
 /// What one peer did, sent to the tracker after the stop so that rank 0 can report the run.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PeerReport {
@@ -478,6 +490,19 @@ mod tests {
                 sent: vec![1, 0, 7],
             }),
         ]
+    }
+
+    #[test]
+    fn a_swarm_change_joins_a_new_rank_or_makes_a_member_a_seed() {
+        let member = |peer, seed| Holder { peer: PeerId(peer), seed };
+        let mut swarm = vec![member(1, true)];
+        member(2, false).apply_to(&mut swarm);
+        assert_eq!(swarm, [member(1, true), member(2, false)], "a new rank joins at the end");
+        member(2, true).apply_to(&mut swarm);
+        assert_eq!(swarm, [member(1, true), member(2, true)], "a completion makes it a seed in place");
+        member(2, true).apply_to(&mut swarm);
+        member(2, false).apply_to(&mut swarm);
+        assert_eq!(swarm, [member(1, true), member(2, true)], "a change seen again changes nothing");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use super::mirror::MirrorHandle;
 use super::writer::{WriterHandle, WriterMail};
 use super::peer_table::PeerTable;
 use super::policy::{Candidate, HolderPolicy, PiecePolicy};
-use super::segments::{Marked, SegmentSet};
+use super::segments::{Marked, SegmentSet, bits};
 use super::{Outbox, PumpCommand};
 use crate::model::{FileId, FileName, PeerId, SegmentHash};
 use crate::rng::Rng;
@@ -398,7 +398,7 @@ impl DownloadScheduler {
 
     fn add_file(&mut self, start: FileStart) {
         let queue = self.pieces.order(start.segments.len());
-        let mut unrequested = vec![0; start.segments.len().div_ceil(64) as usize];
+        let mut unrequested = vec![0; bits::words_for(start.segments.len())];
         queue.iter().for_each(|&segment| bits::set(&mut unrequested, segment));
         let complete_already = start.segments.is_complete(); // a file of no segments
         let slot = start.id.0 as usize; // an id the tracker gave: small
@@ -586,7 +586,7 @@ impl DownloadScheduler {
                     in_flight: load.in_flight,
                     given,
                     // Set aside for refusing, unless it said it has the segment to ask.
-                    set_aside: aside && !(ask != segment || may_hold == Some(true)),
+                    set_aside: aside && ask == segment && may_hold != Some(true),
                 });
                 asks.push(ask);
             }
@@ -618,23 +618,6 @@ impl DownloadScheduler {
             return true;
         }
         false
-    }
-}
-
-/// Bitset words: bit `i` of word `i / 64` for segment `i`, as on the wire.
-mod bits {
-    pub fn test(words: &[u64], segment: u32) -> bool {
-        words.get((segment / 64) as usize).is_some_and(|word| word & (1 << (segment % 64)) != 0)
-    }
-    pub fn set(words: &mut [u64], segment: u32) {
-        if let Some(word) = words.get_mut((segment / 64) as usize) {
-            *word |= 1 << (segment % 64);
-        }
-    }
-    pub fn clear(words: &mut [u64], segment: u32) {
-        if let Some(word) = words.get_mut((segment / 64) as usize) {
-            *word &= !(1 << (segment % 64));
-        }
     }
 }
 

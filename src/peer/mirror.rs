@@ -224,12 +224,7 @@ impl TrackerMirror {
         let changed = !changes.is_empty();
         if changed {
             let mut view = SwarmView::clone(&swarm.view.load());
-            for change in changes {
-                match view.iter_mut().find(|holder| holder.peer == change.peer) {
-                    Some(holder) => holder.seed |= change.seed,
-                    None => view.push(change),
-                }
-            }
+            changes.into_iter().for_each(|change| change.apply_to(&mut view));
             swarm.view.publish(Arc::new(view));
         }
         self.tell_scheduler(DownloadMail::SwarmRefreshed { file, changed });

@@ -7,6 +7,43 @@ use crate::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 const WORD_BITS: u32 = 64;
 
+/// The same layout in plain words, as `SegmentSet::words` gives them and the wire carries them
+/// (bit `i` of word `i / 64` for segment `i`): for one thread's own sets, such as a bitfield a
+/// holder sent. Segments past the words are never in them, and setting or clearing one does
+/// nothing.
+pub mod bits {
+    use super::WORD_BITS;
+
+    /// How many words hold `len` segments.
+    pub fn words_for(len: u32) -> usize {
+        len.div_ceil(WORD_BITS) as usize
+    }
+
+    /// The word a segment lives in, and its bit there.
+    pub(super) fn locate(segment: u32) -> (usize, u64) {
+        ((segment / WORD_BITS) as usize, 1 << (segment % WORD_BITS))
+    }
+
+    pub fn test(words: &[u64], segment: u32) -> bool {
+        let (word, bit) = locate(segment);
+        words.get(word).is_some_and(|word| word & bit != 0)
+    }
+
+    pub fn set(words: &mut [u64], segment: u32) {
+        let (word, bit) = locate(segment);
+        if let Some(word) = words.get_mut(word) {
+            *word |= bit;
+        }
+    }
+
+    pub fn clear(words: &mut [u64], segment: u32) {
+        let (word, bit) = locate(segment);
+        if let Some(word) = words.get_mut(word) {
+            *word &= !bit;
+        }
+    }
+}
+
 pub struct SegmentSet {
     words: Box<[AtomicU64]>,
     len: u32,
@@ -27,13 +64,13 @@ pub enum Marked {
 impl SegmentSet {
     /// A set with none of `len` segments held.
     pub fn empty(len: u32) -> SegmentSet {
-        let words = (0..len.div_ceil(WORD_BITS)).map(|_| AtomicU64::new(0)).collect();
+        let words = (0..bits::words_for(len)).map(|_| AtomicU64::new(0)).collect();
         SegmentSet { words, len, held: AtomicU32::new(0) }
     }
 
     /// A set with all `len` segments held (a file owned whole).
     pub fn full(len: u32) -> SegmentSet {
-        let words = (0..len.div_ceil(WORD_BITS))
+        let words = (0..bits::words_for(len) as u32)
             .map(|word| {
                 let bits_in_word = (len - word * WORD_BITS).min(WORD_BITS);
                 AtomicU64::new(if bits_in_word == WORD_BITS { u64::MAX } else { (1u64 << bits_in_word) - 1 })
@@ -54,7 +91,8 @@ impl SegmentSet {
         if segment >= self.len {
             return None;
         }
-        Some((&self.words[(segment / WORD_BITS) as usize], 1u64 << (segment % WORD_BITS)))
+        let (word, bit) = bits::locate(segment);
+        Some((&self.words[word], bit))
     }
 
     /// Whether `segment` is held. Out-of-range segments are never held.
@@ -83,7 +121,6 @@ impl SegmentSet {
         }
     }
 
-    /// How many segments are held.
     /// The whole set as bitset words (bit `i` of word `i / 64` for segment `i`), for telling
     /// another peer what this one has. Each word is read with Acquire, as `contains` reads it;
     /// words read one after another may be from slightly different moments, which is fine for
@@ -92,6 +129,7 @@ impl SegmentSet {
         self.words.iter().map(|word| word.load(Ordering::Acquire)).collect()
     }
 
+    /// How many segments are held.
     pub fn held(&self) -> u32 {
         // Acquire: a reader that sees the full count also sees every bit set before it counted.
         self.held.load(Ordering::Acquire)
