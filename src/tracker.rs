@@ -38,11 +38,10 @@ pub enum Phase {
 struct FileRecord {
     name: FileName,
     hashes: Vec<SegmentHash>,
-    /// The first rank that announced the file, for naming both sides of a conflict.
-    first_owner: PeerId,
-    /// Every change to the swarm, oldest first: the owners (as seeds, by rank), then each rank
-    /// that joined (as a partial holder) and each holder that completed the file (as a seed).
-    /// Its length is the swarm's version.
+    /// Every change to the swarm, oldest first: the owners (as seeds; while registering in the
+    /// order they announced the file, so the first names one side of a conflict; from the go
+    /// by rank), then each rank that joined (as a partial holder) and each holder that
+    /// completed the file (as a seed). Its length is the swarm's version.
     history: Vec<Holder>,
 }
 
@@ -164,7 +163,6 @@ impl Tracker {
             self.files.push(FileRecord {
                 name: file.name,
                 hashes: file.hashes,
-                first_owner: owner,
                 history: vec![Holder { peer: owner, seed: true }],
             });
             return Ok(());
@@ -175,7 +173,8 @@ impl Tracker {
                 Some(segment) => format!("they first differ at segment {}", segment + 1),
                 None => format!("{} segments against {}", record.hashes.len(), file.hashes.len()),
             };
-            let (first, second) = (record.first_owner.min(owner), record.first_owner.max(owner));
+            let first_owner = record.history[0].peer;
+            let (first, second) = (first_owner.min(owner), first_owner.max(owner));
             return Err(TrackerError::Conflict { file: file.name, first, second, detail });
         }
         record.history.push(Holder { peer: owner, seed: true });
