@@ -2,15 +2,18 @@
 # Runs the same swarms again and again under mpirun, to catch what happens once in a while: a
 # hang, a crash, a wrong or missing output.
 #
-# Usage: scripts/stress.sh [--runs N] [--keep DIR]
-#   --runs N    runs of every scenario (default 100)
-#   --keep DIR  work in DIR (created) and keep every run's folder there; by default the work goes
-#               to a temporary folder that is removed when every run passes
+# Usage: scripts/stress.sh [--runs N] [--only NAMES] [--keep DIR]
+#   --runs N      runs of every scenario (default 100)
+#   --only NAMES  only these scenarios (names separated by commas, as the summary prints them)
+#   --keep DIR    work in DIR (created) and keep every run's folder there; by default the work
+#                 goes to a temporary folder that is removed when every run passes
 #
 # Each run: the course's four tests (tests/apd-tema3), judged as the course did (within
 # `timeout 20`, every wanted client<R>_file<N> equal to out<N>.txt by `diff -q -w`), then three
-# swarms generated once up front with `./bitorrent gen` (16 ranks, 32 ranks, and one run with
-# --in-order), judged the same way against the owners' hashes. In every scenario no client*
+# swarms generated once up front with `./bitorrent gen` (16 ranks, 32 ranks, one run with
+# --in-order, and one with --actors threads), judged the same way against the owners' hashes.
+# The threads scenario is the one where a peer's actors share its state across threads (by
+# default they take turns on the rank's one thread), so it is what exercises that sharing. In every scenario no client*
 # file may exist beyond those wanted. The first failure stops everything: the scenario and run
 # are named, that run's folder (inputs, outputs, stdout, stderr) is kept, and the exit is 1.
 # Otherwise a line per scenario gives its runs and median wall time, and the exit is 0.
@@ -22,10 +25,12 @@ mpirun_sh=$top/scripts/mpirun.sh
 course=$top/tests/apd-tema3
 
 runs=100
+only=
 keep=
 while [ $# -gt 0 ]; do
   case $1 in
     --runs) runs=${2:?--runs needs a number}; shift 2 ;;
+    --only) only=${2:?--only needs scenario names}; shift 2 ;;
     --keep) keep=${2:?--keep needs a folder}; shift 2 ;;
     -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "stress.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
@@ -79,6 +84,7 @@ read_input() {
 # EXPECT_FROM is "course" (client<R>_file<N> is out<N>.txt of INPUT_DIR) or "owners".
 add_scenario() {
   local name=$1 np=$2 limit=$3 extra=$4 from=$5 expect=$6
+  if [ -n "$only" ] && [[ ",$only," != *",$name,"* ]]; then return; fi
   local dir=$work/scenarios/$name
   mkdir -p "$dir/inputs" "$dir/owned"
   cp "$from"/in*.txt "$dir/inputs/"
@@ -108,6 +114,12 @@ generated=$work/generated
 add_scenario gen16 16 60 "" "$generated/g16" owners
 add_scenario gen32 32 60 "" "$generated/g32" owners
 add_scenario gen24-in-order 24 60 "--in-order" "$generated/g24" owners
+add_scenario gen16-threads 16 60 "--actors threads" "$generated/g16" owners
+if [ ${#names[@]} -eq 0 ]; then
+  echo "stress.sh: --only $only names no scenario (course1..course4, gen16, gen32, gen24-in-order, gen16-threads)" >&2
+  [ -n "$keep" ] || rm -rf "$work"
+  exit 2
+fi
 
 # ---------------------------------------------------------------------------------------------
 
