@@ -9,12 +9,12 @@
 #                 goes to a temporary folder that is removed when every run passes
 #
 # Each run: the course's four tests (tests/apd-tema3), judged as the course did (within
-# `timeout 20`, every wanted client<R>_file<N> equal to out<N>.txt by `diff -q -w`), then three
+# `timeout 20`, every wanted client<R>_file<N> equal to out<N>.txt by `diff -q -w`), then four
 # swarms generated once up front with `./bitorrent gen` (16 ranks, 32 ranks, one run with
 # --in-order, and one with --actors threads), judged the same way against the owners' hashes.
 # The threads scenario is the one where a peer's actors share its state across threads (by
-# default they take turns on the rank's one thread), so it is what exercises that sharing. In every scenario no client*
-# file may exist beyond those wanted. The first failure stops everything: the scenario and run
+# default they take turns on the rank's one thread), so it is what exercises that sharing. In
+# every scenario no client* file may exist beyond those wanted. The first failure stops everything: the scenario and run
 # are named, that run's folder (inputs, outputs, stdout, stderr) is kept, and the exit is 1.
 # Otherwise a line per scenario gives its runs and median wall time, and the exit is 0.
 set -euo pipefail
@@ -56,6 +56,7 @@ fi
 # Scenarios: name, ranks, extra arguments, a folder of inputs, and the expected outputs.
 
 names=()
+all_names=()
 declare -A np_of args_of timeout_of
 
 # Reads an input file as a stream of words: writes each owned file's hashes, one a line, to
@@ -84,6 +85,7 @@ read_input() {
 # EXPECT_FROM is "course" (client<R>_file<N> is out<N>.txt of INPUT_DIR) or "owners".
 add_scenario() {
   local name=$1 np=$2 limit=$3 extra=$4 from=$5 expect=$6
+  all_names+=("$name")
   if [ -n "$only" ] && [[ ",$only," != *",$name,"* ]]; then return; fi
   local dir=$work/scenarios/$name
   mkdir -p "$dir/inputs" "$dir/owned"
@@ -116,7 +118,7 @@ add_scenario gen32 32 60 "" "$generated/g32" owners
 add_scenario gen24-in-order 24 60 "--in-order" "$generated/g24" owners
 add_scenario gen16-threads 16 60 "--actors threads" "$generated/g16" owners
 if [ ${#names[@]} -eq 0 ]; then
-  echo "stress.sh: --only $only names no scenario (course1..course4, gen16, gen32, gen24-in-order, gen16-threads)" >&2
+  echo "stress.sh: --only $only names no scenario; there are: ${all_names[*]}" >&2
   [ -n "$keep" ] || rm -rf "$work"
   exit 2
 fi
