@@ -14,8 +14,9 @@
 # --in-order, and one with --actors threads), judged the same way against the owners' hashes.
 # The threads scenario is the one where a peer's actors share its state across threads (by
 # default they take turns on the rank's one thread), so it is what exercises that sharing. In
-# every scenario no client* file may exist beyond those wanted. The first failure stops everything: the scenario and run
-# are named, that run's folder (inputs, outputs, stdout, stderr) is kept, and the exit is 1.
+# every scenario no client* file may exist beyond those wanted. The first failure stops
+# everything: the scenario and run are named, that run's folder (inputs, outputs, stdout,
+# stderr) is kept, and the exit is 1.
 # Otherwise a line per scenario gives its runs and median wall time, and the exit is 0.
 set -euo pipefail
 
@@ -117,8 +118,14 @@ add_scenario gen16 16 60 "" "$generated/g16" owners
 add_scenario gen32 32 60 "" "$generated/g32" owners
 add_scenario gen24-in-order 24 60 "--in-order" "$generated/g24" owners
 add_scenario gen16-threads 16 60 "--actors threads" "$generated/g16" owners
-if [ ${#names[@]} -eq 0 ]; then
-  echo "stress.sh: --only $only names no scenario; there are: ${all_names[*]}" >&2
+# Every name --only gives must be a scenario: a misspelt one would otherwise go unrun, unsaid.
+unknown=
+IFS=, read -r -a asked <<< "$only"
+for name in ${asked[@]+"${asked[@]}"}; do
+  [ -z "$name" ] || [[ " ${all_names[*]} " == *" $name "* ]] || unknown+=" $name"
+done
+if [ -n "$unknown" ] || [ ${#names[@]} -eq 0 ]; then
+  echo "stress.sh: --only names no such scenario:${unknown:- (none named)}; there are: ${all_names[*]}" >&2
   [ -n "$keep" ] || rm -rf "$work"
   exit 2
 fi
