@@ -23,7 +23,7 @@ use std::path::PathBuf;
 use bitorrent::input::PeerInput;
 use bitorrent::model::{FileId, FileName, OwnedFile, PeerId, SegmentHash};
 use bitorrent::peer::actor::Actor;
-use bitorrent::peer::{self, Actors, Placement, PeerConfig, PumpCommand, Route};
+use bitorrent::peer::{self, Actors, PeerConfig, Placement, PumpCommand, Route};
 use bitorrent::sync::{self, Receiver, Sender, TryRecv, thread};
 use bitorrent::wire::Message;
 
@@ -322,13 +322,22 @@ fn real_peer<const REQUEST: bool, const ORDERLY_STOP: bool, const THREADS: bool>
     let placement = if THREADS { Placement::Threads } else { Placement::Pump };
     let name = FileName::new("file1").unwrap();
     let input = PeerInput { owned: vec![OwnedFile { name: name.clone(), hashes: vec![hash(1)] }], wanted: vec![] };
-    let config = PeerConfig { window: 1, seed: 1, output_dir: PathBuf::from("/nonexistent"), in_order: false, actors: placement };
+    let config = PeerConfig {
+        window: 1,
+        seed: 1,
+        output_dir: PathBuf::from("/nonexistent"),
+        in_order: false,
+        actors: placement,
+    };
     let (outbox, commands) = sync::mailbox();
     let (mut router, mut actors) = peer::start(PeerId(1), input, &config, outbox);
 
     let mut sent = Vec::new();
     let registered = |sent: &[(PeerId, Message)]| !sent.is_empty();
-    assert!(pump_outbox(&mut actors, placement, &commands, &mut sent, registered), "the outbox closed before the registration");
+    assert!(
+        pump_outbox(&mut actors, placement, &commands, &mut sent, registered),
+        "the outbox closed before the registration"
+    );
     assert!(matches!(&sent[0], (PeerId::TRACKER, Message::Register { .. })), "first the registration: {sent:?}");
     assert!(matches!(router.route(PeerId::TRACKER, Message::Go { owned: vec![(name, FileId(0))] }), Route::Delivered));
     let mut answers = Vec::new();
@@ -341,7 +350,10 @@ fn real_peer<const REQUEST: bool, const ORDERLY_STOP: bool, const THREADS: bool>
     }
     if ORDERLY_STOP {
         let all_done = |sent: &[(PeerId, Message)]| sent.iter().any(|(_, message)| *message == Message::AllDone);
-        assert!(pump_outbox(&mut actors, placement, &commands, &mut sent, all_done), "the outbox closed before \"all done\"");
+        assert!(
+            pump_outbox(&mut actors, placement, &commands, &mut sent, all_done),
+            "the outbox closed before \"all done\""
+        );
     }
     assert!(matches!(router.route(PeerId::TRACKER, Message::Stop), Route::Stop));
     drop(router);
@@ -431,14 +443,22 @@ fn the_upload_desk_answers_every_request_once_however_it_races_the_book() {
         let mut answered: Vec<(u32, bool, Vec<u64>)> = answers
             .iter()
             .map(|answer| match answer {
-                Message::SegmentReply { file: FileId(0), segment, granted, held, .. } => (*segment, *granted, held.clone()),
+                Message::SegmentReply { file: FileId(0), segment, granted, held, .. } => {
+                    (*segment, *granted, held.clone())
+                }
                 other => panic!("not an answer: {other:?}"),
             })
             .collect();
         answered.sort();
         let expected = [(0, true, vec![]), (1, true, vec![0b11])];
-        assert_eq!(answered, expected, "every request answered once, yes, the bitfield with the one that asked: {answers:?}");
-        let mut loads: Vec<u32> = answers.iter().map(|answer| if let Message::SegmentReply { load, .. } = answer { *load } else { 0 }).collect();
+        assert_eq!(
+            answered, expected,
+            "every request answered once, yes, the bitfield with the one that asked: {answers:?}"
+        );
+        let mut loads: Vec<u32> = answers
+            .iter()
+            .map(|answer| if let Message::SegmentReply { load, .. } = answer { *load } else { 0 })
+            .collect();
         loads.sort();
         assert_eq!(loads, [1, 2], "each upload counted once: {answers:?}");
         let figures = state.figures();

@@ -141,7 +141,11 @@ fn completion_sees_everything<S: Bitset>() {
     let read_all = |shared: &Shared<S>| {
         for segment in 0..2u32 {
             assert!(shared.set.contains(segment), "complete, yet segment {segment} is not held");
-            assert_eq!(shared.bytes[segment as usize].read(), content(segment), "complete without segment {segment}'s bytes");
+            assert_eq!(
+                shared.bytes[segment as usize].read(),
+                content(segment),
+                "complete without segment {segment}'s bytes"
+            );
         }
     };
     let markers: Vec<_> = (0..2u32)

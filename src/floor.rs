@@ -25,7 +25,11 @@ pub struct FloorOutcome {
 
 /// Runs this rank's part of the floor: `exchanges` request/replies per peer, `window` at a time.
 /// Rank 0 returns the time from its go to its stop; the others return `None`.
-pub fn run<T: Transport>(transport: &mut T, exchanges: u64, window: u64) -> Result<Option<FloorOutcome>, TransportError> {
+pub fn run<T: Transport>(
+    transport: &mut T,
+    exchanges: u64,
+    window: u64,
+) -> Result<Option<FloorOutcome>, TransportError> {
     let me = transport.me();
     let ranks = transport.ranks();
     let peers = ranks - 1;

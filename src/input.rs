@@ -32,18 +32,11 @@ pub struct PeerInput {
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
     #[error("{file}: cannot read: {source}")]
-    Unreadable {
-        file: String,
-        source: std::io::Error,
-    },
+    Unreadable { file: String, source: std::io::Error },
     /// `line` is 1-based and counts every physical line, blank ones included, so that it
     /// matches what an editor shows.
     #[error("{file}:{line}: {problem}")]
-    Bad {
-        file: String,
-        line: usize,
-        problem: String,
-    },
+    Bad { file: String, line: usize, problem: String },
 }
 
 impl InputError {
@@ -58,10 +51,7 @@ pub fn read_peer_input(path: &Path) -> Result<PeerInput, InputError> {
     let source = path.display().to_string();
     match std::fs::read(path) {
         Ok(text) => parse_peer_input(&source, &text),
-        Err(error) => Err(InputError::Unreadable {
-            file: source,
-            source: error,
-        }),
+        Err(error) => Err(InputError::Unreadable { file: source, source: error }),
     }
 }
 
@@ -70,15 +60,10 @@ pub fn parse_peer_input(source: &str, text: &[u8]) -> Result<PeerInput, InputErr
     let mut lines = Lines::new(source, text);
 
     let Some((owned_count_line, owned_count_text)) = lines.next_content()? else {
-        return Err(
-            lines.bad_at_end("the file is empty: expected the number of files owned".into())
-        );
+        return Err(lines.bad_at_end("the file is empty: expected the number of files owned".into()));
     };
     let owned_count = parse_count(owned_count_text).map_err(|problem| {
-        lines.bad(
-            owned_count_line,
-            problem.describe("the number of files owned", owned_count_text),
-        )
+        lines.bad(owned_count_line, problem.describe("the number of files owned", owned_count_text))
     })?;
 
     // Grown one pushed item at a time: a count is only a promise until the lines are there, and
@@ -97,10 +82,7 @@ pub fn parse_peer_input(source: &str, text: &[u8]) -> Result<PeerInput, InputErr
         let (name, segments) = parse_owned_header(text, index, owned_count, previous.as_ref())
             .map_err(|problem| lines.bad(line, problem))?;
         if let Some(first) = owned_at.get(&name) {
-            return Err(lines.bad(
-                line,
-                format!("{name} is owned twice: it was already listed at line {first}"),
-            ));
+            return Err(lines.bad(line, format!("{name} is owned twice: it was already listed at line {first}")));
         }
 
         let mut hashes = Vec::new();
@@ -110,12 +92,8 @@ pub fn parse_peer_input(source: &str, text: &[u8]) -> Result<PeerInput, InputErr
                     "the file ends after {k} of the {segments} hashes of {name} promised at line {line}"
                 )));
             };
-            let hash = SegmentHash::parse(hash_text).ok_or_else(|| {
-                lines.bad(
-                    hash_line,
-                    describe_bad_hash(hash_text, k + 1, segments, &name),
-                )
-            })?;
+            let hash = SegmentHash::parse(hash_text)
+                .ok_or_else(|| lines.bad(hash_line, describe_bad_hash(hash_text, k + 1, segments, &name)))?;
             hashes.push(hash);
         }
 
@@ -131,12 +109,7 @@ pub fn parse_peer_input(source: &str, text: &[u8]) -> Result<PeerInput, InputErr
     };
     let wanted_count = parse_count(wanted_count_text).map_err(|problem| {
         let mut text = problem.describe("the number of files wanted", wanted_count_text);
-        text += &hint_for_misplaced_line(
-            wanted_count_text,
-            owned_count,
-            owned_count_line,
-            previous.as_ref(),
-        );
+        text += &hint_for_misplaced_line(wanted_count_text, owned_count, owned_count_line, previous.as_ref());
         lines.bad(wanted_count_line, text)
     })?;
 
@@ -149,26 +122,16 @@ pub fn parse_peer_input(source: &str, text: &[u8]) -> Result<PeerInput, InputErr
             )));
         };
         if text.contains([' ', '\t']) {
-            return Err(lines.bad(
-                line,
-                format!(
-                    "expected one file name per line in the wanted list, found {}",
-                    shown(text)
-                ),
-            ));
+            return Err(
+                lines.bad(line, format!("expected one file name per line in the wanted list, found {}", shown(text)))
+            );
         }
         let name = FileName::new(text).map_err(|bad| lines.bad(line, bad.to_string()))?;
         if let Some(first) = wanted_at.get(&name) {
-            return Err(lines.bad(
-                line,
-                format!("{name} is wanted twice: it was already listed at line {first}"),
-            ));
+            return Err(lines.bad(line, format!("{name} is wanted twice: it was already listed at line {first}")));
         }
         if let Some(first) = owned_at.get(&name) {
-            return Err(lines.bad(
-                line,
-                format!("{name} is wanted but this peer already owns it (line {first})"),
-            ));
+            return Err(lines.bad(line, format!("{name} is wanted but this peer already owns it (line {first})")));
         }
         wanted_at.insert(name.clone(), line);
         wanted.push(name);
@@ -224,11 +187,7 @@ struct Lines<'a> {
 
 impl<'a> Lines<'a> {
     fn new(source: &'a str, text: &'a [u8]) -> Lines<'a> {
-        Lines {
-            source,
-            rest: text.strip_prefix(BOM).unwrap_or(text),
-            taken: 0,
-        }
+        Lines { source, rest: text.strip_prefix(BOM).unwrap_or(text), taken: 0 }
     }
 
     /// The next line that is not blank, trimmed, with its number; `None` at the end of the file.
@@ -245,13 +204,7 @@ impl<'a> Lines<'a> {
             };
             self.taken += 1;
             let text = std::str::from_utf8(raw).map_err(|error| {
-                self.bad(
-                    self.taken,
-                    format!(
-                        "the line is not valid UTF-8 (at byte {})",
-                        error.valid_up_to() + 1
-                    ),
-                )
+                self.bad(self.taken, format!("the line is not valid UTF-8 (at byte {})", error.valid_up_to() + 1))
             })?;
             // '\r' goes too: it is the other half of a CRLF, and stray ones are as invisible.
             let text = text.trim_matches([' ', '\t', '\r']);
@@ -263,11 +216,7 @@ impl<'a> Lines<'a> {
     }
 
     fn bad(&self, line: usize, problem: String) -> InputError {
-        InputError::Bad {
-            file: self.source.to_string(),
-            line,
-            problem,
-        }
+        InputError::Bad { file: self.source.to_string(), line, problem }
     }
 
     /// An error about something missing, reported at the file's last line (line 1 if it has none).
@@ -285,17 +234,9 @@ impl CountProblem {
     fn describe(&self, what: &str, found: &str) -> String {
         match self {
             CountProblem::NotANumber => {
-                format!(
-                    "expected {what} (a whole number from 0 to {}), found {}",
-                    u32::MAX,
-                    shown(found)
-                )
+                format!("expected {what} (a whole number from 0 to {}), found {}", u32::MAX, shown(found))
             }
-            CountProblem::TooLarge => format!(
-                "{what} {} is too large: the limit is {}",
-                shown(found),
-                u32::MAX
-            ),
+            CountProblem::TooLarge => format!("{what} {} is too large: the limit is {}", shown(found), u32::MAX),
         }
     }
 }
@@ -335,8 +276,8 @@ fn parse_owned_header(
         ));
     }
     let name = FileName::new(name).map_err(|bad| bad.to_string())?;
-    let segments = parse_count(count)
-        .map_err(|problem| problem.describe(&format!("the segment count of {name}"), count))?;
+    let segments =
+        parse_count(count).map_err(|problem| problem.describe(&format!("the segment count of {name}"), count))?;
     Ok((name, segments))
 }
 
@@ -362,10 +303,7 @@ fn hint_for_misplaced_line(
     owned_count_line: usize,
     previous: Option<&(FileName, usize)>,
 ) -> String {
-    let words: Vec<&str> = text
-        .split([' ', '\t'])
-        .filter(|word| !word.is_empty())
-        .collect();
+    let words: Vec<&str> = text.split([' ', '\t']).filter(|word| !word.is_empty()).collect();
     match words.as_slice() {
         [word] => hint_if_hash(word, previous),
         [_, count] if parse_count(count).is_ok() => format!(
@@ -379,9 +317,9 @@ fn hint_for_misplaced_line(
 /// A hash where something else was due means the previous file had more hashes than promised.
 fn hint_if_hash(word: &str, previous: Option<&(FileName, usize)>) -> String {
     match previous {
-        Some((name, line)) if SegmentHash::parse(word).is_some() => format!(
-            "; it looks like a hash: does the segment count of {name} at line {line} promise too few?"
-        ),
+        Some((name, line)) if SegmentHash::parse(word).is_some() => {
+            format!("; it looks like a hash: does the segment count of {name} at line {line} promise too few?")
+        }
         _ => String::new(),
     }
 }
@@ -421,14 +359,8 @@ mod tests {
     fn expected_example() -> PeerInput {
         PeerInput {
             owned: vec![
-                OwnedFile {
-                    name: name("file1"),
-                    hashes: vec![hash(H1), hash(H2), hash(H3)],
-                },
-                OwnedFile {
-                    name: name("file2"),
-                    hashes: vec![hash(H4)],
-                },
+                OwnedFile { name: name("file1"), hashes: vec![hash(H1), hash(H2), hash(H3)] },
+                OwnedFile { name: name("file2"), hashes: vec![hash(H4)] },
             ],
             wanted: vec![name("file3")],
         }
@@ -441,11 +373,7 @@ mod tests {
     /// The line and problem of a rejection; fails the test if the text was accepted.
     fn rejection(text: &str) -> (usize, String) {
         match parse(text) {
-            Err(InputError::Bad {
-                file,
-                line,
-                problem,
-            }) => {
+            Err(InputError::Bad { file, line, problem }) => {
                 assert_eq!(file, "in1.txt");
                 (line, problem)
             }
@@ -457,10 +385,7 @@ mod tests {
         let (found_line, problem) = rejection(text);
         assert_eq!(found_line, line, "line of {problem:?}");
         for fragment in fragments {
-            assert!(
-                problem.contains(fragment),
-                "{problem:?} should mention {fragment:?}"
-            );
+            assert!(problem.contains(fragment), "{problem:?} should mention {fragment:?}");
         }
     }
 
@@ -479,15 +404,9 @@ mod tests {
             lf.replace('\n', "\r\n").trim_end().to_string(),
             format!("\u{feff}{lf}"),
             format!("\n\n{}\n\n\n", lf.replace('\n', "\n\n")),
-            lf.lines()
-                .map(|line| format!(" \t {line}\t  "))
-                .collect::<Vec<_>>()
-                .join("\n"),
-            lf.replace("file1 3", "file1 \t  3")
-                .replace("file2 1", "file2\t1"),
-            format!(
-                "\u{feff}\r\n  2 \r\n\r\nfile1\t3\r\n{H1}\r\n{H2}  \r\n{H3}\r\nfile2 1\r\n{H4}\r\n\r\n1\r\nfile3"
-            ),
+            lf.lines().map(|line| format!(" \t {line}\t  ")).collect::<Vec<_>>().join("\n"),
+            lf.replace("file1 3", "file1 \t  3").replace("file2 1", "file2\t1"),
+            format!("\u{feff}\r\n  2 \r\n\r\nfile1\t3\r\n{H1}\r\n{H2}  \r\n{H3}\r\nfile2 1\r\n{H4}\r\n\r\n1\r\nfile3"),
         ];
         for text in variants {
             assert_eq!(parse(&text).expect(&text), expected, "{text:?}");
@@ -498,24 +417,12 @@ mod tests {
     fn render_reads_back() {
         let input = expected_example();
         assert_eq!(render_peer_input(&input, false), example());
-        assert_eq!(
-            render_peer_input(&input, true),
-            example().replace('\n', "\r\n")
-        );
+        assert_eq!(render_peer_input(&input, true), example().replace('\n', "\r\n"));
         for crlf in [false, true] {
-            assert_eq!(
-                parse(&render_peer_input(&input, crlf)).expect("valid"),
-                input
-            );
+            assert_eq!(parse(&render_peer_input(&input, crlf)).expect("valid"), input);
         }
-        let empty = PeerInput {
-            owned: vec![],
-            wanted: vec![],
-        };
-        assert_eq!(
-            parse(&render_peer_input(&empty, true)).expect("valid"),
-            empty
-        );
+        let empty = PeerInput { owned: vec![], wanted: vec![] };
+        assert_eq!(parse(&render_peer_input(&empty, true)).expect("valid"), empty);
     }
 
     #[test]
@@ -523,13 +430,7 @@ mod tests {
         let input = parse("0\n0\n").expect("valid");
         assert!(input.owned.is_empty() && input.wanted.is_empty());
         let input = parse("1\nempty 0\n0").expect("valid");
-        assert_eq!(
-            input.owned,
-            vec![OwnedFile {
-                name: name("empty"),
-                hashes: vec![]
-            }]
-        );
+        assert_eq!(input.owned, vec![OwnedFile { name: name("empty"), hashes: vec![] }]);
         let input = parse("0\n2\na\nb\n").expect("valid");
         assert_eq!(input.wanted, vec![name("a"), name("b")]);
     }
@@ -546,11 +447,7 @@ mod tests {
         let error = read_peer_input(&missing).expect_err("missing file");
         assert!(matches!(error, InputError::Unreadable { .. }));
         assert_eq!(error.file(), missing.display().to_string());
-        assert!(
-            error
-                .to_string()
-                .starts_with(&format!("{}: cannot read: ", missing.display()))
-        );
+        assert!(error.to_string().starts_with(&format!("{}: cannot read: ", missing.display())));
     }
 
     #[test]
@@ -567,47 +464,23 @@ mod tests {
     #[test]
     fn counts_must_be_plain_non_negative_integers() {
         for bad in ["-1", "abc", "3x", "1.5", "+2", "0x10", "1 2", "²"] {
-            assert_rejected(
-                &format!("{bad}\n0\n"),
-                1,
-                &["number of files owned", "whole number", bad],
-            );
-            assert_rejected(
-                &format!("0\n{bad}\n"),
-                2,
-                &["number of files wanted", "whole number", bad],
-            );
+            assert_rejected(&format!("{bad}\n0\n"), 1, &["number of files owned", "whole number", bad]);
+            assert_rejected(&format!("0\n{bad}\n"), 2, &["number of files wanted", "whole number", bad]);
             if !bad.contains(' ') {
-                assert_rejected(
-                    &format!("1\nfile1 {bad}\n"),
-                    2,
-                    &["segment count of file1", "whole number", bad],
-                );
+                assert_rejected(&format!("1\nfile1 {bad}\n"), 2, &["segment count of file1", "whole number", bad]);
             }
         }
     }
 
     #[test]
     fn counts_must_fit_u32() {
-        for big in [
-            "4294967296",
-            "99999999999999",
-            "000099999999999999999999999999",
-        ] {
+        for big in ["4294967296", "99999999999999", "000099999999999999999999999999"] {
             assert_rejected(&format!("{big}\n0\n"), 1, &["too large", big]);
             assert_rejected(&format!("0\n{big}\n"), 2, &["too large", big]);
-            assert_rejected(
-                &format!("1\nfile1 {big}\n"),
-                2,
-                &["too large", big, "file1"],
-            );
+            assert_rejected(&format!("1\nfile1 {big}\n"), 2, &["too large", big, "file1"]);
         }
         // The largest allowed count is accepted as a number, and then fails for want of lines.
-        assert_rejected(
-            "1\nfile1 4294967295\n",
-            2,
-            &["ends after 0 of the 4294967295 hashes of file1"],
-        );
+        assert_rejected("1\nfile1 4294967295\n", 2, &["ends after 0 of the 4294967295 hashes of file1"]);
     }
 
     #[test]
@@ -617,55 +490,27 @@ mod tests {
             4,
             &["ends after 2 of the 99999999 hashes of file1 promised at line 2"],
         );
-        assert_rejected(
-            "4000000000\nfile1 0\n",
-            2,
-            &["ends after 1 of the 4000000000 owned files promised at line 1"],
-        );
-        assert_rejected(
-            "0\n4000000000\na\nb\n",
-            4,
-            &["ends after 2 of the 4000000000 wanted file names"],
-        );
+        assert_rejected("4000000000\nfile1 0\n", 2, &["ends after 1 of the 4000000000 owned files promised at line 1"]);
+        assert_rejected("0\n4000000000\na\nb\n", 4, &["ends after 2 of the 4000000000 wanted file names"]);
     }
 
     #[test]
     fn missing_lines_are_reported_where_the_file_ends() {
         assert_rejected("", 1, &["file is empty"]);
         assert_rejected("\n\n  \n", 3, &["file is empty"]);
-        assert_rejected(
-            "2\nfile1 0\n",
-            2,
-            &["ends after 1 of the 2 owned files promised at line 1"],
-        );
+        assert_rejected("2\nfile1 0\n", 2, &["ends after 1 of the 2 owned files promised at line 1"]);
         assert_rejected(
             &format!("1\nfile1 100\n{H1}\n\n"),
             4,
             &["ends after 1 of the 100 hashes of file1 promised at line 2"],
         );
-        assert_rejected(
-            &format!("1\nfile1 1\n{H1}"),
-            3,
-            &["after the 1 owned files", "number of files wanted"],
-        );
-        assert_rejected(
-            "0\n3\nx\n",
-            3,
-            &["ends after 1 of the 3 wanted file names promised at line 2"],
-        );
+        assert_rejected(&format!("1\nfile1 1\n{H1}"), 3, &["after the 1 owned files", "number of files wanted"]);
+        assert_rejected("0\n3\nx\n", 3, &["ends after 1 of the 3 wanted file names promised at line 2"]);
     }
 
     #[test]
     fn header_lines_need_exactly_a_name_and_a_count() {
-        assert_rejected(
-            "1\nfile1\n",
-            2,
-            &[
-                "<file name> <segment count>",
-                "\"file1\"",
-                "no segment count",
-            ],
-        );
+        assert_rejected("1\nfile1\n", 2, &["<file name> <segment count>", "\"file1\"", "no segment count"]);
         assert_rejected("1\nfile1 1 2\n", 2, &["extra text \"2\"", "file1 1 2"]);
         assert_rejected("1\nfile1 1 x\n", 2, &["extra text \"x\""]);
     }
@@ -682,99 +527,50 @@ mod tests {
         assert_rejected(
             &format!("1\nfile1 1\n{H1}\n{H2}\n0\n"),
             4,
-            &[
-                "number of files wanted",
-                "looks like a hash",
-                "file1 at line 2",
-            ],
+            &["number of files wanted", "looks like a hash", "file1 at line 2"],
         );
         // One owned file too many.
         assert_rejected(
             &format!("1\nfile1 1\n{H1}\nfile2 1\n{H2}\n0\n"),
             4,
-            &[
-                "number of files wanted",
-                "\"file2 1\"",
-                "owned files at line 1 promise too few",
-            ],
+            &["number of files wanted", "\"file2 1\"", "owned files at line 1 promise too few"],
         );
         // One wanted file too many.
-        assert_rejected(
-            "0\n1\nfile3\nfile4\n",
-            4,
-            &["nothing after the 1 wanted", "\"file4\"", "line 2"],
-        );
+        assert_rejected("0\n1\nfile3\nfile4\n", 4, &["nothing after the 1 wanted", "\"file4\"", "line 2"]);
     }
 
     #[test]
     fn content_after_the_wanted_list_is_refused() {
-        assert_rejected(
-            &format!("{}\n\nsurprise\n", example()),
-            12,
-            &["expected nothing after", "surprise"],
-        );
-        assert_rejected(
-            "0\n0\n\t\n 0\n",
-            4,
-            &["expected nothing after the 0 wanted", "\"0\""],
-        );
+        assert_rejected(&format!("{}\n\nsurprise\n", example()), 12, &["expected nothing after", "surprise"]);
+        assert_rejected("0\n0\n\t\n 0\n", 4, &["expected nothing after the 0 wanted", "\"0\""]);
     }
 
     #[test]
     fn hashes_must_be_32_visible_ascii_characters() {
         let short = &H1[..31];
-        assert_rejected(
-            &format!("1\nfile1 1\n{short}\n0\n"),
-            3,
-            &["hash 1 of 1 for file1", "31 characters", short],
-        );
+        assert_rejected(&format!("1\nfile1 1\n{short}\n0\n"), 3, &["hash 1 of 1 for file1", "31 characters", short]);
         let long = format!("{H1}0");
-        assert_rejected(
-            &format!("1\nfile1 2\n{H2}\n{long}\n0\n"),
-            4,
-            &["hash 2 of 2 for file1", "33 characters"],
-        );
+        assert_rejected(&format!("1\nfile1 2\n{H2}\n{long}\n0\n"), 4, &["hash 2 of 2 for file1", "33 characters"]);
         let spaced = format!("{} {}", &H1[..16], &H1[17..]);
-        assert_rejected(
-            &format!("1\nfile1 1\n{spaced}\n0\n"),
-            3,
-            &["hash 1 of 1", "space, control or non-ASCII"],
-        );
+        assert_rejected(&format!("1\nfile1 1\n{spaced}\n0\n"), 3, &["hash 1 of 1", "space, control or non-ASCII"]);
         let accented = format!("{}é", &H1[..31]);
         assert_rejected(&format!("1\nfile1 1\n{accented}\n0\n"), 3, &["non-ASCII"]);
         // A header line where a hash was due: the segment count promised too many.
-        assert_rejected(
-            &format!("2\nfile1 2\n{H1}\nfile2 1\n{H2}\n0\n"),
-            4,
-            &["hash 2 of 2 for file1", "\"file2 1\""],
-        );
+        assert_rejected(&format!("2\nfile1 2\n{H1}\nfile2 1\n{H2}\n0\n"), 4, &["hash 2 of 2 for file1", "\"file2 1\""]);
     }
 
     #[test]
     fn bad_file_names_are_refused_with_the_model_s_reason() {
         let long = "x".repeat(FileName::MAX_LEN + 1);
-        let cases: [(&str, &str); 5] = [
-            ("a/b", "escape"),
-            ("a\\b", "escape"),
-            ("..", "escape"),
-            ("x..y", "escape"),
-            (&long, "longer than"),
-        ];
+        let cases: [(&str, &str); 5] =
+            [("a/b", "escape"), ("a\\b", "escape"), ("..", "escape"), ("x..y", "escape"), (&long, "longer than")];
         for (bad, reason) in cases {
             let expected = FileName::new(bad).expect_err("bad name").to_string();
             assert!(expected.contains(reason));
             let (line, problem) = rejection(&format!("1\n{bad} 0\n0\n"));
-            assert_eq!(
-                (line, problem.as_str()),
-                (2, expected.as_str()),
-                "owned {bad:?}"
-            );
+            assert_eq!((line, problem.as_str()), (2, expected.as_str()), "owned {bad:?}");
             let (line, problem) = rejection(&format!("0\n1\n{bad}\n"));
-            assert_eq!(
-                (line, problem.as_str()),
-                (3, expected.as_str()),
-                "wanted {bad:?}"
-            );
+            assert_eq!((line, problem.as_str()), (3, expected.as_str()), "wanted {bad:?}");
         }
         // Control characters other than tabs and the CR of a CRLF stay in the name.
         assert_rejected("1\na\u{1}b 0\n0\n", 2, &["control character"]);
@@ -785,21 +581,9 @@ mod tests {
 
     #[test]
     fn duplicates_are_refused() {
-        assert_rejected(
-            "2\nfile1 0\n\nfile1 0\n0\n",
-            4,
-            &["file1 is owned twice", "line 2"],
-        );
-        assert_rejected(
-            "0\n2\nfile3\nfile3\n",
-            4,
-            &["file3 is wanted twice", "line 3"],
-        );
-        assert_rejected(
-            "1\nfile1 0\n1\nfile1\n",
-            4,
-            &["file1 is wanted", "already owns it (line 2)"],
-        );
+        assert_rejected("2\nfile1 0\n\nfile1 0\n0\n", 4, &["file1 is owned twice", "line 2"]);
+        assert_rejected("0\n2\nfile3\nfile3\n", 4, &["file3 is wanted twice", "line 3"]);
+        assert_rejected("1\nfile1 0\n1\nfile1\n", 4, &["file1 is wanted", "already owns it (line 2)"]);
     }
 
     #[test]
@@ -815,19 +599,12 @@ mod tests {
         }
         // Even in what would otherwise be a blank trailing line.
         let text = b"0\n0\n\n\xC3\n";
-        assert!(matches!(
-            parse_peer_input("x", text),
-            Err(InputError::Bad { line: 4, .. })
-        ));
+        assert!(matches!(parse_peer_input("x", text), Err(InputError::Bad { line: 4, .. })));
     }
 
     #[test]
     fn line_numbers_count_blank_lines_and_crlf_lines() {
-        assert_rejected(
-            "\r\n\r\n1\r\n\r\nfile1 x\r\n",
-            5,
-            &["segment count of file1"],
-        );
+        assert_rejected("\r\n\r\n1\r\n\r\nfile1 x\r\n", 5, &["segment count of file1"]);
         assert_rejected("\u{feff}abc\n", 1, &["\"abc\""]);
     }
 

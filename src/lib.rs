@@ -2,18 +2,18 @@
 //! peer made of small actors (upload server, download scheduler, tracker mirror) around an MPI
 //! pump. See DESIGN.md and README.md for the picture.
 
-pub mod scenario;
 pub mod cli;
 pub mod console;
 pub mod floor;
 pub mod input;
 pub mod model;
-pub mod rng;
 pub mod output;
 pub mod peer;
 pub mod pump;
 pub mod report;
+pub mod rng;
 pub mod run;
+pub mod scenario;
 pub mod stats;
 pub mod sync;
 pub mod tracker;

@@ -42,7 +42,8 @@ fn main() -> ExitCode {
 /// abort. So under mpirun the ranks start MPI, rank 0 alone prints, and all finish MPI and exit.
 fn command_line_error(error: clap::Error) -> ExitCode {
     let code = ExitCode::from(error.exit_code().clamp(0, 255) as u8);
-    let launched_by_mpirun = ["OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK"].iter().any(|name| std::env::var_os(name).is_some());
+    let launched_by_mpirun =
+        ["OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK"].iter().any(|name| std::env::var_os(name).is_some());
     if !launched_by_mpirun {
         let _ = error.print();
         return code;

@@ -133,7 +133,11 @@ pub struct PeerOutcome {
 }
 
 /// Runs peer `transport.me()` from its input until the tracker says stop, then reports.
-pub fn run_peer<T: Transport>(transport: &mut T, input: PeerInput, config: &PeerConfig) -> Result<PeerOutcome, RankError> {
+pub fn run_peer<T: Transport>(
+    transport: &mut T,
+    input: PeerInput,
+    config: &PeerConfig,
+) -> Result<PeerOutcome, RankError> {
     let me = transport.me();
     let (outbox, commands) = crate::sync::mailbox();
     let (router, mut actors) = peer::start(me, input, config, outbox);

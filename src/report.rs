@@ -8,7 +8,13 @@ use crate::stats::{RunStats, StatsError};
 
 /// A short account of the run on stderr (nothing with `quiet`; every peer with `verbose`), and
 /// the JSON report if asked for.
-pub fn finish(outcome: &TrackerOutcome, ranks: u32, quiet: bool, verbose: bool, stats_file: Option<&Path>) -> Result<RunStats, StatsError> {
+pub fn finish(
+    outcome: &TrackerOutcome,
+    ranks: u32,
+    quiet: bool,
+    verbose: bool,
+    stats_file: Option<&Path>,
+) -> Result<RunStats, StatsError> {
     let stats = RunStats::from_outcome(outcome, ranks);
     if let Some(path) = stats_file {
         stats.write_json(path)?;

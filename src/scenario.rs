@@ -56,15 +56,9 @@ pub enum ScenarioError {
     #[error("the input files would hold up to {lines} lines, more than the limit of {max}")]
     TooLarge { lines: u128, max: u64 },
     #[error("cannot create folder {}: {source}", path.display())]
-    CreateFolder {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    CreateFolder { path: PathBuf, source: std::io::Error },
     #[error("cannot write {}: {source}", path.display())]
-    Write {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Write { path: PathBuf, source: std::io::Error },
 }
 
 /// Every line of every input file is held in memory before it is written; this keeps a typo in
@@ -83,11 +77,7 @@ pub struct Scenario {
 impl Scenario {
     pub fn summary(&self) -> ScenarioSummary {
         let peers = u32::try_from(self.inputs.len()).unwrap_or(u32::MAX);
-        let wanted: u64 = self
-            .inputs
-            .iter()
-            .map(|input| input.wanted.len() as u64)
-            .sum();
+        let wanted: u64 = self.inputs.iter().map(|input| input.wanted.len() as u64).sum();
         ScenarioSummary {
             ranks: peers.saturating_add(1),
             peers,
@@ -108,14 +98,11 @@ impl Scenario {
     /// Writes `in1.txt..in<N>.txt` into `folder`, creating it if needed. Other files there,
     /// such as those of an earlier, larger scenario, are left alone.
     pub fn write_to(&self, folder: &Path, crlf: bool) -> Result<(), ScenarioError> {
-        std::fs::create_dir_all(folder).map_err(|source| ScenarioError::CreateFolder {
-            path: folder.to_path_buf(),
-            source,
-        })?;
+        std::fs::create_dir_all(folder)
+            .map_err(|source| ScenarioError::CreateFolder { path: folder.to_path_buf(), source })?;
         for index in 0..self.inputs.len() {
             let path = folder.join(format!("in{}.txt", index + 1));
-            std::fs::write(&path, self.render(index, crlf))
-                .map_err(|source| ScenarioError::Write { path, source })?;
+            std::fs::write(&path, self.render(index, crlf)).map_err(|source| ScenarioError::Write { path, source })?;
         }
         Ok(())
     }
@@ -142,8 +129,7 @@ pub fn plan(spec: &ScenarioSpec) -> Result<Scenario, ScenarioError> {
     let mut segment_number: u64 = 0;
     let mut files: Vec<OwnedFile> = Vec::new();
     for file in 1..=spec.files {
-        let name =
-            FileName::new(&format!("file{file}")).expect("\"file<N>\" is always a valid name");
+        let name = FileName::new(&format!("file{file}")).expect("\"file<N>\" is always a valid name");
         let mut hashes = Vec::new();
         for _ in 0..spec.segments {
             hashes.push(segment_hash(segment_number, hash_key, &mut hash_rng));
@@ -177,21 +163,11 @@ pub fn plan(spec: &ScenarioSpec) -> Result<Scenario, ScenarioError> {
                 .into_iter()
                 .map(|rank| files[nth_not_owned(owned, rank) as usize].name.clone())
                 .collect();
-            PeerInput {
-                owned: owned
-                    .iter()
-                    .map(|&file| files[file as usize].clone())
-                    .collect(),
-                wanted,
-            }
+            PeerInput { owned: owned.iter().map(|&file| files[file as usize].clone()).collect(), wanted }
         })
         .collect();
 
-    Ok(Scenario {
-        inputs,
-        files: spec.files,
-        segments_per_file: spec.segments,
-    })
+    Ok(Scenario { inputs, files: spec.files, segments_per_file: spec.segments })
 }
 
 fn check(spec: &ScenarioSpec) -> Result<(), ScenarioError> {
@@ -209,26 +185,17 @@ fn check(spec: &ScenarioSpec) -> Result<(), ScenarioError> {
         return Err(ScenarioError::NoSeeds);
     }
     if spec.seeds > peers {
-        return Err(ScenarioError::TooManySeeds {
-            seeds: spec.seeds,
-            peers,
-        });
+        return Err(ScenarioError::TooManySeeds { seeds: spec.seeds, peers });
     }
     if spec.wants > spec.files {
-        return Err(ScenarioError::TooManyWants {
-            wants: spec.wants,
-            files: spec.files,
-        });
+        return Err(ScenarioError::TooManyWants { wants: spec.wants, files: spec.files });
     }
     // Two count lines per peer, a header and the hashes per copy of a file, a name per want.
     let lines = 2 * u128::from(peers)
         + u128::from(spec.files) * u128::from(spec.seeds) * (u128::from(spec.segments) + 1)
         + u128::from(peers) * u128::from(spec.wants);
     if lines > u128::from(MAX_LINES) {
-        return Err(ScenarioError::TooLarge {
-            lines,
-            max: MAX_LINES,
-        });
+        return Err(ScenarioError::TooLarge { lines, max: MAX_LINES });
     }
     Ok(())
 }
@@ -292,23 +259,8 @@ mod tests {
     use crate::input::{parse_peer_input, read_peer_input};
     use std::collections::{HashMap, HashSet};
 
-    fn spec(
-        ranks: u32,
-        files: u32,
-        segments: u32,
-        seeds: u32,
-        wants: u32,
-        seed: u64,
-    ) -> ScenarioSpec {
-        ScenarioSpec {
-            ranks,
-            files,
-            segments,
-            seeds,
-            wants,
-            seed,
-            crlf: false,
-        }
+    fn spec(ranks: u32, files: u32, segments: u32, seeds: u32, wants: u32, seed: u64) -> ScenarioSpec {
+        ScenarioSpec { ranks, files, segments, seeds, wants, seed, crlf: false }
     }
 
     fn planned(spec: &ScenarioSpec) -> Scenario {
@@ -327,24 +279,13 @@ mod tests {
                 owners.entry(&file.name).or_default().push(&file.hashes);
             }
         }
-        assert_eq!(
-            owners.len(),
-            spec.files as usize,
-            "every file has an owner: {spec:?}"
-        );
+        assert_eq!(owners.len(), spec.files as usize, "every file has an owner: {spec:?}");
         let mut all_hashes = HashSet::new();
         for (name, copies) in &owners {
             assert_eq!(copies.len(), spec.seeds as usize, "{name} in {spec:?}");
-            assert!(
-                copies.iter().all(|hashes| *hashes == copies[0]),
-                "copies of {name} agree"
-            );
+            assert!(copies.iter().all(|hashes| *hashes == copies[0]), "copies of {name} agree");
             for hash in copies[0] {
-                assert!(
-                    hash.as_str()
-                        .bytes()
-                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-                );
+                assert!(hash.as_str().bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
                 assert!(all_hashes.insert(*hash), "hash {hash} repeats in {spec:?}");
             }
         }
@@ -352,17 +293,9 @@ mod tests {
             assert!(owners.contains_key(&FileName::new(&format!("file{number}")).expect("valid")));
         }
 
-        let counts: Vec<usize> = scenario
-            .inputs
-            .iter()
-            .map(|input| input.owned.len())
-            .collect();
+        let counts: Vec<usize> = scenario.inputs.iter().map(|input| input.owned.len()).collect();
         let (least, most) = (counts.iter().min(), counts.iter().max());
-        assert!(
-            most.zip(least)
-                .is_some_and(|(most, least)| most - least <= 1),
-            "{counts:?}"
-        );
+        assert!(most.zip(least).is_some_and(|(most, least)| most - least <= 1), "{counts:?}");
 
         let mut transfers = 0u64;
         for input in &scenario.inputs {
@@ -419,11 +352,7 @@ mod tests {
         let spec = spec(11, 2, 3, 1, 2, 9);
         let scenario = planned(&spec);
         check_invariants(&spec, &scenario);
-        let empty_handed = scenario
-            .inputs
-            .iter()
-            .filter(|input| input.owned.is_empty())
-            .count();
+        let empty_handed = scenario.inputs.iter().filter(|input| input.owned.is_empty()).count();
         assert_eq!(empty_handed, 8);
         // With as many seeds as peers everyone owns everything and nobody wants anything.
         let spec = self::spec(4, 3, 1, 3, 3, 9);
@@ -438,14 +367,9 @@ mod tests {
             for (index, input) in scenario.inputs.iter().enumerate() {
                 let text = scenario.render(index, crlf);
                 assert_eq!(text.contains('\r'), crlf);
-                assert!(
-                    text.ends_with('\n') && !text.ends_with("\n\n") && !text.ends_with("\r\n\r\n")
-                );
+                assert!(text.ends_with('\n') && !text.ends_with("\n\n") && !text.ends_with("\r\n\r\n"));
                 let source = format!("in{}.txt", index + 1);
-                assert_eq!(
-                    &parse_peer_input(&source, text.as_bytes()).expect("reads back"),
-                    input
-                );
+                assert_eq!(&parse_peer_input(&source, text.as_bytes()).expect("reads back"), input);
             }
         }
     }
@@ -458,26 +382,13 @@ mod tests {
         assert_eq!(first.inputs, again.inputs);
         assert_ne!(first.inputs, other.inputs);
         let hashes = |scenario: &Scenario| -> HashSet<SegmentHash> {
-            scenario
-                .inputs
-                .iter()
-                .flat_map(|input| &input.owned)
-                .flat_map(|file| file.hashes.clone())
-                .collect()
+            scenario.inputs.iter().flat_map(|input| &input.owned).flat_map(|file| file.hashes.clone()).collect()
         };
-        assert!(
-            hashes(&first).is_disjoint(&hashes(&other)),
-            "another seed draws other hashes"
-        );
+        assert!(hashes(&first).is_disjoint(&hashes(&other)), "another seed draws other hashes");
         let owners = |scenario: &Scenario| -> Vec<Vec<FileName>> {
-            scenario
-                .inputs
-                .iter()
-                .map(|input| input.owned.iter().map(|file| file.name.clone()).collect())
-                .collect()
+            scenario.inputs.iter().map(|input| input.owned.iter().map(|file| file.name.clone()).collect()).collect()
         };
-        let differs =
-            (0..20).any(|seed| owners(&planned(&spec(9, 6, 8, 2, 3, seed))) != owners(&first));
+        let differs = (0..20).any(|seed| owners(&planned(&spec(9, 6, 8, 2, 3, seed))) != owners(&first));
         assert!(differs, "the seed also moves ownership around");
     }
 
@@ -486,69 +397,15 @@ mod tests {
         let good = spec(5, 3, 4, 2, 1, 0);
         assert!(plan(&good).is_ok());
         let cases: Vec<(ScenarioSpec, &str)> = vec![
-            (
-                ScenarioSpec {
-                    ranks: 0,
-                    ..good.clone()
-                },
-                "at least 3 ranks",
-            ),
-            (
-                ScenarioSpec {
-                    ranks: 2,
-                    ..good.clone()
-                },
-                "at least 3 ranks (the tracker and two peers), not 2",
-            ),
-            (
-                ScenarioSpec {
-                    files: 0,
-                    ..good.clone()
-                },
-                "at least one file",
-            ),
-            (
-                ScenarioSpec {
-                    segments: 0,
-                    ..good.clone()
-                },
-                "at least one segment",
-            ),
-            (
-                ScenarioSpec {
-                    seeds: 0,
-                    ..good.clone()
-                },
-                "seeds cannot be 0",
-            ),
-            (
-                ScenarioSpec {
-                    seeds: 5,
-                    ..good.clone()
-                },
-                "5 seeds per file is more than the 4 peers",
-            ),
-            (
-                ScenarioSpec {
-                    wants: 4,
-                    ..good.clone()
-                },
-                "cannot want 4 files: there are only 3",
-            ),
-            (
-                ScenarioSpec {
-                    segments: u32::MAX,
-                    ..good.clone()
-                },
-                "more than the limit",
-            ),
-            (
-                ScenarioSpec {
-                    ranks: u32::MAX,
-                    ..good.clone()
-                },
-                "more than the limit",
-            ),
+            (ScenarioSpec { ranks: 0, ..good.clone() }, "at least 3 ranks"),
+            (ScenarioSpec { ranks: 2, ..good.clone() }, "at least 3 ranks (the tracker and two peers), not 2"),
+            (ScenarioSpec { files: 0, ..good.clone() }, "at least one file"),
+            (ScenarioSpec { segments: 0, ..good.clone() }, "at least one segment"),
+            (ScenarioSpec { seeds: 0, ..good.clone() }, "seeds cannot be 0"),
+            (ScenarioSpec { seeds: 5, ..good.clone() }, "5 seeds per file is more than the 4 peers"),
+            (ScenarioSpec { wants: 4, ..good.clone() }, "cannot want 4 files: there are only 3"),
+            (ScenarioSpec { segments: u32::MAX, ..good.clone() }, "more than the limit"),
+            (ScenarioSpec { ranks: u32::MAX, ..good.clone() }, "more than the limit"),
             (
                 ScenarioSpec {
                     ranks: u32::MAX,
@@ -571,12 +428,8 @@ mod tests {
 
     #[test]
     fn generate_writes_files_that_read_back() {
-        let folder =
-            std::env::temp_dir().join(format!("bitorrent-scenario-test-{}", std::process::id()));
-        let spec = ScenarioSpec {
-            crlf: true,
-            ..spec(5, 3, 4, 2, 2, 5)
-        };
+        let folder = std::env::temp_dir().join(format!("bitorrent-scenario-test-{}", std::process::id()));
+        let spec = ScenarioSpec { crlf: true, ..spec(5, 3, 4, 2, 2, 5) };
         let summary = generate(&spec, &folder.join("nested")).expect("generate");
         let scenario = planned(&spec);
         assert_eq!(summary, scenario.summary());
@@ -586,10 +439,7 @@ mod tests {
             let bytes = std::fs::read(&path).expect("written");
             assert!(bytes.windows(2).any(|pair| pair == b"\r\n"));
         }
-        assert!(
-            !folder.join("nested").join("in5.txt").exists(),
-            "no input for the tracker's rank count"
-        );
+        assert!(!folder.join("nested").join("in5.txt").exists(), "no input for the tracker's rank count");
 
         // A file where the folder should be: the error names the path.
         let blocker = folder.join("blocker");
@@ -597,10 +447,7 @@ mod tests {
         let error = generate(&spec, &blocker).expect_err("not a folder");
         std::fs::remove_dir_all(&folder).expect("cleanup");
         assert!(matches!(error, ScenarioError::CreateFolder { .. }));
-        assert!(
-            error.to_string().contains(&blocker.display().to_string()),
-            "{error}"
-        );
+        assert!(error.to_string().contains(&blocker.display().to_string()), "{error}");
     }
 
     #[test]
@@ -618,11 +465,7 @@ mod tests {
             let owned: Vec<u32> = (0..8).filter(|bit| mask & (1 << bit) != 0).collect();
             let missing: Vec<u32> = (0..8).filter(|file| !owned.contains(file)).collect();
             for (rank, &file) in missing.iter().enumerate() {
-                assert_eq!(
-                    nth_not_owned(&owned, rank as u32),
-                    file,
-                    "{owned:?} rank {rank}"
-                );
+                assert_eq!(nth_not_owned(&owned, rank as u32), file, "{owned:?} rank {rank}");
             }
         }
     }
@@ -630,14 +473,10 @@ mod tests {
     #[test]
     fn hashes_stay_unique_however_many_there_are() {
         let mut rng = Rng::new(0);
-        let hashes: HashSet<SegmentHash> = (0..200_000)
-            .map(|number| segment_hash(number, 7, &mut rng))
-            .collect();
+        let hashes: HashSet<SegmentHash> = (0..200_000).map(|number| segment_hash(number, 7, &mut rng)).collect();
         assert_eq!(hashes.len(), 200_000);
         // The scramble is a bijection: distinct numbers, distinct first halves, whatever the key.
-        let firsts: HashSet<u64> = (0..100_000u64)
-            .map(|number| scramble(number ^ 0xFFFF_FFFF))
-            .collect();
+        let firsts: HashSet<u64> = (0..100_000u64).map(|number| scramble(number ^ 0xFFFF_FFFF)).collect();
         assert_eq!(firsts.len(), 100_000);
     }
 }

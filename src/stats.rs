@@ -86,7 +86,8 @@ impl RunStats {
         for (&rank, report) in reports {
             for file in &report.sources {
                 let swarm = swarms.entry(file.file).or_insert_with(|| tracker.holders(file.file));
-                let holders: Vec<PeerId> = swarm.iter().map(|holder| holder.peer).filter(|&peer| peer != rank).collect();
+                let holders: Vec<PeerId> =
+                    swarm.iter().map(|holder| holder.peer).filter(|&peer| peer != rank).collect();
                 uploaders.extend(holders.iter().copied());
                 let Some(name) = tracker.file_name(file.file) else { continue };
                 downloads.push(DownloadStats {
@@ -98,11 +99,8 @@ impl RunStats {
                 });
             }
         }
-        let uploads: Vec<f64> = peers
-            .iter()
-            .filter(|peer| uploaders.contains(&peer.rank))
-            .map(|peer| peer.uploaded as f64)
-            .collect();
+        let uploads: Vec<f64> =
+            peers.iter().filter(|peer| uploaders.contains(&peer.rank)).map(|peer| peer.uploaded as f64).collect();
         let largest_share = downloads
             .iter()
             .filter(|download| download.holders >= 3)

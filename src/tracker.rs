@@ -238,10 +238,15 @@ impl Tracker {
     fn swarm_refresh(&mut self, from: PeerId, file: FileId, seen: u32) -> Result<Vec<Outgoing>, TrackerError> {
         let record = match self.files.get(file.0 as usize) {
             Some(record) if record.has_member(from) => record,
-            _ => return Err(self.protocol(from, &format!("a refresh of file id {}, whose swarm it never joined", file.0))),
+            _ => {
+                return Err(
+                    self.protocol(from, &format!("a refresh of file id {}, whose swarm it never joined", file.0))
+                );
+            }
         };
         let Some(news) = record.history.get(seen as usize..) else {
-            let what = format!("a refresh of file id {} from version {seen}, past the swarm's {}", file.0, record.version());
+            let what =
+                format!("a refresh of file id {} from version {seen}, past the swarm's {}", file.0, record.version());
             return Err(self.protocol(from, &what));
         };
         let changes: Vec<Holder> = news.iter().filter(|change| change.peer != from).copied().collect();
@@ -389,7 +394,10 @@ mod tests {
         tracker.handle(PeerId(1), register(&[("a", hashes(0, 3))], &[])).unwrap();
         tracker.handle(PeerId(2), register(&[("b", hashes(1, 3))], &[])).unwrap();
         let not_joined = tracker.handle(PeerId(2), Message::SwarmRefresh { file: FileId(0), seen: 0 }).unwrap_err();
-        assert_eq!(not_joined.to_string(), "protocol error: peer 2 sent a refresh of file id 0, whose swarm it never joined");
+        assert_eq!(
+            not_joined.to_string(),
+            "protocol error: peer 2 sent a refresh of file id 0, whose swarm it never joined"
+        );
         assert!(tracker.handle(PeerId(1), Message::SwarmRefresh { file: FileId(9), seen: 0 }).is_err());
         let future = tracker.handle(PeerId(1), Message::SwarmRefresh { file: FileId(0), seen: 2 }).unwrap_err();
         assert!(future.to_string().contains("from version 2, past the swarm's 1"), "{future}");
@@ -427,7 +435,10 @@ mod tests {
         let mut other = hashes(0, 3);
         other[1] = hashes(5, 1)[0];
         let err = tracker.handle(PeerId(1), register(&[("a", other)], &[])).unwrap_err();
-        assert_eq!(err.to_string(), "a: in1.txt and in2.txt own it with different segments (they first differ at segment 2)");
+        assert_eq!(
+            err.to_string(),
+            "a: in1.txt and in2.txt own it with different segments (they first differ at segment 2)"
+        );
         let mut tracker = Tracker::new(2);
         tracker.handle(PeerId(1), register(&[("a", hashes(0, 3))], &[])).unwrap();
         let err = tracker.handle(PeerId(2), register(&[("a", hashes(0, 4))], &[])).unwrap_err();

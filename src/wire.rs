@@ -268,9 +268,8 @@ impl Message {
         let kind = MessageKind::from_tag(tag).ok_or(DecodeError::UnknownTag(tag))?;
         let message = match kind {
             MessageKind::Register => {
-                let owned = input.list(4 + 4, |input| {
-                    Ok(OwnedFile { name: input.name()?, hashes: input.hashes()? })
-                })?;
+                let owned =
+                    input.list(4 + 4, |input| Ok(OwnedFile { name: input.name()?, hashes: input.hashes()? }))?;
                 let wanted = input.list(4, Reader::name)?;
                 Message::Register { owned, wanted }
             }
@@ -285,10 +284,9 @@ impl Message {
                 holders: input.holders()?,
                 version: input.u32("a swarm version")?,
             },
-            MessageKind::SwarmRefresh => Message::SwarmRefresh {
-                file: FileId(input.u32("a file id")?),
-                seen: input.u32("a swarm version")?,
-            },
+            MessageKind::SwarmRefresh => {
+                Message::SwarmRefresh { file: FileId(input.u32("a file id")?), seen: input.u32("a swarm version")? }
+            }
             MessageKind::SwarmUpdate => Message::SwarmUpdate {
                 file: FileId(input.u32("a file id")?),
                 changes: input.holders()?,
@@ -316,8 +314,7 @@ impl Message {
                 let requests = input.u64("a figure")?;
                 let sources = input.list(4 + 4, |input| {
                     let file = FileId(input.u32("a file id")?);
-                    let counts =
-                        input.list(8, |input| Ok((PeerId(input.u32("a source")?), input.u32("a count")?)))?;
+                    let counts = input.list(8, |input| Ok((PeerId(input.u32("a source")?), input.u32("a count")?)))?;
                     Ok(FileSources { file, counts })
                 })?;
                 let sent = input.list(8, |input| input.u64("a message count"))?;
@@ -477,7 +474,13 @@ mod tests {
             Message::SegmentRequest { file: FileId(1), segment: 99, with_bitfield: false },
             Message::SegmentRequest { file: FileId(1), segment: 0, with_bitfield: true },
             Message::SegmentReply { file: FileId(1), segment: 99, granted: true, load: 12, held: vec![] },
-            Message::SegmentReply { file: FileId(u32::MAX), segment: 0, granted: false, load: 0, held: vec![0b101, u64::MAX] },
+            Message::SegmentReply {
+                file: FileId(u32::MAX),
+                segment: 0,
+                granted: false,
+                load: 0,
+                held: vec![0b101, u64::MAX],
+            },
             Message::FileComplete { file: FileId(4) },
             Message::AllDone,
             Message::Stop,
@@ -542,7 +545,8 @@ mod tests {
         escape.extend_from_slice(&5u32.to_le_bytes());
         escape.extend_from_slice(b"../x\x01");
         assert!(matches!(Message::decode(&escape), Err(DecodeError::BadName(_))));
-        let mut bad_bool = Message::SegmentReply { file: FileId(1), segment: 1, granted: true, load: 0, held: vec![] }.encode();
+        let mut bad_bool =
+            Message::SegmentReply { file: FileId(1), segment: 1, granted: true, load: 0, held: vec![] }.encode();
         bad_bool[9] = 7;
         assert_eq!(Message::decode(&bad_bool), Err(DecodeError::BadBool(7)));
     }

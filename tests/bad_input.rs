@@ -49,7 +49,8 @@ impl Base {
     }
 }
 
-const LARGE: ScenarioSpec = ScenarioSpec { ranks: 16, files: 6, segments: 40, seeds: 2, wants: 2, seed: 99, crlf: false };
+const LARGE: ScenarioSpec =
+    ScenarioSpec { ranks: 16, files: 6, segments: 40, seeds: 2, wants: 2, seed: 99, crlf: false };
 
 /// What a case does to the bad peer's input.
 enum Change {
@@ -199,7 +200,13 @@ fn file_names_that_could_escape_the_output_folder() {
         parse_error("wanted dot-dot", 2, "0\n1\n..\n", 3, "escape the output folder"),
         parse_error("wanted parent path", 3, "0\n1\n../file1\n", 3, "escape the output folder"),
         // The name shown escaped once, as a user would type it.
-        parse_error("wanted NUL byte", 4, &b"0\n1\nfile\0one\n"[..], 3, r#"file name "file\0one" has a control character"#),
+        parse_error(
+            "wanted NUL byte",
+            4,
+            &b"0\n1\nfile\0one\n"[..],
+            3,
+            r#"file name "file\0one" has a control character"#,
+        ),
     ]);
 }
 
@@ -209,7 +216,13 @@ fn absurd_counts() {
     check_all(&[
         parse_error("segment count beyond 32 bits", 3, format!("1\nfile1 99999999999\n{H1}\n0\n"), 2, "too large"),
         parse_error("owned count of four billion", 1, "4000000000\nfileA 0\n", 2, "ends after 1 of the 4000000000"),
-        parse_error("segment count of four billion", 5, format!("1\nfileA 4000000000\n{H1}\n{H2}\n"), 4, "ends after 2 of the 4000000000"),
+        parse_error(
+            "segment count of four billion",
+            5,
+            format!("1\nfileA 4000000000\n{H1}\n{H2}\n"),
+            4,
+            "ends after 2 of the 4000000000",
+        ),
     ]);
 }
 
@@ -221,8 +234,20 @@ fn text_that_is_not_utf8() {
 #[test]
 fn unreadable_inputs() {
     check_all(&[
-        Case { label: "missing", base: Base::Course2, rank: 3, change: Change::Remove, expect: vec!["in3.txt".into(), "cannot read".into()] },
-        Case { label: "a directory", base: Base::Course2, rank: 5, change: Change::Directory, expect: vec!["in5.txt".into(), "cannot read".into()] },
+        Case {
+            label: "missing",
+            base: Base::Course2,
+            rank: 3,
+            change: Change::Remove,
+            expect: vec!["in3.txt".into(), "cannot read".into()],
+        },
+        Case {
+            label: "a directory",
+            base: Base::Course2,
+            rank: 5,
+            change: Change::Directory,
+            expect: vec!["in5.txt".into(), "cannot read".into()],
+        },
     ]);
 }
 
@@ -302,7 +327,13 @@ fn a_bad_peer_in_a_large_swarm() {
             change: Change::Write(format!("1\nfileA 2\n{H1}\nshort\n0\n").into_bytes()),
             expect: vec!["in13.txt:4:".into(), "5 characters".into()],
         },
-        Case { label: "large, missing", base: Base::Large, rank: 15, change: Change::Remove, expect: vec!["in15.txt".into()] },
+        Case {
+            label: "large, missing",
+            base: Base::Large,
+            rank: 15,
+            change: Change::Remove,
+            expect: vec!["in15.txt".into()],
+        },
         Case {
             label: "large, nobody owns",
             base: Base::Large,
@@ -381,7 +412,8 @@ fn an_output_folder_that_cannot_be_made_fails_before_any_output() {
     write(scratch.join("blocker"), "not a folder");
     let output = scratch.join("blocker/out");
     let output = output.to_str().unwrap();
-    for run in [local(6, scratch.path(), &["-o", output], TIMEOUT), mpirun(6, scratch.path(), &["-o", output], TIMEOUT)] {
+    for run in [local(6, scratch.path(), &["-o", output], TIMEOUT), mpirun(6, scratch.path(), &["-o", output], TIMEOUT)]
+    {
         run.assert_refused();
         run.assert_stderr_mentions(&["cannot create the output folder", "blocker/out"]);
         assert_no_outputs(&run, scratch.path());
@@ -416,7 +448,10 @@ fn each_error_message_reaches_stderr_in_one_write() {
     write(scratch.join("in4.txt"), format!("1\nfileA 1\n{}\n0\n", with_final_zero(H1)));
     let writes = bitorrent_stderr_writes(scratch.path(), &["local", "--ranks", "6"], TIMEOUT);
     assert!(
-        writes.iter().any(|w| w.starts_with("bitorrent: ") && w.contains("in4.txt:3:") && w.contains("33 characters") && w.ends_with('\n')),
+        writes.iter().any(|w| w.starts_with("bitorrent: ")
+            && w.contains("in4.txt:3:")
+            && w.contains("33 characters")
+            && w.ends_with('\n')),
         "the parse error was not written whole; the writes were: {writes:#?}"
     );
     // ... and that of MPI's own start (a plain `bitorrent` is a world of one rank).

@@ -87,17 +87,17 @@ struct Shape {
 fn shapes() -> Vec<Shape> {
     let shape = |spec: ScenarioSpec, window: u32, in_order: bool| Shape { spec, window, in_order, run_seed: 1 };
     let mut shapes = vec![
-        shape(spec(3, 1, 1, 1, 1, 1), 8, false),          // the smallest swarm
-        shape(spec(3, 2, 1, 1, 1, 2), 1, false),          // two peers swap
-        shape(spec(4, 3, 20, 3, 3, 3), 8, false),         // everybody owns everything: nothing to do
-        shape(spec(128, 40, 20, 3, 3, 4), 8, false),      // the largest, everyone busy
-        shape(spec(128, 2, 150, 1, 2, 5), 4, true),       // 126 empty-handed peers, 2 seeds
-        shape(spec(128, 128, 5, 1, 1, 6), 2, false),      // a file per peer
-        shape(spec(64, 1, 600, 1, 1, 7), 8, false),       // a flash crowd on one file
-        shape(spec(40, 6, 100, 2, 2, 8), 1, false),       // window 1, many peers
-        shape(spec(12, 3, 1000, 1, 2, 9), 4096, false),   // the widest window
-        shape(spec(30, 20, 1, 1, 20, 10), 8, true),       // one-segment files, want all
-        shape(spec(9, 8, 37, 7, 8, 11), 3, true),         // every peer but one owns each file
+        shape(spec(3, 1, 1, 1, 1, 1), 8, false),        // the smallest swarm
+        shape(spec(3, 2, 1, 1, 1, 2), 1, false),        // two peers swap
+        shape(spec(4, 3, 20, 3, 3, 3), 8, false),       // everybody owns everything: nothing to do
+        shape(spec(128, 40, 20, 3, 3, 4), 8, false),    // the largest, everyone busy
+        shape(spec(128, 2, 150, 1, 2, 5), 4, true),     // 126 empty-handed peers, 2 seeds
+        shape(spec(128, 128, 5, 1, 1, 6), 2, false),    // a file per peer
+        shape(spec(64, 1, 600, 1, 1, 7), 8, false),     // a flash crowd on one file
+        shape(spec(40, 6, 100, 2, 2, 8), 1, false),     // window 1, many peers
+        shape(spec(12, 3, 1000, 1, 2, 9), 4096, false), // the widest window
+        shape(spec(30, 20, 1, 1, 20, 10), 8, true),     // one-segment files, want all
+        shape(spec(9, 8, 37, 7, 8, 11), 3, true),       // every peer but one owns each file
     ];
     let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
     let mut next = |below: u64| {
@@ -178,7 +178,23 @@ fn gen_writes_the_planned_scenario() {
     let folder = scratch.join("nested/scenario");
     let run = bitorrent(
         scratch.path(),
-        &["gen", "nested/scenario", "--ranks", "9", "--files", "5", "--segments", "7", "--seeds", "2", "--wants", "3", "--seed", "11", "--crlf"],
+        &[
+            "gen",
+            "nested/scenario",
+            "--ranks",
+            "9",
+            "--files",
+            "5",
+            "--segments",
+            "7",
+            "--seeds",
+            "2",
+            "--wants",
+            "3",
+            "--seed",
+            "11",
+            "--crlf",
+        ],
         TIMEOUT,
     );
     run.assert_success();
@@ -191,7 +207,12 @@ fn gen_writes_the_planned_scenario() {
     names.sort();
     assert_eq!(names, (1..9).map(|rank| format!("in{rank}.txt")).collect::<Vec<_>>());
     for index in 0..8 {
-        assert_eq!(read(folder.join(format!("in{}.txt", index + 1))), planned.render(index, true), "in{}.txt", index + 1);
+        assert_eq!(
+            read(folder.join(format!("in{}.txt", index + 1))),
+            planned.render(index, true),
+            "in{}.txt",
+            index + 1
+        );
     }
     // And the written scenario runs.
     let expected = expected_from_inputs(&planned.inputs);
@@ -252,7 +273,8 @@ fn layouts() -> Vec<Layout> {
         }),
         ("a byte-order mark", |text| format!("\u{feff}{text}")),
         ("all at once", |text| {
-            let lines: Vec<String> = text.lines().map(|line| format!("\t {}  ", line.replacen(' ', "\t\t", 1))).collect();
+            let lines: Vec<String> =
+                text.lines().map(|line| format!("\t {}  ", line.replacen(' ', "\t\t", 1))).collect();
             format!("\u{feff}\r\n{}", lines.join("\r\n\r\n"))
         }),
     ]

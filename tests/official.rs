@@ -101,20 +101,24 @@ fn the_judge_expects_what_the_course_lists() {
         let (test_dir, ranks) = course_test(number);
         expected_from_course(&test_dir, ranks - 1).into_keys().collect()
     };
-    assert_eq!(
-        listed(1),
-        ["client1_file3", "client2_file1", "client3_file1", "client3_file2", "client3_file3"]
-    );
+    assert_eq!(listed(1), ["client1_file3", "client2_file1", "client3_file1", "client3_file2", "client3_file3"]);
     assert_eq!(
         listed(2),
-        ["client1_file7", "client2_file6", "client3_file4", "client4_file2", "client5_file1", "client5_file4", "client5_file5"]
+        [
+            "client1_file7",
+            "client2_file6",
+            "client3_file4",
+            "client4_file2",
+            "client5_file1",
+            "client5_file4",
+            "client5_file5"
+        ]
     );
     assert_eq!(listed(3), ["client1_file2", "client2_file1", "client3_file1", "client4_file2"]);
     assert_eq!(listed(4), ["client3_file1", "client4_file1", "client5_file1", "client6_file1"]);
     // And out<N>.txt is what the owners announced (so the course's answer and the inputs agree).
     let (test_dir, ranks) = course_test(2);
-    let peers: Vec<Plain> =
-        (1..ranks).map(|rank| plain_parse(&read(test_dir.join(format!("in{rank}.txt"))))).collect();
+    let peers: Vec<Plain> = (1..ranks).map(|rank| plain_parse(&read(test_dir.join(format!("in{rank}.txt"))))).collect();
     let from_owners = expected_from_plain(&peers);
     let from_course = expected_from_course(&test_dir, ranks - 1);
     for (name, content) in &from_course {
@@ -219,11 +223,9 @@ fn the_judge_ignores_whitespace_as_diff_w_does() {
 #[test]
 fn the_judge_catches_missing_wrong_and_extra_outputs() {
     let scratch = Scratch::new("judge");
-    let expected: Expected = [
-        ("client1_file1".to_string(), "x\ny\n".to_string()),
-        ("client2_file1".to_string(), "x\ny\n".to_string()),
-    ]
-    .into();
+    let expected: Expected =
+        [("client1_file1".to_string(), "x\ny\n".to_string()), ("client2_file1".to_string(), "x\ny\n".to_string())]
+            .into();
     write(scratch.join("client1_file1"), "x\ny\n");
     write(scratch.join("client2_file1"), "x \ny");
     write(scratch.join("in1.txt"), "not an output");

@@ -129,7 +129,10 @@ fn local_stats_report_every_peers_completion_and_add_up() {
         .filter(|(_, name)| segments[name] > 0)
         .collect();
     let downloaders: BTreeSet<u64> = downloads.iter().map(|(rank, _)| *rank).collect();
-    assert!(downloaders.contains(&1) && !downloaders.contains(&3) && downloaders.len() >= 20, "the scenario is as intended");
+    assert!(
+        downloaders.contains(&1) && !downloaders.contains(&3) && downloaders.len() >= 20,
+        "the scenario is as intended"
+    );
 
     for placement in ["pump", "threads"] {
         let scratch = Scratch::new(&format!("stats-{placement}"));
@@ -142,9 +145,11 @@ fn local_stats_report_every_peers_completion_and_add_up() {
         };
         assert_judged(&run, scratch.path(), &expected);
         let text = read(&stats_path);
-        let stats = parse_json(&text).unwrap_or_else(|error| panic!("{placement}: the stats are not JSON ({error}):\n{text}"));
-        check_stats(&stats, ranks, &downloads, &segments)
-            .unwrap_or_else(|problem| panic!("--actors {placement}: {problem}\n--- stats ---\n{text}\n{}", run.describe()));
+        let stats =
+            parse_json(&text).unwrap_or_else(|error| panic!("{placement}: the stats are not JSON ({error}):\n{text}"));
+        check_stats(&stats, ranks, &downloads, &segments).unwrap_or_else(|problem| {
+            panic!("--actors {placement}: {problem}\n--- stats ---\n{text}\n{}", run.describe())
+        });
         // And the checks would see a wrong report: each of these spoils one figure.
         let protocol = number(&stats, "protocol_seconds").expect("checked");
         let spoils: [(&str, Spoil); 4] = [
@@ -225,7 +230,8 @@ fn check_stats(
 
     // Transfers, uploads and downloads agree.
     let sum = |key: &str| by_rank.values().map(|peer| count(peer, key)).sum::<Result<u64, String>>();
-    let (downloaded, uploaded, refused, requests) = (sum("downloaded")?, sum("uploaded")?, sum("refused")?, sum("requests")?);
+    let (downloaded, uploaded, refused, requests) =
+        (sum("downloaded")?, sum("uploaded")?, sum("refused")?, sum("requests")?);
     if transfers != downloaded {
         return Err(format!("transfers {transfers} != the peers' downloads {downloaded}"));
     }
@@ -264,7 +270,8 @@ fn check_stats(
             if source == 0 || source == rank || source >= u64::from(ranks) {
                 return Err(format!("{what}: source {source} is not another peer"));
             }
-            let given = segments_given.as_f64().ok_or_else(|| format!("{what}: a source's count is not a number"))? as u64;
+            let given =
+                segments_given.as_f64().ok_or_else(|| format!("{what}: a source's count is not a number"))? as u64;
             if given == 0 {
                 return Err(format!("{what}: source {source} is listed with 0 segments"));
             }
@@ -287,7 +294,8 @@ fn check_stats(
     }
     for (&rank, peer) in &by_rank {
         let (down, up) = (count(peer, "downloaded")?, count(peer, "uploaded")?);
-        let (files_down, sources_up) = (downloaded_by.get(&rank).copied().unwrap_or(0), uploaded_by.get(&rank).copied().unwrap_or(0));
+        let (files_down, sources_up) =
+            (downloaded_by.get(&rank).copied().unwrap_or(0), uploaded_by.get(&rank).copied().unwrap_or(0));
         if down != files_down {
             return Err(format!("peer {rank} downloaded {down}, but its files hold {files_down} segments"));
         }
@@ -309,7 +317,11 @@ fn number(json: &Json, key: &str) -> Result<f64, String> {
 /// A whole, non-negative number.
 fn count(json: &Json, key: &str) -> Result<u64, String> {
     let value = number(json, key)?;
-    if value >= 0.0 && value.fract() == 0.0 { Ok(value as u64) } else { Err(format!("\"{key}\" is not a count: {value}")) }
+    if value >= 0.0 && value.fract() == 0.0 {
+        Ok(value as u64)
+    } else {
+        Err(format!("\"{key}\" is not a count: {value}"))
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -506,7 +518,8 @@ impl JsonParser<'_> {
                         b'r' => '\r',
                         b't' => '\t',
                         b'u' => {
-                            let hex = self.bytes.get(self.at..self.at + 4).and_then(|hex| std::str::from_utf8(hex).ok());
+                            let hex =
+                                self.bytes.get(self.at..self.at + 4).and_then(|hex| std::str::from_utf8(hex).ok());
                             let code = hex.and_then(|hex| u32::from_str_radix(hex, 16).ok());
                             // Surrogate pairs never occur in the stats (names are read from
                             // UTF-8 and only control characters are escaped).
@@ -527,7 +540,8 @@ impl JsonParser<'_> {
 
     fn number(&mut self) -> Result<Json, String> {
         let start = self.at;
-        while self.bytes.get(self.at).is_some_and(|byte| matches!(byte, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E')) {
+        while self.bytes.get(self.at).is_some_and(|byte| matches!(byte, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
+        {
             self.at += 1;
         }
         let text = std::str::from_utf8(&self.bytes[start..self.at]).expect("ASCII");

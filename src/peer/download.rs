@@ -5,10 +5,10 @@ use std::collections::VecDeque;
 
 use super::actor::Actor;
 use super::mirror::MirrorHandle;
-use super::writer::{WriterHandle, WriterMail};
 use super::peer_table::PeerTable;
 use super::policy::{Candidate, HolderPolicy, PiecePolicy};
 use super::segments::{Marked, SegmentSet, bits};
+use super::writer::{WriterHandle, WriterMail};
 use super::{Outbox, PumpCommand};
 use crate::model::{FileId, FileName, PeerId, SegmentHash};
 use crate::rng::Rng;
@@ -35,7 +35,10 @@ pub enum DownloadMail {
     NewFile(FileStart),
     /// The tracker answered a refresh of the file's swarm (it answers only with news, or when
     /// asked from the start); `changed` if the swarm the mirror publishes is new.
-    SwarmRefreshed { file: FileId, changed: bool },
+    SwarmRefreshed {
+        file: FileId,
+        changed: bool,
+    },
     /// Answers to our segment requests, as many as the pump gathered in one round.
     Replies(Vec<Reply>),
 }
@@ -516,9 +519,9 @@ impl DownloadScheduler {
         }
         let neighbours = &download.neighbours;
         download.askable.clear();
-        download.askable.extend(
-            swarm.iter().filter(|holder| holder.peer != me && (holder.seed || neighbours.get(holder.peer))),
-        );
+        download
+            .askable
+            .extend(swarm.iter().filter(|holder| holder.peer != me && (holder.seed || neighbours.get(holder.peer))));
     }
 
     /// This peer's neighbours among a file's partial holders: the `NEIGHBOURS` with the lowest
@@ -526,8 +529,9 @@ impl DownloadScheduler {
     /// so the set changes only when a newcomer scores lower: what was learned of the neighbours
     /// stays useful.
     fn draw_neighbours(me: PeerId, seed: u64, file: FileId, swarm: &[Holder]) -> PeerTable<bool> {
-        let score =
-            |peer: PeerId| Rng::derive(seed ^ (u64::from(file.0) << 32), (u64::from(me.0) << 32) | u64::from(peer.0)).next_u64();
+        let score = |peer: PeerId| {
+            Rng::derive(seed ^ (u64::from(file.0) << 32), (u64::from(me.0) << 32) | u64::from(peer.0)).next_u64()
+        };
         let mut partial: Vec<(u64, PeerId)> = swarm
             .iter()
             .filter(|holder| !holder.seed && holder.peer != me)

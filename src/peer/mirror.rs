@@ -20,7 +20,10 @@ pub enum MirrorMail {
     FromTracker(Message),
     /// From the download scheduler: ask the tracker what changed in the file's swarm since our
     /// view, or, `from_start`, for the whole swarm (which is always answered).
-    Refresh { file: FileId, from_start: bool },
+    Refresh {
+        file: FileId,
+        from_start: bool,
+    },
     Completed(FileId),
     AllDone,
     /// The rank is giving up (a fatal error elsewhere): stop now.
@@ -102,8 +105,7 @@ impl TrackerMirror {
         upload: UploadHandle,
     ) -> (TrackerMirror, MirrorHandle) {
         let (sender, mailbox) = crate::sync::mailbox();
-        let mirror =
-            TrackerMirror {
+        let mirror = TrackerMirror {
             me,
             input,
             mailbox,

@@ -28,16 +28,19 @@ use crate::model::PeerId;
 use crate::rng::Rng;
 use crate::sync::{Arc, Sender, SnapshotCell};
 use crate::wire::{Message, PeerReport};
-use actor::Seat;
 pub use actor::Placement;
+use actor::Seat;
 use download::{DownloadConfig, DownloadHandle, DownloadMail, DownloadScheduler};
 use mirror::{MirrorHandle, MirrorMail, TrackerMirror};
-use writer::FileWriter;
 use upload::{SegmentBook, UploadDesk, UploadServer, UploadState};
+use writer::FileWriter;
 
 /// What an actor asks of the pump.
 pub enum PumpCommand {
-    Send { to: PeerId, message: Message },
+    Send {
+        to: PeerId,
+        message: Message,
+    },
     /// Several messages at once (the scheduler's requests of one decision).
     SendAll(Vec<(PeerId, Message)>),
     /// Something went wrong that the rank cannot recover from; the pump ends the job.
@@ -96,7 +99,9 @@ impl Router {
                 self.mirror.send(MirrorMail::FromTracker(Message::Stop));
                 return Route::Stop;
             }
-            message @ (Message::Go { .. } | Message::Swarm { .. } | Message::SwarmUpdate { .. }) if from == PeerId::TRACKER => {
+            message @ (Message::Go { .. } | Message::Swarm { .. } | Message::SwarmUpdate { .. })
+                if from == PeerId::TRACKER =>
+            {
                 self.mirror.send(MirrorMail::FromTracker(message));
             }
             _ => return Route::Unexpected,

@@ -77,11 +77,7 @@ impl LeastBusy {
 
     /// Smaller is better.
     fn rank(candidate: &Candidate, share_cap: u32) -> (bool, bool, u64) {
-        (
-            candidate.set_aside,
-            candidate.given >= share_cap,
-            candidate.reported_load as u64 + candidate.in_flight as u64,
-        )
+        (candidate.set_aside, candidate.given >= share_cap, candidate.reported_load as u64 + candidate.in_flight as u64)
     }
 }
 

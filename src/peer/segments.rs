@@ -114,11 +114,7 @@ impl SegmentSet {
         // AcqRel: the marker that brings the count to `len` must see every other mark's count
         // increment before it (the read half), and publishes its own (the write half), so that
         // exactly one marker sees the last increment and reports completion.
-        if self.held.fetch_add(1, Ordering::AcqRel) + 1 == self.len {
-            Marked::Completed
-        } else {
-            Marked::Added
-        }
+        if self.held.fetch_add(1, Ordering::AcqRel) + 1 == self.len { Marked::Completed } else { Marked::Added }
     }
 
     /// The whole set as bitset words (bit `i` of word `i / 64` for segment `i`), for telling

@@ -156,7 +156,11 @@ mod tests {
         let bumpers: Vec<_> = (0..4)
             .map(|bumper| {
                 let load = load.clone();
-                thread::spawn_named(format!("bumper{bumper}"), move || (0..1000).for_each(|_| { load.add(1); }))
+                thread::spawn_named(format!("bumper{bumper}"), move || {
+                    (0..1000).for_each(|_| {
+                        load.add(1);
+                    })
+                })
             })
             .collect();
         for bumper in bumpers {

@@ -12,9 +12,9 @@
 //! waiting on its 248 first answers, one after another. Posted without waiting, they all travel
 //! at once and the tracker goes on answering.
 
+use mpi::collective::CommunicatorCollectives;
 use mpi::datatype::Equivalence;
 use mpi::point_to_point::{Destination, Source};
-use mpi::collective::CommunicatorCollectives;
 use mpi::request::{Request, StaticScope};
 use mpi::topology::{Communicator, SimpleCommunicator};
 

@@ -40,10 +40,8 @@ pub struct Scratch {
 impl Scratch {
     pub fn new(label: &str) -> Scratch {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
-        let label: String = label
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
-            .collect();
+        let label: String =
+            label.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();
         loop {
             let n = COUNTER.fetch_add(1, Ordering::Relaxed);
             let path = std::env::temp_dir().join(format!("bitorrent-test-{label}-{}-{n}", std::process::id()));
@@ -119,9 +117,9 @@ pub fn process_running(words: &[&str]) -> bool {
     let wanted: Vec<u8> = words.iter().flat_map(|word| word.bytes().chain([0])).collect();
     std::fs::read_dir("/proc")
         .map(|entries| {
-            entries.flatten().any(|entry| {
-                std::fs::read(entry.path().join("cmdline")).is_ok_and(|cmdline| cmdline == wanted)
-            })
+            entries
+                .flatten()
+                .any(|entry| std::fs::read(entry.path().join("cmdline")).is_ok_and(|cmdline| cmdline == wanted))
         })
         .unwrap_or(false)
 }
@@ -193,11 +191,7 @@ impl Run {
 
     pub fn assert_stderr_mentions(&self, fragments: &[&str]) {
         for fragment in fragments {
-            assert!(
-                self.stderr.contains(fragment),
-                "stderr should mention {fragment:?}:\n{}",
-                self.describe()
-            );
+            assert!(self.stderr.contains(fragment), "stderr should mention {fragment:?}:\n{}", self.describe());
         }
     }
 }
@@ -281,12 +275,7 @@ pub fn run_command(mut command: Command, dir: &Path, timeout: Duration) -> Run {
             .join(" ")
     );
     // Its own process group, so that on a timeout the whole job can be signalled at once.
-    command
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
+    command.current_dir(dir).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
     let started = Instant::now();
     let mut child = command.spawn().unwrap_or_else(|e| panic!("cannot start {shown}: {e}"));
     let stdout = collect(child.stdout.take().expect("piped"));
@@ -471,9 +460,7 @@ pub fn expected_from_inputs(inputs: &[PeerInput]) -> Expected {
             owned: input
                 .owned
                 .iter()
-                .map(|file| {
-                    (file.name.to_string(), file.hashes.iter().map(|hash| hash.to_string()).collect())
-                })
+                .map(|file| (file.name.to_string(), file.hashes.iter().map(|hash| hash.to_string()).collect()))
                 .collect(),
             wanted: input.wanted.iter().map(ToString::to_string).collect(),
         })
@@ -557,12 +544,7 @@ pub fn assert_judged(run: &Run, dir: &Path, expected: &Expected) {
 
 pub fn assert_no_outputs(run: &Run, dir: &Path) {
     let outputs = client_files(dir);
-    assert!(
-        outputs.is_empty(),
-        "a refused run left outputs {outputs:?} in {}:\n{}",
-        dir.display(),
-        run.describe()
-    );
+    assert!(outputs.is_empty(), "a refused run left outputs {outputs:?} in {}:\n{}", dir.display(), run.describe());
 }
 
 /// Copies the input files `in*.txt` (only) of `from` into `to`.
