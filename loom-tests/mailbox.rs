@@ -6,7 +6,8 @@
 //! stop that breaks the mirror <-> scheduler cycle, the pump draining its outbox until it
 //! closes, and the upload desk deferring requests to the upload server. The last models drive
 //! the production actors themselves (`peer::start`, `Router`, `UploadServer`/`UploadDesk`),
-//! with the model's main thread as the pump: 4 threads, within loom's limit of 5.
+//! with the model's main thread as the pump: with the actors on threads of their own, 5 threads,
+//! loom's limit.
 //!
 //! loom fails a model that deadlocks ("deadlock; threads = [...]") or in which a thread spins
 //! forever waiting (it exceeds its branch limit). A deadlock found while the model's main
@@ -248,9 +249,10 @@ fn the_stop_protocol_delivers_everything_and_ends() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The real peer: `peer::start` (upload server, download scheduler, tracker mirror) and its
-// `Router`, with the model's main thread playing the pump (what `pump::pump_peer` does with
-// them, minus the transport) and the tracker. 4 threads: within loom's limit of 5.
+// The real peer: `peer::start` (upload server, download scheduler, tracker mirror, file writer)
+// and its `Router`, with the model's main thread playing the pump (what `pump::pump_peer` does
+// with them, minus the transport) and the tracker. With the actors on threads of their own, 5
+// threads: loom's limit.
 // ---------------------------------------------------------------------------------------------
 
 fn hash(n: u8) -> SegmentHash {

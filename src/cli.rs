@@ -54,9 +54,8 @@ pub enum Command {
 
 /// Segment requests a peer keeps in flight unless told otherwise. With ranks outnumbering cores a
 /// reply is a scheduler cycle away, and each rank gets through what its window lets it per time
-/// slice: at 32 ranks on 2 cores, 8 in flight took 0.060 s of protocol and 32 took 0.044 s; 64
-/// was faster still, but at 128 ranks it let the seeds take most uploads (fairness 0.85-0.90).
-/// Partial holders are asked one unknown segment at a time however deep the window (see the
+/// slice, so a deeper window is faster up to a point; deeper still lets the seeds take most
+/// uploads at 128 ranks (the README's benchmark section has the figures). Partial holders are asked one unknown segment at a time however deep the window (see the
 /// scheduler), so a deep window does not multiply refusals.
 pub const DEFAULT_WINDOW: u32 = 32;
 

@@ -1,6 +1,7 @@
 //! bitorrent: a BitTorrent swarm simulator. Rank 0 runs the tracker; every other rank runs a
-//! peer made of small actors (upload server, download scheduler, tracker mirror) around an MPI
-//! pump. See DESIGN.md and README.md for the picture.
+//! peer made of four small actors (upload server, download scheduler, tracker mirror, file
+//! writer) around a pump, over MPI (the `mpi` feature, on by default) or in-process channels.
+//! README.md has the picture: how a run goes, what runs inside a rank, and why.
 
 pub mod cli;
 pub mod console;

@@ -19,10 +19,7 @@ impl Rng {
 
     pub fn next_u64(&mut self) -> u64 {
         self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        mix(self.state)
     }
 
     /// A number in `0..bound` (bound > 0), without modulo bias worth speaking of at our sizes.
@@ -38,6 +35,15 @@ impl Rng {
             items.swap(i, j);
         }
     }
+}
+
+/// SplitMix64's finalizer: xor-shifts and odd multipliers, each invertible, so the whole is a
+/// bijection of u64 that looks random. The generator's output, and a way to turn a number into
+/// a distinct random-looking one (the generator's unique segment hashes).
+pub fn mix(mut x: u64) -> u64 {
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
 }
 
 #[cfg(all(test, not(feature = "loom")))]

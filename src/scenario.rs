@@ -204,7 +204,7 @@ fn check(spec: &ScenarioSpec) -> Result<(), ScenarioError> {
 /// segments of a scenario can share a hash (by construction, not by luck); the last 16 are
 /// plain random.
 fn segment_hash(number: u64, key: u64, rng: &mut Rng) -> SegmentHash {
-    let high = scramble(number ^ key);
+    let high = crate::rng::mix(number ^ key);
     let value = (u128::from(high) << 64) | u128::from(rng.next_u64());
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut bytes = [0u8; SegmentHash::LEN];
@@ -212,14 +212,6 @@ fn segment_hash(number: u64, key: u64, rng: &mut Rng) -> SegmentHash {
         *byte = DIGITS[((value >> (124 - 4 * i)) & 0xF) as usize];
     }
     SegmentHash(bytes)
-}
-
-/// SplitMix64's finalizer: xor-shifts and odd multipliers, each invertible, so the whole is a
-/// bijection of u64 that looks random.
-fn scramble(mut x: u64) -> u64 {
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
 }
 
 /// `count` distinct numbers from `0..range`, in random order (`count <= range`). A partial
@@ -475,8 +467,8 @@ mod tests {
         let mut rng = Rng::new(0);
         let hashes: HashSet<SegmentHash> = (0..200_000).map(|number| segment_hash(number, 7, &mut rng)).collect();
         assert_eq!(hashes.len(), 200_000);
-        // The scramble is a bijection: distinct numbers, distinct first halves, whatever the key.
-        let firsts: HashSet<u64> = (0..100_000u64).map(|number| scramble(number ^ 0xFFFF_FFFF)).collect();
+        // The mixer is a bijection: distinct numbers, distinct first halves, whatever the key.
+        let firsts: HashSet<u64> = (0..100_000u64).map(|number| crate::rng::mix(number ^ 0xFFFF_FFFF)).collect();
         assert_eq!(firsts.len(), 100_000);
     }
 }

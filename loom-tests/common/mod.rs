@@ -27,8 +27,8 @@ where
 
     // One model at a time, whatever `--test-threads` says: loom maps a fresh stack for every
     // thread of every execution, and two models side by side spend their time contending in
-    // the kernel for the address space (measured: the suite took 54 s in parallel on two cores,
-    // 27 s one model at a time). A model that fails poisons the lock; the next one goes on.
+    // the kernel for the address space (the suite took twice as long in parallel on two cores as
+    // one model at a time). A model that fails poisons the lock; the next one goes on.
     static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
 

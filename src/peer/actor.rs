@@ -15,9 +15,9 @@ use crate::sync::thread::{self, JoinHandle};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum Placement {
     /// On the pump's thread, each given a turn after every round of the pump: one thread per
-    /// rank, so MPI can run without locks (`MPI_THREAD_SINGLE`). A reply reaches the scheduler, and its next request the transport, with no thread
-    /// switch. Measured at 32 ranks on 2 cores: a hand-over between two threads of a rank waits
-    /// for the receiving thread's next time slice, a millisecond or more when ranks outnumber
+    /// rank, so MPI can run without locks (`MPI_THREAD_SINGLE`). A reply reaches the scheduler,
+    /// and its next request the transport, with no thread switch: a hand-over between two
+    /// threads of a rank waits for the receiving thread's next time slice when ranks outnumber
     /// cores, and those waits, not the work, were most of the protocol's time.
     #[default]
     Pump,

@@ -181,7 +181,7 @@ impl Actors {
     }
 }
 
-/// Starts the three actors of peer `me`; returns the router the pump feeds and the actors to join.
+/// Starts the four actors of peer `me`; returns the router the pump feeds and the actors to join.
 pub fn start(me: PeerId, input: PeerInput, config: &PeerConfig, outbox: Outbox) -> (Router, Actors) {
     let book = Arc::new(SnapshotCell::new(SegmentBook::new()));
     let wanted = input.wanted.len();

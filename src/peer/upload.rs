@@ -2,8 +2,8 @@
 //!
 //! Its hot path is the [`UploadDesk`]: a lock-free answer (a snapshot load and an atomic bit
 //! test) that the pump calls on its own thread for every request, so that answering costs no
-//! thread wake-up at all (measured: the wake-ups of a hop through a mailbox, not the work, were
-//! what made the protocol slow). The server's own thread takes what the desk cannot answer at
+//! thread wake-up at all (the wake-ups of a hop through a mailbox, not the work, were what made
+//! the protocol slow). The server's own thread takes what the desk cannot answer at
 //! once: a request for a file this peer has not been told the id of yet. The tracker can list a
 //! peer in a swarm before that peer's "go" or its first swarm answer has reached it (MPI orders
 //! messages per sender, not across senders), so such a request waits here until the tracker
