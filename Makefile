@@ -24,20 +24,25 @@ bitorrent: $(SOURCES) | deps
 run: bitorrent
 	@scripts/run-example.sh
 
-# Every test: unit and integration tests (under mpirun and in-process), the loom models, and a
-# short stress run. `make stress` is the long one.
+# Every test: the format, the lints of every build, unit and integration tests (under mpirun and
+# in-process), the build without MPI, the loom models, and a short stress run. `make stress` is
+# the long one.
 test: bitorrent lint
 	$(CARGO) test --release --locked
+	$(CARGO) test --release --locked --no-default-features
 	$(CARGO) test --release --locked --features loom --test 'loom_*'
 	scripts/stress.sh --runs 3
 
-# Clippy keeps synchronization primitives inside src/sync/ (clippy.toml), where loom can swap them.
+# One format (rustfmt.toml), and clippy on the three builds: the default, the one without MPI,
+# and loom's (whose models are code too). Clippy also keeps synchronization primitives inside
+# src/sync/ (clippy.toml), where loom can swap them.
 lint: | deps
-	@if $(CARGO) clippy --version >/dev/null 2>&1; then \
-	  $(CARGO) clippy --release --locked --all-targets -- -D warnings; \
-	else \
-	  echo "lint: clippy is missing; install it with: rustup component add clippy" >&2; exit 1; \
-	fi
+	@$(CARGO) fmt --version >/dev/null 2>&1 || { echo "lint: rustfmt is missing; install it with: rustup component add rustfmt" >&2; exit 1; }
+	@$(CARGO) clippy --version >/dev/null 2>&1 || { echo "lint: clippy is missing; install it with: rustup component add clippy" >&2; exit 1; }
+	$(CARGO) fmt --check
+	$(CARGO) clippy --release --locked --all-targets -- -D warnings
+	$(CARGO) clippy --release --locked --no-default-features --all-targets -- -D warnings
+	$(CARGO) clippy --release --locked --features loom --all-targets -- -D warnings
 
 loom: | deps
 	$(CARGO) test --release --locked --features loom --test 'loom_*'

@@ -8,6 +8,10 @@
 //!
 //! Run: `LOOM_MAX_PREEMPTIONS=2 cargo test --release --features loom --test loom_segments`
 
+// The model's plain memory is a loom `UnsafeCell`, whose accesses are `unsafe` by design: that is
+// how loom checks each one is ordered after the write it reads.
+#![allow(unsafe_code)]
+
 mod common;
 
 use bitorrent::peer::segments::{Marked, SegmentSet};
@@ -42,7 +46,7 @@ impl Bitset for SegmentSet {
 /// A segment's bytes, written by the one thread that receives the segment, before it marks it.
 struct Bytes(UnsafeCell<u64>);
 
-// The models only read a segment's bytes after seeing it marked; loom checks that this is safe.
+// SAFETY: The models only read a segment's bytes after seeing it marked; loom checks that this is safe.
 unsafe impl Sync for Bytes {}
 
 impl Bytes {

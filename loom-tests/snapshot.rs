@@ -9,6 +9,10 @@
 //!
 //! Run: `LOOM_MAX_PREEMPTIONS=2 cargo test --release --features loom --test loom_snapshot`
 
+// The model's plain memory is a loom `UnsafeCell`, whose accesses are `unsafe` by design: that is
+// how loom checks each one is ordered after the write it reads.
+#![allow(unsafe_code)]
+
 mod common;
 
 use std::collections::HashSet;
@@ -26,7 +30,7 @@ struct Snapshot {
     body: UnsafeCell<u64>,
 }
 
-// Bodies are written before publication only; loom checks every read is ordered after it.
+// SAFETY: Bodies are written before publication only; loom checks every read is ordered after it.
 unsafe impl Sync for Snapshot {}
 
 impl Snapshot {

@@ -8,16 +8,20 @@ use std::process::ExitCode;
 
 use bitorrent::cli::{Cli, Command, GenArgs, RunArgs};
 use bitorrent::console;
-use bitorrent::peer::Placement;
 use bitorrent::report;
-use bitorrent::run::{self, MIN_RANKS, RankOutcome, TooFewRanks};
+use bitorrent::run;
 use bitorrent::scenario::{self, ScenarioSpec};
-use bitorrent::transport::mpi::MpiTransport;
+#[cfg(feature = "mpi")]
+use bitorrent::{
+    peer::Placement,
+    run::{MIN_RANKS, RankOutcome, TooFewRanks},
+    transport::mpi::MpiTransport,
+};
 use clap::Parser;
 
 #[cfg(feature = "loom")]
 fn main() -> ExitCode {
-    bitorrent::console::say("this build (--features loom) is for model checking only; build without it to run");
+    console::say("this build (--features loom) is for model checking only; build without it to run");
     ExitCode::from(2)
 }
 
@@ -36,10 +40,18 @@ fn main() -> ExitCode {
 }
 
 /// A command line clap refused (or `--help`, `--version`).
+#[cfg(not(feature = "mpi"))]
+fn command_line_error(error: clap::Error) -> ExitCode {
+    let _ = error.print();
+    ExitCode::from(error.exit_code().clamp(0, 255) as u8)
+}
+
+/// A command line clap refused (or `--help`, `--version`).
 ///
 /// Under mpirun every rank must start MPI before it exits: when some ranks leave before
 /// `MPI_Init` while others are still being launched, OpenMPI 4's mpirun can hang in its own
 /// abort. So under mpirun the ranks start MPI, rank 0 alone prints, and all finish MPI and exit.
+#[cfg(feature = "mpi")]
 fn command_line_error(error: clap::Error) -> ExitCode {
     let code = ExitCode::from(error.exit_code().clamp(0, 255) as u8);
     let launched_by_mpirun =
@@ -64,12 +76,13 @@ fn fail(message: impl std::fmt::Display) -> ExitCode {
 
 /// OpenMPI's own yielding, which it turns on when ranks outnumber cores: every MPI call that
 /// finds nothing to do gives up the core. The pump already yields when a round of it finds
-/// nothing, so MPI's yields only come on top, two or three a round; measured at 32 ranks on 2
-/// cores, the protocol took 0.093 s with them and 0.078 s without (medians of 11). A setting the
-/// user made is kept. (The floor keeps MPI's yields: its loop has no yield of its own.)
+/// nothing, so MPI's yields only come on top, two or three a round, and slow the protocol
+/// (measured: the README's benchmark section ("what each change bought")). A setting the user made is kept. (The floor keeps MPI's yields: its loop has no yield of its own.)
 ///
 /// Must run before MPI starts and before any other thread exists, so that nothing reads the
 /// environment while it changes.
+#[cfg(feature = "mpi")]
+#[allow(unsafe_code)] // `set_var` is unsafe while other threads may read the environment
 fn let_the_pump_do_the_yielding() {
     const SETTING: &str = "OMPI_MCA_mpi_yield_when_idle";
     if std::env::var_os(SETTING).is_none() {
@@ -78,12 +91,13 @@ fn let_the_pump_do_the_yielding() {
     }
 }
 
+#[cfg(feature = "mpi")]
 fn run_mpi(args: &RunArgs) -> ExitCode {
     let config = args.config(None);
     let_the_pump_do_the_yielding();
     // With the actors on the pump's thread a rank has one thread, and says so: OpenMPI then
-    // takes no locks (measured at 32 ranks on 2 cores: 15% of the protocol's time against
-    // Funneled). With actor threads, the pump is still the only thread that calls MPI:
+    // takes no locks, which is measurably faster than Funneled (the README's benchmark section).
+    // With actor threads, the pump is still the only thread that calls MPI:
     // Funneled is all that needs, and less would not do.
     let needed = match config.peer.actors {
         Placement::Pump => mpi::Threading::Single,
@@ -166,6 +180,7 @@ fn generate(args: &GenArgs) -> ExitCode {
     }
 }
 
+#[cfg(feature = "mpi")]
 fn floor(exchanges: u64, window: u64) -> ExitCode {
     let Some(universe) = mpi::initialize() else { return fail("MPI could not be initialised") };
     let mut transport = MpiTransport::new(universe.world());
@@ -188,4 +203,23 @@ fn floor(exchanges: u64, window: u64) -> ExitCode {
             transport.abort(1)
         }
     }
+}
+
+/// A build without the `mpi` feature has no MPI to run on: it says so, and what does run.
+#[cfg(not(feature = "mpi"))]
+fn without_mpi(what: &str) -> ExitCode {
+    fail(format_args!(
+        "{what} needs MPI, and this build has none (built with --no-default-features); \
+         run the swarm in one process with `bitorrent local --ranks N`, or build with the `mpi` feature"
+    ))
+}
+
+#[cfg(not(feature = "mpi"))]
+fn run_mpi(_args: &RunArgs) -> ExitCode {
+    without_mpi("`bitorrent` under mpirun")
+}
+
+#[cfg(not(feature = "mpi"))]
+fn floor(_exchanges: u64, _window: u64) -> ExitCode {
+    without_mpi("`bitorrent floor`")
 }

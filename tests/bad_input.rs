@@ -123,6 +123,9 @@ enum How {
     Local,
 }
 
+/// Every way this build runs a swarm.
+const HOWS: &[How] = if UNDER_MPI { &[How::Mpirun, How::Local] } else { &[How::Local] };
+
 fn check(case: &Case, how: How) {
     let scratch = Scratch::new(&format!("bad-{:?}-{}", how, case.label));
     setup(case, scratch.path());
@@ -141,7 +144,7 @@ fn check(case: &Case, how: How) {
 
 fn check_all(cases: &[Case]) {
     for case in cases {
-        for how in [How::Mpirun, How::Local] {
+        for &how in HOWS {
             check(case, how);
         }
     }
@@ -261,7 +264,7 @@ fn an_input_without_read_permission() {
         eprintln!("an_input_without_read_permission: skipped as root (root reads chmod 000 files)");
         return;
     }
-    for how in [How::Mpirun, How::Local] {
+    for &how in HOWS {
         let scratch = Scratch::new("bad-chmod");
         Base::Course2.write(scratch.path());
         let path = scratch.join("in2.txt");
@@ -360,6 +363,7 @@ fn a_bad_peer_in_a_large_swarm() {
 // Too few ranks: a tracker and one peer is no swarm.
 
 #[test]
+#[cfg_attr(not(feature = "mpi"), ignore = "runs under mpirun: needs the mpi feature")]
 fn too_few_ranks_under_mpirun() {
     let scratch = Scratch::new("np2");
     Base::Course2.write(scratch.path());
@@ -370,6 +374,7 @@ fn too_few_ranks_under_mpirun() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "mpi"), ignore = "runs under mpirun: needs the mpi feature")]
 fn plain_bitorrent_without_mpirun_is_one_rank() {
     let scratch = Scratch::new("np1");
     Base::Course2.write(scratch.path());
@@ -377,6 +382,20 @@ fn plain_bitorrent_without_mpirun_is_one_rank() {
     run.assert_refused();
     run.assert_stderr_mentions(&["at least 3 ranks", "not 1", "mpirun", "local"]);
     assert_no_outputs(&run, scratch.path());
+}
+
+/// A build without the `mpi` feature runs no swarm of its own: it says why, and what does run.
+#[test]
+#[cfg_attr(feature = "mpi", ignore = "a build without the mpi feature only")]
+fn plain_bitorrent_without_mpi_says_what_runs() {
+    let scratch = Scratch::new("no-mpi");
+    Base::Course2.write(scratch.path());
+    for args in [&[][..], &["floor", "--exchanges", "10"][..]] {
+        let run = bitorrent(scratch.path(), args, TIMEOUT);
+        run.assert_refused();
+        run.assert_stderr_mentions(&["needs MPI", "this build has none", "bitorrent local --ranks N"]);
+        assert_no_outputs(&run, scratch.path());
+    }
 }
 
 #[test]
@@ -412,8 +431,11 @@ fn an_output_folder_that_cannot_be_made_fails_before_any_output() {
     write(scratch.join("blocker"), "not a folder");
     let output = scratch.join("blocker/out");
     let output = output.to_str().unwrap();
-    for run in [local(6, scratch.path(), &["-o", output], TIMEOUT), mpirun(6, scratch.path(), &["-o", output], TIMEOUT)]
-    {
+    for &how in HOWS {
+        let run = match how {
+            How::Mpirun => mpirun(6, scratch.path(), &["-o", output], TIMEOUT),
+            How::Local => local(6, scratch.path(), &["-o", output], TIMEOUT),
+        };
         run.assert_refused();
         run.assert_stderr_mentions(&["cannot create the output folder", "blocker/out"]);
         assert_no_outputs(&run, scratch.path());
@@ -425,6 +447,7 @@ fn an_output_folder_that_cannot_be_made_fails_before_any_output() {
 // can hang OpenMPI's mpirun).
 
 #[test]
+#[cfg_attr(not(feature = "mpi"), ignore = "runs under mpirun: needs the mpi feature")]
 fn an_unknown_option_under_mpirun_is_refused_without_a_hang() {
     let scratch = Scratch::new("bad-option");
     Base::Course2.write(scratch.path());
@@ -454,10 +477,12 @@ fn each_error_message_reaches_stderr_in_one_write() {
             && w.ends_with('\n')),
         "the parse error was not written whole; the writes were: {writes:#?}"
     );
-    // ... and that of MPI's own start (a plain `bitorrent` is a world of one rank).
+    // ... and that of MPI's own start (a plain `bitorrent` is a world of one rank; in a build
+    // without MPI, it says it has none).
     let writes = bitorrent_stderr_writes(scratch.path(), &[], TIMEOUT);
+    let expected = if UNDER_MPI { "at least 3 ranks" } else { "this build has none" };
     assert!(
-        writes.iter().any(|w| w.starts_with("bitorrent: ") && w.contains("at least 3 ranks") && w.ends_with('\n')),
-        "the too-few-ranks message was not written whole; the writes were: {writes:#?}"
+        writes.iter().any(|w| w.starts_with("bitorrent: ") && w.contains(expected) && w.ends_with('\n')),
+        "the message of a plain `bitorrent` was not written whole; the writes were: {writes:#?}"
     );
 }

@@ -42,33 +42,39 @@ fn under_mpirun(label: &str, spec: &ScenarioSpec, args: &[&str]) {
 // Under mpirun: few, large.
 
 #[test]
+#[cfg_attr(not(feature = "mpi"), ignore = "runs under mpirun: needs the mpi feature")]
 fn mpirun_32_ranks_files_of_3000_segments() {
     under_mpirun("mpi32", &spec(32, 4, 3000, 2, 1, 3), &[]);
 }
 
 /// 64 ranks on two cores: every rank a process, eight times oversubscribed.
 #[test]
+#[cfg_attr(not(feature = "mpi"), ignore = "runs under mpirun: needs the mpi feature")]
 fn mpirun_64_ranks() {
     under_mpirun("mpi64", &spec(64, 16, 100, 3, 8, 9), &[]);
 }
 
 #[test]
+#[cfg_attr(not(feature = "mpi"), ignore = "runs under mpirun: needs the mpi feature")]
 fn mpirun_16_ranks_crlf_inputs() {
     under_mpirun("mpi16crlf", &ScenarioSpec { crlf: true, ..spec(16, 3, 3000, 1, 1, 4) }, &[]);
 }
 
 #[test]
+#[cfg_attr(not(feature = "mpi"), ignore = "runs under mpirun: needs the mpi feature")]
 fn mpirun_24_ranks_in_order() {
     under_mpirun("mpi24inorder", &spec(24, 5, 2000, 2, 1, 5), &["--in-order", "--seed", "77"]);
 }
 
 #[test]
+#[cfg_attr(not(feature = "mpi"), ignore = "runs under mpirun: needs the mpi feature")]
 fn mpirun_window_1() {
     under_mpirun("mpiwindow1", &spec(8, 2, 3000, 1, 1, 6), &["--window", "1"]);
 }
 
 /// 17 of 19 peers own nothing and want every file: the few seeds serve a crowd.
 #[test]
+#[cfg_attr(not(feature = "mpi"), ignore = "runs under mpirun: needs the mpi feature")]
 fn mpirun_many_empty_handed_peers_want_everything() {
     under_mpirun("mpicrowd", &spec(20, 3, 500, 1, 3, 8), &["-w", "3"]);
 }
@@ -239,7 +245,7 @@ fn unusual_files_arrive_whole() {
     let expected = expected_from_plain(&peers);
     assert_eq!(expected["client2_empty"], "", "an empty file's output is empty");
     let ranks = inputs.len() as u32 + 1;
-    for how in ["mpirun", "local"] {
+    for how in ["mpirun", "local"].into_iter().filter(|&how| UNDER_MPI || how == "local") {
         let scratch = Scratch::new("unusual-files");
         for (index, text) in inputs.iter().enumerate() {
             write(scratch.join(format!("in{}.txt", index + 1)), text);
@@ -286,6 +292,7 @@ fn layout_scenario() -> ScenarioSpec {
 }
 
 #[test]
+#[cfg_attr(not(feature = "mpi"), ignore = "runs under mpirun: needs the mpi feature")]
 fn unusual_layouts_are_read_under_mpirun() {
     let spec = layout_scenario();
     let scratch = Scratch::new("layouts-mpi");

@@ -89,6 +89,7 @@ fn local_actor_threads_and_the_default_give_correct_outputs() {
 /// The same swarm under mpirun: the default (actors on the pump, MPI at THREAD_SINGLE) and
 /// `--actors threads` (MPI at THREAD_FUNNELED) both start MPI and finish the swarm.
 #[test]
+#[cfg_attr(not(feature = "mpi"), ignore = "runs under mpirun: needs the mpi feature")]
 fn mpirun_actor_threads_and_the_default_give_correct_outputs() {
     judged_runs("mpirun", &spec(10, 4, 200, 1, 2, 102), &[&["-q"], &["-q", "--actors", "threads"]]);
 }
@@ -98,6 +99,7 @@ fn mpirun_actor_threads_and_the_default_give_correct_outputs() {
 
 /// Several downloaders of the same file: in order they all want the same segment at once.
 #[test]
+#[cfg_attr(not(feature = "mpi"), ignore = "runs under mpirun: needs the mpi feature")]
 fn mpirun_in_order_and_the_default_random_order_give_correct_outputs() {
     judged_runs("mpirun", &spec(8, 2, 300, 1, 1, 103), &[&["-q", "--in-order"], &["-q"]]);
 }

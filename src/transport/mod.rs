@@ -4,6 +4,7 @@
 pub mod local;
 // Compiled under loom too (it names no shared-memory primitive, so nothing in it is modelled):
 // then `main.rs` needs only one gate, on `main` itself.
+#[cfg(feature = "mpi")]
 pub mod mpi;
 
 use crate::model::PeerId;

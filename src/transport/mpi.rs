@@ -7,10 +7,10 @@
 //! the tracker fast. A blocking
 //! send of a message that does not fit MPI's eager path (a swarm the tracker sends with the go
 //! carries every hash of the file: 3 KB at 100 segments) waits until the receiving rank runs
-//! and takes it; with more ranks than cores that is a scheduler time slice away. Measured at 32
-//! ranks on 2 cores: 360 µs per such send, 89 ms of a 120 ms protocol spent by the tracker
-//! waiting on its 248 first answers, one after another. Posted without waiting, they all travel
-//! at once and the tracker goes on answering.
+//! and takes it; with more ranks than cores that is a scheduler time slice away, and the tracker
+//! spent most of the protocol waiting on its first answers, one after another (the figures are
+//! in the README's benchmark section). Posted without waiting, they all travel at once and the
+//! tracker goes on answering.
 
 use mpi::collective::CommunicatorCollectives;
 use mpi::datatype::Equivalence;
@@ -24,7 +24,7 @@ use crate::model::PeerId;
 /// The most bytes sent with a blocking send. A message this small goes out at once on every
 /// OpenMPI transport (well under the eager limits, 4 KB and up), so the send never waits for the
 /// receiver, and it spares the bookkeeping of a pending send; nearly every message is this small
-/// (segment requests and replies are 9 and 18 bytes).
+/// (a segment request is 10 bytes, a reply without a bitfield 18).
 const SMALL: usize = 256;
 
 pub struct MpiTransport {
@@ -77,6 +77,7 @@ impl PendingSend {
         Self::reclaim(self.buffer);
     }
 
+    #[allow(unsafe_code)] // the module's one `unsafe` (see above)
     fn reclaim(buffer: *mut [u8]) {
         // SAFETY: `buffer` came from `Box::leak` in `post` and is reclaimed once, here, after its
         // request completed (`test` said so or `wait` returned), the request's borrow of it
@@ -100,9 +101,9 @@ impl MpiTransport {
     /// Frees the buffers of the oldest sends MPI has finished, stopping at the first it has
     /// not. Testing an unfinished send makes OpenMPI drive its transport, and when that finds
     /// nothing to do on an oversubscribed machine it yields the core for a scheduler cycle:
-    /// testing every pending send on every poll held the tracker to about one message a cycle
-    /// (128 ranks: 2.8 s of protocol instead of 4.1 s with one test a poll, and less with this
-    /// called only when idle). Sends mostly finish in order, so the ones behind the first
+    /// testing every pending send on every poll held the tracker to about one message a cycle,
+    /// so this is called only when a poll finds nothing (the README's benchmark section has the
+    /// figures). Sends mostly finish in order, so the ones behind the first
     /// unfinished one wait a little longer to be freed.
     fn reap_sends(&mut self) {
         let mut finished = 0;

@@ -104,6 +104,8 @@ pub fn read(path: impl AsRef<Path>) -> String {
 // ---------------------------------------------------------------------------------------------
 // Processes
 
+// Two libc calls that are safe for any argument, declared so, sparing a dependency on libc.
+#[allow(unsafe_code)]
 unsafe extern "C" {
     safe fn geteuid() -> u32;
     safe fn kill(pid: i32, signal: i32) -> i32;
@@ -216,6 +218,11 @@ pub fn heavy_lock() -> MutexGuard<'static, ()> {
     // A test that failed while holding the lock poisons it; the lock itself is still good.
     HEAVY.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
+
+/// Whether this build runs under mpirun: the `mpi` feature, on by default. Without it the tests
+/// that need mpirun are marked ignored (and listed so), and those that run a swarm both ways run
+/// it in-process only.
+pub const UNDER_MPI: bool = cfg!(feature = "mpi");
 
 /// Fails the test, never skips it, when MPI is missing.
 pub fn require_mpirun() {
