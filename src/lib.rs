@@ -15,6 +15,7 @@ pub mod report;
 pub mod rng;
 pub mod run;
 pub mod scenario;
+pub mod sim;
 pub mod stats;
 pub mod sync;
 pub mod tracker;

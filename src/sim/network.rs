@@ -1,0 +1,358 @@
+//! The network of the simulated engine: every peer's uplink and downlink, and the latency
+//! between any two peers.
+//!
+//! A piece leaves the sender's uplink, shared with the sender's connections to other peers;
+//! crosses the network in `latency`; then comes in through the receiver's downlink, shared with
+//! its connections from other peers (each link: processor sharing among connections, pieces of
+//! one connection one after the other, `link.rs`). So a piece that has both links to itself
+//! takes `b/u + latency + b/d`, and a stream that keeps two or more pieces in flight moves at
+//! `min(u, d)`: the downlink takes one piece while the uplink sends the next. Uploads to `k`
+//! peers get `u/k` each, and no link ever moves more than its capacity. Each link is local to
+//! its peer, so peers on different shards share nothing but the pieces in flight between them.
+//!
+//! Messages without a payload to speak of (requests, refusals, the tracker's) take `latency`
+//! alone; the engine schedules those itself.
+
+use super::link::{Link, Nanos, TransferId};
+
+/// Which of a peer's two links.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    Up,
+    Down,
+}
+
+/// What the network asks the engine to schedule, and hands back when it is due.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NetEvent {
+    /// A link's next completion (ignored if the link's next completion has moved since).
+    LinkDue { peer: u32, direction: Direction },
+    /// A piece has crossed the network and reaches the receiver's downlink.
+    Arrive { transfer: TransferId },
+}
+
+/// One piece on its way, and what the engine will want back when it arrives.
+struct Transfer<P> {
+    from: u32,
+    to: u32,
+    bits: u64,
+    payload: P,
+}
+
+/// The times a piece spent on each link: the engine keeps them when asked, so that a test can
+/// check that no link carried more than its capacity in any interval.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TransferRecord {
+    pub from: u32,
+    pub to: u32,
+    pub bits: u64,
+    pub up: (Nanos, Nanos),
+    pub down: (Nanos, Nanos),
+}
+
+/// Where the network puts the events it needs: the engine's queue, which keys them
+/// (`queue::Sequencer`).
+pub trait Schedule {
+    /// An event at `at` for peer `to`, caused by peer `from`.
+    fn schedule(&mut self, at: Nanos, to: u32, from: u32, event: NetEvent);
+}
+
+pub struct Network<P> {
+    latency: Nanos,
+    uplinks: Vec<Link>,
+    downlinks: Vec<Link>,
+    /// The completion each link has an event scheduled for; an event for another time is stale.
+    up_due: Vec<Option<Nanos>>,
+    down_due: Vec<Option<Nanos>>,
+    /// Pieces on their way, by transfer id; freed ids are reused.
+    transfers: Vec<Option<Transfer<P>>>,
+    free: Vec<TransferId>,
+    /// When a piece started on the uplink, and when it reached the downlink, by transfer id.
+    started: Vec<(Nanos, Nanos)>,
+    records: Option<Vec<TransferRecord>>,
+    finished: Vec<TransferId>,
+}
+
+impl<P> Network<P> {
+    /// A network of peers with these (upload, download) capacities in bit/s.
+    pub fn new(latency: Nanos, capacities: impl IntoIterator<Item = (u64, u64)>) -> Network<P> {
+        let (uplinks, downlinks): (Vec<Link>, Vec<Link>) =
+            capacities.into_iter().map(|(up, down)| (Link::new(up), Link::new(down))).unzip();
+        let peers = uplinks.len();
+        Network {
+            latency,
+            uplinks,
+            downlinks,
+            up_due: vec![None; peers],
+            down_due: vec![None; peers],
+            transfers: Vec::new(),
+            free: Vec::new(),
+            started: Vec::new(),
+            records: None,
+            finished: Vec::new(),
+        }
+    }
+
+    pub fn latency(&self) -> Nanos {
+        self.latency
+    }
+
+    /// Keep a record of every piece delivered from now on (`records`).
+    pub fn keep_records(&mut self) {
+        self.records.get_or_insert_with(Vec::new);
+    }
+
+    /// The pieces delivered so far, if `keep_records` was called.
+    pub fn records(&self) -> &[TransferRecord] {
+        self.records.as_deref().unwrap_or(&[])
+    }
+
+    /// Sends a piece of `bits` from `from` to `to`, starting on the sender's uplink at `now`.
+    pub fn send(&mut self, now: Nanos, from: u32, to: u32, bits: u64, payload: P, out: &mut impl Schedule) {
+        let transfer = Transfer { from, to, bits, payload };
+        let id = match self.free.pop() {
+            Some(id) => {
+                self.transfers[id as usize] = Some(transfer);
+                id
+            }
+            None => {
+                self.transfers.push(Some(transfer));
+                self.started.push((0, 0));
+                self.transfers.len() as TransferId - 1
+            }
+        };
+        self.started[id as usize] = (now, 0);
+        self.uplinks[from as usize].start(now, to, id, bits);
+        self.reschedule(from, Direction::Up, out);
+    }
+
+    /// Handles one of the network's own events. Pieces that came through the receiver's
+    /// downlink go to `delivered` as (sender, receiver, payload).
+    pub fn handle(&mut self, now: Nanos, event: NetEvent, out: &mut impl Schedule, delivered: &mut Vec<(u32, u32, P)>) {
+        match event {
+            NetEvent::Arrive { transfer } => {
+                let Some(piece) = &self.transfers[transfer as usize] else { return };
+                let (from, to, bits) = (piece.from, piece.to, piece.bits);
+                self.started[transfer as usize].1 = now;
+                self.downlinks[to as usize].start(now, from, transfer, bits);
+                self.reschedule(to, Direction::Down, out);
+            }
+            NetEvent::LinkDue { peer, direction } => {
+                let due = match direction {
+                    Direction::Up => &mut self.up_due[peer as usize],
+                    Direction::Down => &mut self.down_due[peer as usize],
+                };
+                if *due != Some(now) {
+                    return; // stale: the link's next completion moved after this was scheduled
+                }
+                *due = None;
+                let mut finished = std::mem::take(&mut self.finished);
+                match direction {
+                    Direction::Up => {
+                        self.uplinks[peer as usize].finish(now, &mut finished);
+                        for &transfer in &finished {
+                            let Some(piece) = &self.transfers[transfer as usize] else { continue };
+                            let at = now + self.latency;
+                            out.schedule(at, piece.to, piece.from, NetEvent::Arrive { transfer });
+                        }
+                    }
+                    Direction::Down => {
+                        self.downlinks[peer as usize].finish(now, &mut finished);
+                        for &transfer in &finished {
+                            let Some(piece) = self.transfers[transfer as usize].take() else { continue };
+                            if let Some(records) = &mut self.records {
+                                let (up_start, down_start) = self.started[transfer as usize];
+                                records.push(TransferRecord {
+                                    from: piece.from,
+                                    to: piece.to,
+                                    bits: piece.bits,
+                                    up: (up_start, down_start - self.latency),
+                                    down: (down_start, now),
+                                });
+                            }
+                            self.free.push(transfer);
+                            delivered.push((piece.from, piece.to, piece.payload));
+                        }
+                    }
+                }
+                finished.clear();
+                self.finished = finished;
+                self.reschedule(peer, direction, out);
+            }
+        }
+    }
+
+    /// Schedules the link's next completion if it has moved.
+    fn reschedule(&mut self, peer: u32, direction: Direction, out: &mut impl Schedule) {
+        let (link, due) = match direction {
+            Direction::Up => (&self.uplinks[peer as usize], &mut self.up_due[peer as usize]),
+            Direction::Down => (&self.downlinks[peer as usize], &mut self.down_due[peer as usize]),
+        };
+        let next = link.next_completion();
+        if next != *due {
+            *due = next;
+            if let Some(at) = next {
+                out.schedule(at, peer, peer, NetEvent::LinkDue { peer, direction });
+            }
+        }
+    }
+}
+
+#[cfg(all(test, not(feature = "loom")))]
+mod tests {
+    use super::*;
+    use crate::sim::queue::{EventQueue, Sequencer};
+
+    const MBIT: u64 = 1_000_000;
+    const SECOND: Nanos = 1_000_000_000;
+    const MS: Nanos = 1_000_000;
+
+    /// The engine's queue, as the network sees it.
+    struct Queue {
+        events: EventQueue<NetEvent>,
+        sequencer: Sequencer,
+    }
+
+    impl Schedule for Queue {
+        fn schedule(&mut self, at: Nanos, to: u32, from: u32, event: NetEvent) {
+            self.events.push(self.sequencer.key(at, to, from), event);
+        }
+    }
+
+    /// A network and its queue, run by hand: the engine's loop without a protocol.
+    struct Bench {
+        network: Network<u32>,
+        queue: Queue,
+        /// (sender, receiver, payload, arrival time)
+        delivered: Vec<(u32, u32, u32, Nanos)>,
+    }
+
+    impl Bench {
+        fn new(latency: Nanos, capacities: &[(u64, u64)]) -> Bench {
+            let mut network = Network::new(latency, capacities.iter().copied());
+            network.keep_records();
+            let queue = Queue { events: EventQueue::new(), sequencer: Sequencer::new(capacities.len()) };
+            Bench { network, queue, delivered: vec![] }
+        }
+
+        fn send(&mut self, now: Nanos, from: u32, to: u32, bits: u64, payload: u32) {
+            self.network.send(now, from, to, bits, payload, &mut self.queue);
+        }
+
+        /// Runs events up to and including `until`; what arrives is answered by `on_arrival`.
+        fn run(&mut self, until: Nanos, mut on_arrival: impl FnMut(&mut Bench, u32, u32, u32, Nanos)) {
+            while self.queue.events.next_time().is_some_and(|at| at <= until) {
+                let (key, event) = self.queue.events.pop().expect("peeked");
+                let mut delivered = Vec::new();
+                self.network.handle(key.at, event, &mut self.queue, &mut delivered);
+                for (from, to, payload) in delivered {
+                    self.delivered.push((from, to, payload, key.at));
+                    on_arrival(self, from, to, payload, key.at);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_lone_piece_takes_both_links_and_the_latency() {
+        let mut bench = Bench::new(50 * MS, &[(MBIT, 4 * MBIT), (MBIT, 4 * MBIT)]);
+        bench.send(0, 0, 1, 2 * MBIT, 7);
+        bench.run(u64::MAX, |_, _, _, _, _| {});
+        // 2 s on the 1 Mbit/s uplink, 50 ms across, 0.5 s on the 4 Mbit/s downlink.
+        assert_eq!(bench.delivered, vec![(0, 1, 7, 2 * SECOND + 50 * MS + SECOND / 2)]);
+    }
+
+    /// A stream that keeps `in_flight` pieces out, each asked again as one arrives, moves at
+    /// min(up, down) once it runs.
+    fn stream_rate(up: u64, down: u64, in_flight: u32) -> f64 {
+        let piece = 2 * MBIT;
+        let mut bench = Bench::new(20 * MS, &[(up, 100 * MBIT), (100 * MBIT, down)]);
+        for n in 0..in_flight {
+            bench.send(0, 0, 1, piece, n);
+        }
+        bench.run(600 * SECOND, |bench, from, to, payload, at| {
+            // The request for the next piece takes the latency to reach the sender.
+            let _ = payload;
+            bench.send(at + 20 * MS, from, to, piece, payload + in_flight);
+        });
+        // Steady state: the rate over the second half of the run.
+        let arrivals: Vec<Nanos> = bench.delivered.iter().map(|d| d.3).collect();
+        let half = arrivals.len() / 2;
+        let (first, last) = (arrivals[half], *arrivals.last().unwrap());
+        (arrivals.len() - 1 - half) as f64 * piece as f64 / ((last - first) as f64 / SECOND as f64)
+    }
+
+    #[test]
+    fn a_pipelined_stream_moves_at_the_slower_of_the_two_links() {
+        for (up, down) in [(MBIT, 4 * MBIT), (4 * MBIT, MBIT), (3 * MBIT, 3 * MBIT)] {
+            let rate = stream_rate(up, down, 4);
+            let expected = up.min(down) as f64;
+            assert!((rate - expected).abs() / expected < 0.001, "up {up}, down {down}: {rate} bit/s");
+        }
+        // With one piece at a time the links take turns, and the stream is slower than either.
+        let alone = stream_rate(MBIT, 4 * MBIT, 1);
+        assert!(alone < 0.9 * MBIT as f64, "one piece at a time moved at {alone} bit/s");
+    }
+
+    #[test]
+    fn k_uploads_from_one_peer_get_a_kth_each() {
+        let k = 5u32;
+        let capacities: Vec<(u64, u64)> =
+            std::iter::once((5 * MBIT, 100 * MBIT)).chain((0..k).map(|_| (MBIT, 100 * MBIT))).collect();
+        let mut bench = Bench::new(0, &capacities);
+        for receiver in 1..=k {
+            bench.send(0, 0, receiver, MBIT, receiver);
+        }
+        bench.run(u64::MAX, |_, _, _, _, _| {});
+        // Each gets 1 Mbit/s of the 5: all leave the uplink at 1 s; the downlinks add 10 ms.
+        assert_eq!(bench.delivered.len(), k as usize);
+        assert!(bench.delivered.iter().all(|d| d.3 == SECOND + 10 * MS), "{:?}", bench.delivered);
+    }
+
+    #[test]
+    fn no_link_carries_more_than_its_capacity_in_any_interval() {
+        // A small random swarm of transfers; then, from the records alone, every interval
+        // between two record times on every link holds no more bits than the link can carry.
+        let mut rng = crate::rng::Rng::new(3);
+        let peers = 6u32;
+        let capacities: Vec<(u64, u64)> =
+            (0..peers).map(|_| (1 + rng.below(4) * MBIT, 1 + rng.below(8) * MBIT)).collect();
+        let mut bench = Bench::new(5 * MS, &capacities);
+        let mut now = 0;
+        for n in 0..200 {
+            let from = rng.below(u64::from(peers)) as u32;
+            let to = (from + 1 + rng.below(u64::from(peers) - 1) as u32) % peers;
+            bench.send(now, from, to, 1 + rng.below(MBIT), n);
+            now += rng.below(300 * MS);
+            bench.run(now, |_, _, _, _, _| {});
+        }
+        bench.run(u64::MAX, |_, _, _, _, _| {});
+        let records = bench.network.records().to_vec();
+        assert_eq!(records.len(), 200);
+        for peer in 0..peers {
+            for (direction, capacity) in
+                [(Direction::Up, capacities[peer as usize].0), (Direction::Down, capacities[peer as usize].1)]
+            {
+                let spans: Vec<(Nanos, Nanos, u64)> = records
+                    .iter()
+                    .filter(|r| if direction == Direction::Up { r.from == peer } else { r.to == peer })
+                    .map(|r| {
+                        let (start, end) = if direction == Direction::Up { r.up } else { r.down };
+                        (start, end, r.bits)
+                    })
+                    .collect();
+                let times: Vec<Nanos> = spans.iter().flat_map(|s| [s.0, s.1]).collect();
+                for &a in &times {
+                    for &b in times.iter().filter(|&&b| b > a) {
+                        let inside: u128 = spans.iter().filter(|s| s.0 >= a && s.1 <= b).map(|s| u128::from(s.2)).sum();
+                        let can = u128::from(capacity) * u128::from(b - a) / u128::from(SECOND);
+                        assert!(
+                            inside <= can,
+                            "peer {peer} {direction:?}: {inside} bits in [{a}, {b}] ns, capacity {can}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
