@@ -10,6 +10,7 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
+use bitorrent::rng::Rng;
 use bitorrent::scenario::{self, ScenarioSpec};
 use common::*;
 
@@ -99,15 +100,10 @@ fn shapes() -> Vec<Shape> {
         shape(spec(30, 20, 1, 1, 20, 10), 8, true),     // one-segment files, want all
         shape(spec(9, 8, 37, 7, 8, 11), 3, true),       // every peer but one owns each file
     ];
-    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut next = |below: u64| {
-        // SplitMix64, enough for choosing shapes.
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        (z ^ (z >> 31)) % below
-    };
+    // The library's generator; `%` rather than `Rng::below` keeps the shapes these tests have
+    // always run.
+    let mut rng = Rng::new(0x9E37_79B9_7F4A_7C15);
+    let mut next = |below: u64| rng.next_u64() % below;
     const WINDOWS: [u32; 7] = [1, 2, 3, 4, 8, 16, 100];
     while shapes.len() < 36 {
         let ranks = 3 + next(126) as u32;
