@@ -561,6 +561,7 @@ impl Scheduler {
 #[cfg(all(test, not(feature = "loom")))]
 mod tests {
     use super::*;
+    use crate::peer::policy::{InOrder, LeastBusy};
 
     fn holder_with(bitfield: Vec<u64>, refreshes_since_bitfield: u32) -> HolderInFile {
         HolderInFile { bitfield, refreshes_since_bitfield, ..HolderInFile::default() }
@@ -599,5 +600,249 @@ mod tests {
         assert_eq!(holder.holds_one_of(&wanted, 0), None, "nothing it holds is needed");
         assert!(!bits::test(&wanted, 70) && bits::test(&wanted, 100));
         assert_eq!(HolderInFile::default().holds_one_of(&wanted, 0), None);
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // The scheduler's decisions, driven event by event: no actor, no mailbox, no network.
+
+    const ME: PeerId = PeerId(1);
+    const FILE: FileId = FileId(0);
+
+    fn seed(peer: u32) -> Holder {
+        Holder { peer: PeerId(peer), seed: true }
+    }
+
+    fn partial(peer: u32) -> Holder {
+        Holder { peer: PeerId(peer), seed: false }
+    }
+
+    /// A request as decided: to whom, which segment, whether it asks for the bitfield.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    struct Asked {
+        to: u32,
+        segment: u32,
+        with_bitfield: bool,
+    }
+
+    fn asked(to: u32, segment: u32, with_bitfield: bool) -> Asked {
+        Asked { to, segment, with_bitfield }
+    }
+
+    /// Chooses the candidate that comes first in its list of peers (the first candidate if none
+    /// is listed), so that a test decides which holder gets a request and watches what the
+    /// scheduler offers and does around that choice.
+    struct Prefer(Vec<u32>);
+
+    impl HolderPolicy for Prefer {
+        fn choose(&mut self, candidates: &[Candidate], _share_cap: u32) -> usize {
+            let place = |candidate: &Candidate| self.0.iter().position(|&peer| PeerId(peer) == candidate.peer);
+            (0..candidates.len()).min_by_key(|&index| place(&candidates[index]).unwrap_or(usize::MAX)).unwrap_or(0)
+        }
+    }
+
+    /// A scheduler with one file being downloaded, segments asked first to last.
+    struct Bench {
+        scheduler: Scheduler,
+        actions: Actions,
+        segments: Arc<SegmentSet>,
+        swarm: Arc<SnapshotCell<SwarmView>>,
+    }
+
+    impl Bench {
+        fn new(window: usize, segments: u32, swarm: &[Holder], holders: impl HolderPolicy + 'static) -> Bench {
+            Bench::with_seed(window, segments, swarm, Box::new(holders), 1)
+        }
+
+        fn with_seed(window: usize, len: u32, swarm: &[Holder], holders: Box<dyn HolderPolicy>, seed: u64) -> Bench {
+            let config = DownloadConfig { me: ME, wanted: 1, window, seed };
+            let mut scheduler = Scheduler::new(config, Box::new(InOrder), holders);
+            let mut actions = Actions::default();
+            let segments = Arc::new(SegmentSet::empty(len));
+            let swarm = Arc::new(SnapshotCell::new(swarm.to_vec()));
+            scheduler.start();
+            let name = FileName::new("file1").expect("a good name");
+            let hashes = vec![SegmentHash([b'a'; SegmentHash::LEN]); len as usize];
+            let start = FileStart { id: FILE, name, hashes, segments: segments.clone(), swarm: swarm.clone() };
+            scheduler.add_file(start, &mut actions);
+            Bench { scheduler, actions, segments, swarm }
+        }
+
+        /// The requests of one decision.
+        fn decide(&mut self) -> Vec<Asked> {
+            self.scheduler.decide(&mut self.actions);
+            self.actions
+                .requests
+                .drain(..)
+                .map(|(to, message)| match message {
+                    Message::SegmentRequest { file, segment, with_bitfield } => {
+                        assert_eq!(file, FILE);
+                        asked(to.0, segment, with_bitfield)
+                    }
+                    other => panic!("the scheduler sent {other:?}"),
+                })
+                .collect()
+        }
+
+        /// An answer from `from`: `held` lists what its bitfield shows (none sent if `None`).
+        fn reply(&mut self, from: u32, segment: u32, granted: bool, load: u32, held: Option<&[u32]>) {
+            let held = held.map_or_else(Vec::new, |segments| {
+                let mut words = vec![0; bits::words_for(self.segments.len())];
+                segments.iter().for_each(|&segment| bits::set(&mut words, segment));
+                words
+            });
+            let reply = Reply { from: PeerId(from), file: FILE, segment, granted, load, held };
+            self.scheduler.on_reply(reply, &mut self.actions).expect("a reply to a request");
+        }
+
+        fn refreshes(&mut self) -> Vec<Refresh> {
+            self.actions.refreshes.drain(..).collect()
+        }
+
+        /// Answers every request with window 1 until the file is whole, `answer` saying for each
+        /// (holder, segment) whether it gives it and what load it reports; what was asked, in order.
+        fn serve(&mut self, mut answer: impl FnMut(u32, u32) -> (bool, u32)) -> Vec<Asked> {
+            let mut log = Vec::new();
+            while !self.segments.is_complete() {
+                let requests = self.decide();
+                assert_eq!(requests.len(), 1, "window 1: one request a decision, after {log:?}");
+                let request = requests[0];
+                log.push(request);
+                let (granted, load) = answer(request.to, request.segment);
+                // A partial holder that refuses holds nothing: its bitfield says so.
+                let held: &[u32] = &[];
+                self.reply(
+                    request.to,
+                    request.segment,
+                    granted,
+                    load,
+                    (!granted || request.with_bitfield).then_some(held),
+                );
+            }
+            log
+        }
+
+        fn sources(self) -> Vec<(PeerId, u32)> {
+            let figures = self.scheduler.figures();
+            figures.sources.into_iter().flat_map(|file| file.counts).collect()
+        }
+    }
+
+    #[test]
+    fn a_holder_is_asked_for_the_next_segment_or_for_one_its_bitfield_shows() {
+        let mut bench = Bench::new(2, 8, &[seed(2), partial(3)], Prefer(vec![3, 2]));
+        // The partial holder, unknown, gets the next segment as a probe that asks for its
+        // bitfield; the seed the one after (the partial holder has a probe out already).
+        assert_eq!(bench.decide(), [asked(3, 0, true), asked(2, 1, false)]);
+        // It lacks 0 but holds 5 and 6; the seed gives 1.
+        bench.reply(3, 0, false, 0, Some(&[5, 6]));
+        bench.reply(2, 1, true, 1, None);
+        // Segment 0 is next again; the partial holder is matched with what it holds instead,
+        // as many at once as it holds (no risk of a no), and its fresh bitfield is not asked again.
+        assert_eq!(bench.decide(), [asked(3, 5, false), asked(3, 6, false)]);
+        // Segment 0, still next, goes to the seed as soon as there is room.
+        bench.reply(3, 5, true, 1, None);
+        assert_eq!(bench.decide(), [asked(2, 0, false)]);
+    }
+
+    #[test]
+    fn an_unknown_partial_holder_is_probed_one_segment_at_a_time() {
+        let mut bench = Bench::new(8, 10, &[partial(3), partial(4)], Prefer(vec![3, 4]));
+        // However wide the window: one probe each, and nothing else to ask.
+        assert_eq!(bench.decide(), [asked(3, 0, true), asked(4, 1, true)]);
+        assert_eq!(bench.scheduler.in_flight(), 2);
+        // The answer brings the bitfield: then it is asked for what it holds, several at once.
+        bench.reply(3, 0, true, 1, Some(&[0, 2, 4, 7]));
+        bench.scheduler.swarm_refreshed(FILE, false);
+        assert_eq!(bench.decide(), [asked(3, 2, false), asked(3, 4, false), asked(3, 7, false)]);
+    }
+
+    #[test]
+    fn segments_no_holder_may_give_wait_for_the_whole_swarm_then_are_asked_again() {
+        let mut bench = Bench::new(4, 6, &[partial(3)], Prefer(vec![]));
+        assert_eq!(bench.decide(), [asked(3, 0, true)]);
+        // Nobody else may give 1..5: they wait, and the whole swarm is asked for, once.
+        assert_eq!(bench.refreshes(), [Refresh { file: FILE, from_start: true }]);
+        // The holder lacks 0 and holds 1: 1 is asked of it; 0 waits too, and no second refresh
+        // goes out while the first is unanswered.
+        bench.reply(3, 0, false, 0, Some(&[1]));
+        assert_eq!(bench.decide(), [asked(3, 1, false)]);
+        assert_eq!(bench.refreshes(), []);
+        // The swarm did not change: the waiting segments are tried again, wait again, and the
+        // whole swarm is asked for again.
+        bench.scheduler.swarm_refreshed(FILE, false);
+        assert_eq!(bench.decide(), []);
+        assert_eq!(bench.refreshes(), [Refresh { file: FILE, from_start: true }]);
+        // A seed joins: what waited goes to it, as the window allows (1 is still out).
+        bench.swarm.publish(Arc::new(vec![partial(3), seed(5)]));
+        bench.scheduler.swarm_refreshed(FILE, true);
+        assert_eq!(bench.decide(), [asked(5, 2, false), asked(5, 3, false), asked(5, 4, false)]);
+        bench.reply(3, 1, true, 1, None);
+        bench.reply(5, 2, true, 1, None);
+        assert_eq!(bench.decide(), [asked(5, 5, false), asked(5, 0, false)]);
+        assert_eq!(bench.refreshes(), []);
+    }
+
+    #[test]
+    fn a_holder_that_refused_comes_last_for_a_doubling_number_of_refreshes() {
+        // A partial holder that holds nothing, and a seed far busier than it.
+        let mut bench = Bench::new(1, 40, &[seed(2), partial(3)], LeastBusy::new());
+        let log = bench.serve(|holder, _| if holder == 2 { (true, 100) } else { (false, 0) });
+        let probes: Vec<u32> = log.iter().filter(|request| request.to == 3).map(|request| request.segment).collect();
+        // Refused at 0, it is set aside until the next refresh (after 10 segments), then probed
+        // at 10; refused again, it is set aside for two refreshes, so the seed, busier and over
+        // its share of the file, takes 20..29 too; it is probed again at 30.
+        assert_eq!(probes, [0, 10, 30], "{log:?}");
+        assert_eq!(bench.refreshes().len(), 4, "a refresh every 10 segments");
+    }
+
+    #[test]
+    fn no_holder_gives_more_than_half_of_a_file_while_another_can() {
+        // Seed 2 reports no load at all, seed 3 a heavy one: only the cap shares the file.
+        let mut bench = Bench::new(1, 10, &[seed(2), seed(3)], LeastBusy::new());
+        bench.serve(|holder, _| (true, if holder == 2 { 0 } else { 1000 }));
+        assert_eq!(bench.sources(), [(PeerId(2), 5), (PeerId(3), 5)]);
+        // Half, rounded up, of an odd count.
+        let mut bench = Bench::new(1, 9, &[seed(2), seed(3)], LeastBusy::new());
+        bench.serve(|holder, _| (true, if holder == 2 { 0 } else { 1000 }));
+        assert_eq!(bench.sources(), [(PeerId(2), 5), (PeerId(3), 4)]);
+        // Alone, a holder gives the whole file.
+        let mut bench = Bench::new(1, 10, &[seed(2)], LeastBusy::new());
+        bench.serve(|_, _| (true, 0));
+        assert_eq!(bench.sources(), [(PeerId(2), 10)]);
+    }
+
+    #[test]
+    fn four_partial_holders_are_asked_drawn_from_the_seed_and_the_same_seed_asks_the_same() {
+        let swarm: Vec<Holder> = std::iter::once(seed(2)).chain((3..13).map(partial)).collect();
+        let probed = |run_seed: u64| {
+            let mut bench = Bench::with_seed(32, 100, &swarm, Box::new(LeastBusy::new()), run_seed);
+            let requests = bench.decide();
+            assert_eq!(requests.len(), 32);
+            let mut partial: Vec<u32> = requests.iter().map(|request| request.to).filter(|&to| to != 2).collect();
+            partial.sort_unstable();
+            (requests, partial)
+        };
+        let (first, neighbours) = probed(5);
+        assert_eq!(neighbours.len(), NEIGHBOURS, "one probe to each neighbour: {first:?}");
+        assert_eq!(probed(5).0, first, "the same seed and events, the same requests");
+        assert_ne!(probed(6).1, neighbours, "another seed, other neighbours");
+    }
+
+    #[test]
+    fn a_whole_file_is_handed_over_once_and_all_finished_said_once_after_it() {
+        let mut bench = Bench::new(4, 2, &[seed(2)], LeastBusy::new());
+        assert_eq!(bench.decide().len(), 2);
+        assert!(bench.actions.finished.is_empty() && !bench.actions.all_finished);
+        bench.reply(2, 0, true, 1, None);
+        bench.reply(2, 1, true, 2, None);
+        let finished: Vec<FileId> = bench.actions.finished.drain(..).map(|file| file.file).collect();
+        assert_eq!(finished, [FILE]);
+        assert_eq!(bench.decide(), []);
+        assert!(std::mem::take(&mut bench.actions.all_finished));
+        assert_eq!(bench.decide(), []);
+        assert!(!bench.actions.all_finished && bench.actions.finished.is_empty(), "said once");
+        // An answer to nothing asked is an error, not a miscount.
+        let stray = Reply { from: PeerId(2), file: FILE, segment: 0, granted: true, load: 3, held: Vec::new() };
+        assert!(bench.scheduler.on_reply(stray, &mut bench.actions).is_err());
     }
 }
