@@ -223,8 +223,8 @@ impl Download {
 /// How many partial holders of a file a peer asks, besides the seeds: its neighbours in that
 /// swarm, as a BitTorrent client keeps a peer set rather than talking to the whole swarm. What a
 /// partial holder has is unknown until it answers, so every holder asked costs a refusal or two
-/// before it is known; with every downloader asking every other (a 128-rank swarm has 60
-/// downloaders a file), those refusals outnumbered the transfers. Each peer draws its own
+/// before it is known; with every downloader asking every other, those refusals outnumbered the
+/// transfers (README, "How a run goes"). Each peer draws its own
 /// neighbours from the run's seed, so every holder is some peers' neighbour and uploads stay
 /// even.
 const NEIGHBOURS: usize = 4;
@@ -482,8 +482,8 @@ impl Scheduler {
     /// Each holder asked is matched with a segment: the next in the piece order if it may have
     /// that one, or else one its bitfield shows that we still need; then the holder policy
     /// chooses among them. Without the second kind a partial holder that lacks the next segment
-    /// sits idle while the seeds take the request, and with a deep window that made the seeds
-    /// upload most of everything (fairness 0.66 at 128 ranks with 64 in flight).
+    /// sits idle while the seeds take the request, and with a deep window the seeds then
+    /// uploaded most of everything (the README's figures).
     fn request_one(&mut self, index: usize, actions: &mut Actions) -> bool {
         let download = &mut self.downloads[index];
         while let Some(&segment) = download.queue.front() {
@@ -501,8 +501,7 @@ impl Scheduler {
                 // its bitfield shows that we need (no risk of a no); else, if nothing is known
                 // either way, the next segment as a probe, one at a time per holder: each probe
                 // risks a refusal, and the answer brings its bitfield. (Probed several at once,
-                // as a deep window would, a partial holder refused them all: twice the refusals
-                // at 32 ranks.)
+                // as a deep window would, a partial holder refused them all.)
                 let known_other = || in_file.and_then(|h| h.holds_one_of(&download.unrequested, segment / 64));
                 let ask = match may_hold {
                     Some(true) => segment,
