@@ -7,9 +7,11 @@
 
 mod common;
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Duration;
 
+use bitorrent::rng::Rng;
 use bitorrent::scenario::{self, ScenarioSpec};
 use common::*;
 
@@ -105,15 +107,10 @@ fn shapes() -> Vec<Shape> {
         shape(spec(30, 20, 1, 1, 20, 10), 8, true),     // one-segment files, want all
         shape(spec(9, 8, 37, 7, 8, 11), 3, true),       // every peer but one owns each file
     ];
-    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut next = |below: u64| {
-        // SplitMix64, enough for choosing shapes.
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        (z ^ (z >> 31)) % below
-    };
+    // The library's generator; `%` rather than `Rng::below` keeps the shapes these tests have
+    // always run.
+    let mut rng = Rng::new(0x9E37_79B9_7F4A_7C15);
+    let mut next = |below: u64| rng.next_u64() % below;
     const WINDOWS: [u32; 7] = [1, 2, 3, 4, 8, 16, 100];
     while shapes.len() < 36 {
         let ranks = 3 + next(126) as u32;
@@ -162,19 +159,63 @@ fn local_many_shapes() {
     }
 }
 
-/// The same seed, the same swarm: a second run of a random-order swarm gives the same files.
+/// What a user repeating a run can count on. The run's seed fixes its random choices (each
+/// peer's piece order, its neighbours), and the scheduler makes the same requests for the same
+/// seed and events (`peer::scheduler`'s tests); but in a live run the events are replies whose
+/// order the threads' timing decides, so who serves whom, requests and refusals differ from run
+/// to run, seed or not. What does not: the bytes written, and what each peer downloads. Two runs
+/// with one seed and a run with another (another piece order, other neighbours) must agree on
+/// those, so an output that depended on the order segments arrived in, or on the seed, fails.
 #[test]
-fn local_same_seed_same_outputs() {
+fn local_runs_with_the_same_or_another_seed_write_the_same_bytes_and_download_the_same() {
     let spec = spec(20, 4, 120, 1, 2, 21);
-    let mut outputs = Vec::new();
-    for _ in 0..2 {
+    let mut runs = Vec::new();
+    for run_seed in ["5", "5", "6"] {
         let scratch = Scratch::new("repeat");
         let expected = write_scenario(&spec, scratch.path());
-        let run = local(spec.ranks, scratch.path(), &["-q", "--seed", "5"], TIMEOUT);
+        let stats_path = scratch.join("stats.json");
+        let stats_arg = stats_path.to_string_lossy().into_owned();
+        let run = {
+            let _not_beside_an_mpirun = heavy_lock();
+            local(spec.ranks, scratch.path(), &["-q", "--seed", run_seed, "--stats", &stats_arg], TIMEOUT)
+        };
         assert_judged(&run, scratch.path(), &expected);
-        outputs.push(client_files(scratch.path()));
+        let outputs: BTreeMap<String, Vec<u8>> = client_files(scratch.path())
+            .into_iter()
+            .map(|name| {
+                let bytes = std::fs::read(scratch.join(&name)).unwrap_or_else(|e| panic!("read {name}: {e}"));
+                (name, bytes)
+            })
+            .collect();
+        let stats: serde_json::Value = serde_json::from_str(&read(&stats_path)).expect("the stats are JSON");
+        runs.push((run_seed, outputs, downloads(&stats)));
     }
-    assert_eq!(outputs[0], outputs[1]);
+    let (_, first_outputs, first_downloads) = &runs[0];
+    assert!(!first_outputs.is_empty() && !first_downloads.is_empty());
+    for (run_seed, outputs, downloads) in &runs[1..] {
+        let differing: Vec<&String> = first_outputs
+            .keys()
+            .chain(outputs.keys())
+            .filter(|name| first_outputs.get(*name) != outputs.get(*name))
+            .collect();
+        assert!(differing.is_empty(), "--seed {run_seed} wrote other bytes than --seed 5 in {differing:?}");
+        assert_eq!(downloads, first_downloads, "--seed {run_seed} downloaded otherwise than --seed 5");
+    }
+}
+
+/// From `--stats`: every peer's segments downloaded, and every (peer, file) download with its
+/// segments: figures of the scenario, not of the timing.
+fn downloads(stats: &serde_json::Value) -> BTreeSet<(u64, String, u64)> {
+    let figure =
+        |entry: &serde_json::Value, key: &str| entry[key].as_u64().unwrap_or_else(|| panic!("{key} in {entry}"));
+    let peers = stats["peers"].as_array().expect("peers");
+    let files = stats["files"].as_array().expect("files");
+    let per_peer = peers.iter().map(|peer| (figure(peer, "rank"), "(all)".to_string(), figure(peer, "downloaded")));
+    let per_file = files.iter().map(|file| {
+        let name = file["file"].as_str().expect("a file name").to_string();
+        (figure(file, "rank"), name, figure(file, "segments"))
+    });
+    per_peer.chain(per_file).collect()
 }
 
 /// `bitorrent gen` writes what the library plans, and only the peers' inputs.

@@ -15,6 +15,7 @@ use std::time::Duration;
 use bitorrent::input::PeerInput;
 use bitorrent::scenario::{self, ScenarioSpec};
 use common::*;
+use serde_json::Value as Json;
 
 /// Far above what any of these swarms takes (well under a second each), low enough to report a
 /// hang.
@@ -147,8 +148,8 @@ fn local_stats_report_every_peers_completion_and_add_up() {
         };
         assert_judged(&run, scratch.path(), &expected);
         let text = read(&stats_path);
-        let stats =
-            parse_json(&text).unwrap_or_else(|error| panic!("{placement}: the stats are not JSON ({error}):\n{text}"));
+        let stats: Json = serde_json::from_str(&text)
+            .unwrap_or_else(|error| panic!("{placement}: the stats are not JSON ({error}):\n{text}"));
         check_stats(&stats, ranks, &downloads, &segments).unwrap_or_else(|problem| {
             panic!("--actors {placement}: {problem}\n--- stats ---\n{text}\n{}", run.describe())
         });
@@ -159,14 +160,14 @@ fn local_stats_report_every_peers_completion_and_add_up() {
                 peer.remove("done_seconds");
             }),
             ("a downloader done at 0", |peer, _| {
-                peer.insert("done_seconds".into(), Json::Number(0.0));
+                peer.insert("done_seconds".into(), Json::from(0.0));
             }),
             ("a peer done after the protocol's end", |peer, protocol| {
-                peer.insert("done_seconds".into(), Json::Number(protocol + 0.001));
+                peer.insert("done_seconds".into(), Json::from(protocol + 0.001));
             }),
             ("an upload too many", |peer, _| {
                 let uploaded = peer["uploaded"].as_f64().expect("a number");
-                peer.insert("uploaded".into(), Json::Number(uploaded + 1.0));
+                peer.insert("uploaded".into(), Json::from(uploaded + 1.0));
             }),
         ];
         for (what, spoil) in spoils {
@@ -182,7 +183,7 @@ fn local_stats_report_every_peers_completion_and_add_up() {
 }
 
 /// Spoils one figure of a peer's entry in the stats (given the protocol's seconds).
-type Spoil = fn(&mut BTreeMap<String, Json>, f64);
+type Spoil = fn(&mut serde_json::Map<String, Json>, f64);
 
 /// What a user would check in the stats of a finished run. The problem found, if any.
 fn check_stats(
@@ -348,228 +349,5 @@ fn a_bad_actors_value_is_refused_naming_the_option() {
             run.assert_stderr_mentions(&["bogus", "pump", "threads"]);
         }
         assert_no_outputs(&run, scratch.path());
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Just enough JSON to read the stats: no new dependency for a test.
-
-#[derive(Debug, Clone, PartialEq)]
-enum Json {
-    Null,
-    Bool(bool),
-    Number(f64),
-    String(String),
-    Array(Vec<Json>),
-    Object(BTreeMap<String, Json>),
-}
-
-impl Json {
-    fn get(&self, key: &str) -> Option<&Json> {
-        self.as_object()?.get(key)
-    }
-
-    fn as_object(&self) -> Option<&BTreeMap<String, Json>> {
-        if let Json::Object(map) = self { Some(map) } else { None }
-    }
-
-    fn as_array(&self) -> Option<&[Json]> {
-        if let Json::Array(items) = self { Some(items) } else { None }
-    }
-
-    fn as_f64(&self) -> Option<f64> {
-        if let Json::Number(value) = self { Some(*value) } else { None }
-    }
-
-    fn as_str(&self) -> Option<&str> {
-        if let Json::String(text) = self { Some(text) } else { None }
-    }
-}
-
-fn parse_json(text: &str) -> Result<Json, String> {
-    let mut parser = JsonParser { bytes: text.as_bytes(), at: 0 };
-    let value = parser.value()?;
-    parser.skip_space();
-    if parser.at != parser.bytes.len() {
-        return Err(format!("trailing characters at byte {}", parser.at));
-    }
-    Ok(value)
-}
-
-struct JsonParser<'a> {
-    bytes: &'a [u8],
-    at: usize,
-}
-
-impl JsonParser<'_> {
-    fn skip_space(&mut self) {
-        while self.bytes.get(self.at).is_some_and(|byte| byte.is_ascii_whitespace()) {
-            self.at += 1;
-        }
-    }
-
-    fn error<T>(&self, what: &str) -> Result<T, String> {
-        Err(format!("{what} at byte {}", self.at))
-    }
-
-    fn expect(&mut self, byte: u8) -> Result<(), String> {
-        self.skip_space();
-        if self.bytes.get(self.at) == Some(&byte) {
-            self.at += 1;
-            Ok(())
-        } else {
-            self.error(&format!("expected '{}'", byte as char))
-        }
-    }
-
-    fn literal(&mut self, word: &str, value: Json) -> Result<Json, String> {
-        if self.bytes[self.at..].starts_with(word.as_bytes()) {
-            self.at += word.len();
-            Ok(value)
-        } else {
-            self.error("unknown literal")
-        }
-    }
-
-    fn value(&mut self) -> Result<Json, String> {
-        self.skip_space();
-        match self.bytes.get(self.at) {
-            None => self.error("unexpected end"),
-            Some(b'{') => self.object(),
-            Some(b'[') => self.array(),
-            Some(b'"') => self.string().map(Json::String),
-            Some(b't') => self.literal("true", Json::Bool(true)),
-            Some(b'f') => self.literal("false", Json::Bool(false)),
-            Some(b'n') => self.literal("null", Json::Null),
-            Some(_) => self.number(),
-        }
-    }
-
-    /// `{`, then members separated by commas, then `}`.
-    fn object(&mut self) -> Result<Json, String> {
-        self.expect(b'{')?;
-        let mut map = BTreeMap::new();
-        self.skip_space();
-        if self.bytes.get(self.at) == Some(&b'}') {
-            self.at += 1;
-            return Ok(Json::Object(map));
-        }
-        loop {
-            self.skip_space();
-            let key = self.string()?;
-            self.expect(b':')?;
-            let value = self.value()?;
-            if map.insert(key.clone(), value).is_some() {
-                return self.error(&format!("duplicate key {key:?}"));
-            }
-            self.skip_space();
-            match self.bytes.get(self.at) {
-                Some(b',') => self.at += 1,
-                Some(b'}') => {
-                    self.at += 1;
-                    return Ok(Json::Object(map));
-                }
-                _ => return self.error("expected ',' or '}'"),
-            }
-        }
-    }
-
-    fn array(&mut self) -> Result<Json, String> {
-        self.expect(b'[')?;
-        let mut items = Vec::new();
-        self.skip_space();
-        if self.bytes.get(self.at) == Some(&b']') {
-            self.at += 1;
-            return Ok(Json::Array(items));
-        }
-        loop {
-            items.push(self.value()?);
-            self.skip_space();
-            match self.bytes.get(self.at) {
-                Some(b',') => self.at += 1,
-                Some(b']') => {
-                    self.at += 1;
-                    return Ok(Json::Array(items));
-                }
-                _ => return self.error("expected ',' or ']'"),
-            }
-        }
-    }
-
-    fn string(&mut self) -> Result<String, String> {
-        if self.bytes.get(self.at) != Some(&b'"') {
-            return self.error("expected a string");
-        }
-        self.at += 1;
-        let mut bytes = Vec::new();
-        loop {
-            let Some(&byte) = self.bytes.get(self.at) else { return self.error("unterminated string") };
-            self.at += 1;
-            match byte {
-                b'"' => break,
-                b'\\' => {
-                    let Some(&escaped) = self.bytes.get(self.at) else { return self.error("unterminated escape") };
-                    self.at += 1;
-                    let plain = match escaped {
-                        b'"' => '"',
-                        b'\\' => '\\',
-                        b'/' => '/',
-                        b'b' => '\u{8}',
-                        b'f' => '\u{c}',
-                        b'n' => '\n',
-                        b'r' => '\r',
-                        b't' => '\t',
-                        b'u' => {
-                            let hex =
-                                self.bytes.get(self.at..self.at + 4).and_then(|hex| std::str::from_utf8(hex).ok());
-                            let code = hex.and_then(|hex| u32::from_str_radix(hex, 16).ok());
-                            // Surrogate pairs never occur in the stats (names are read from
-                            // UTF-8 and only control characters are escaped).
-                            let Some(c) = code.and_then(char::from_u32) else { return self.error("bad \\u escape") };
-                            self.at += 4;
-                            c
-                        }
-                        _ => return self.error("unknown escape"),
-                    };
-                    bytes.extend_from_slice(plain.encode_utf8(&mut [0; 4]).as_bytes());
-                }
-                byte if byte < 0x20 => return self.error("control character in a string"),
-                byte => bytes.push(byte),
-            }
-        }
-        String::from_utf8(bytes).or_else(|_| self.error("a string is not UTF-8"))
-    }
-
-    fn number(&mut self) -> Result<Json, String> {
-        let start = self.at;
-        while self.bytes.get(self.at).is_some_and(|byte| matches!(byte, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
-        {
-            self.at += 1;
-        }
-        let text = std::str::from_utf8(&self.bytes[start..self.at]).expect("ASCII");
-        match text.parse::<f64>() {
-            Ok(value) if !text.is_empty() && value.is_finite() => Ok(Json::Number(value)),
-            _ => {
-                self.at = start;
-                self.error(&format!("bad number {text:?}"))
-            }
-        }
-    }
-}
-
-#[test]
-fn the_json_reader_reads_what_the_stats_look_like() {
-    let json = parse_json(
-        "{\n  \"a\": 1.500000, \"b\": [ ], \"c\": {\"2\": 3, \"10\": 0},\n  \"d\": [{\"file\": \"x\\\"\\u0001é\"}, true, null, -2e3]\n}\n",
-    )
-    .expect("valid JSON");
-    assert_eq!(json.get("a").and_then(Json::as_f64), Some(1.5));
-    assert_eq!(json.get("b").and_then(Json::as_array).map(<[Json]>::len), Some(0));
-    assert_eq!(json.get("c").and_then(|c| c.get("10")).and_then(Json::as_f64), Some(0.0));
-    let d = json.get("d").and_then(Json::as_array).expect("an array");
-    assert_eq!(d[0].get("file").and_then(Json::as_str), Some("x\"\u{1}é"));
-    assert_eq!(&d[1..], &[Json::Bool(true), Json::Null, Json::Number(-2000.0)]);
-    for bad in ["", "{", "{\"a\" 1}", "[1,]", "{\"a\": 1} x", "{\"a\": 1, \"a\": 2}", "\"\\q\"", "1.2.3"] {
-        assert!(parse_json(bad).is_err(), "{bad:?} should not parse");
     }
 }

@@ -6,7 +6,8 @@
 use std::collections::HashMap;
 
 use super::actor::Actor;
-use super::download::{DownloadHandle, DownloadMail, FileStart, SwarmView};
+use super::download::{DownloadHandle, DownloadMail};
+use super::scheduler::{FileStart, SwarmView};
 use super::segments::SegmentSet;
 use super::upload::{SegmentBook, UploadHandle};
 use super::{Outbox, PumpCommand};

@@ -17,6 +17,7 @@ pub mod download;
 pub mod mirror;
 pub mod peer_table;
 pub mod policy;
+pub mod scheduler;
 pub mod segments;
 pub mod upload;
 pub mod writer;
@@ -30,8 +31,9 @@ use crate::sync::{Arc, Sender, SnapshotCell};
 use crate::wire::{Message, PeerReport};
 pub use actor::Placement;
 use actor::Seat;
-use download::{DownloadConfig, DownloadHandle, DownloadMail, DownloadScheduler};
+use download::{DownloadHandle, DownloadMail, DownloadScheduler};
 use mirror::{MirrorHandle, MirrorMail, TrackerMirror};
+use scheduler::DownloadConfig;
 use upload::{SegmentBook, UploadDesk, UploadServer, UploadState};
 use writer::FileWriter;
 
@@ -69,7 +71,7 @@ pub struct Router {
     mirror: MirrorHandle,
     /// Replies gathered in this round of the pump, handed to the scheduler in one mail by
     /// `flush`: one wake-up of the scheduler per round, not per reply.
-    replies: Vec<download::Reply>,
+    replies: Vec<scheduler::Reply>,
 }
 
 /// Where a message from the network goes.
@@ -92,7 +94,7 @@ impl Router {
                 }
             }
             Message::SegmentReply { file, segment, granted, load, held } if from != PeerId::TRACKER => {
-                self.replies.push(download::Reply { from, file, segment, granted, load, held });
+                self.replies.push(scheduler::Reply { from, file, segment, granted, load, held });
             }
             Message::Stop if from == PeerId::TRACKER => {
                 self.flush();
