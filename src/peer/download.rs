@@ -248,6 +248,8 @@ pub struct DownloadScheduler {
     /// for: kept to spare allocations a request.
     candidates: Vec<Candidate>,
     asks: Vec<u32>,
+    /// Test-only: panic at the first replies (`crate::test_panic`).
+    pub(super) test_panic: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -314,6 +316,7 @@ impl DownloadScheduler {
             figures: DownloadFigures::default(),
             candidates: Vec::new(),
             asks: Vec::new(),
+            test_panic: false,
         };
         (scheduler, DownloadHandle(sender))
     }
@@ -387,6 +390,9 @@ impl DownloadScheduler {
                 }
             }
             DownloadMail::Replies(replies) => {
+                if self.test_panic {
+                    crate::test_panic::trip(crate::test_panic::Site::Download);
+                }
                 for reply in replies {
                     self.on_reply(reply)?;
                 }
