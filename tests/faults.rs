@@ -108,9 +108,10 @@ fn a_panic_ends_the_job(how: How, site: &str, actors: &str) {
 }
 
 macro_rules! panic_tests {
-    ($($name:ident: $how:ident, $site:literal, $actors:literal;)*) => {
+    ($($(#[$meta:meta])* $name:ident: $how:ident, $site:literal, $actors:literal;)*) => {
         $(
             #[test]
+            $(#[$meta])*
             fn $name() {
                 a_panic_ends_the_job(How::$how, $site, $actors);
             }
@@ -131,13 +132,21 @@ panic_tests! {
     local_pump_panic_on_threads: Local, "pump", "threads";
     local_tracker_panic_on_the_pump: Local, "tracker", "pump";
     local_tracker_panic_on_threads: Local, "tracker", "threads";
+    #[cfg_attr(not(feature = "mpi"), ignore = "runs under mpirun: needs the mpi feature")]
     mpirun_writer_panic_on_the_pump: Mpirun, "writer", "pump";
+    #[cfg_attr(not(feature = "mpi"), ignore = "runs under mpirun: needs the mpi feature")]
     mpirun_writer_panic_on_threads: Mpirun, "writer", "threads";
+    #[cfg_attr(not(feature = "mpi"), ignore = "runs under mpirun: needs the mpi feature")]
     mpirun_download_panic_on_the_pump: Mpirun, "download", "pump";
+    #[cfg_attr(not(feature = "mpi"), ignore = "runs under mpirun: needs the mpi feature")]
     mpirun_download_panic_on_threads: Mpirun, "download", "threads";
+    #[cfg_attr(not(feature = "mpi"), ignore = "runs under mpirun: needs the mpi feature")]
     mpirun_pump_panic_on_the_pump: Mpirun, "pump", "pump";
+    #[cfg_attr(not(feature = "mpi"), ignore = "runs under mpirun: needs the mpi feature")]
     mpirun_pump_panic_on_threads: Mpirun, "pump", "threads";
+    #[cfg_attr(not(feature = "mpi"), ignore = "runs under mpirun: needs the mpi feature")]
     mpirun_tracker_panic_on_the_pump: Mpirun, "tracker", "pump";
+    #[cfg_attr(not(feature = "mpi"), ignore = "runs under mpirun: needs the mpi feature")]
     mpirun_tracker_panic_on_threads: Mpirun, "tracker", "threads";
 }
 
@@ -151,6 +160,7 @@ panic_tests! {
 /// Mid-run, for sure: one file is cut short, so the peers that want it finish it early while
 /// the others' files take seconds more; the kill comes as soon as a first output appears.
 #[test]
+#[cfg_attr(not(feature = "mpi"), ignore = "runs under mpirun: needs the mpi feature")]
 fn mpirun_a_peer_killed_mid_run_ends_the_job() {
     const RANKS: u32 = 8;
     const SHORT: usize = 2000;
@@ -300,6 +310,7 @@ fn local_a_full_output_disk_fails_cleanly_on_threads() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "mpi"), ignore = "runs under mpirun: needs the mpi feature")]
 fn mpirun_a_full_output_disk_fails_cleanly() {
     a_full_disk_fails_cleanly(How::Mpirun, "pump");
 }
