@@ -330,6 +330,7 @@ fn real_peer<const REQUEST: bool, const ORDERLY_STOP: bool, const THREADS: bool>
         output_dir: PathBuf::from("/nonexistent"),
         in_order: false,
         actors: placement,
+        test_panic: Default::default(),
     };
     let (outbox, commands) = sync::mailbox();
     let (mut router, mut actors) = peer::start(PeerId(1), input, &config, outbox);

@@ -105,6 +105,7 @@ impl RunArgs {
                 output_dir,
                 in_order: self.in_order,
                 actors: self.actors,
+                test_panic: crate::test_panic::TestPanic::from_env(),
             },
         }
     }

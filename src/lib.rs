@@ -18,6 +18,7 @@ pub mod scenario;
 pub mod sim;
 pub mod stats;
 pub mod sync;
+pub mod test_panic;
 pub mod tracker;
 pub mod transport;
 pub mod wire;

@@ -133,6 +133,8 @@ fn run_mpi(args: &RunArgs) -> ExitCode {
         Ok(RankOutcome::Peer(_)) => {}
         Err(error) => {
             // The one fatal path: say why, then end every rank of the job so none is left waiting.
+            // A panic anywhere in the rank arrives here as an error too (see `run::run_rank`),
+            // so it never unwinds into `MPI_Finalize` while the other ranks wait.
             console::say(&error);
             transport.abort(1);
         }

@@ -60,6 +60,18 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_write_removes_its_temporary_and_names_the_final_file() {
+        let dir = std::env::temp_dir().join(format!("bitorrent-output-failed-{}", std::process::id()));
+        // A folder where the file should go: the temporary is written, the rename fails.
+        std::fs::create_dir_all(dir.join("client2_f").join("in-the-way")).unwrap();
+        let err = write_file(&dir, PeerId(2), &FileName::new("f").unwrap(), &[SegmentHash([b'a'; 32])]).unwrap_err();
+        assert_eq!(err.path, dir.join("client2_f"), "{err}");
+        let names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, ["client2_f"], "the temporary is gone");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn a_missing_folder_is_an_error_naming_the_path() {
         let dir = Path::new("/nonexistent/bitorrent");
         let err = write_file(dir, PeerId(1), &FileName::new("f").unwrap(), &[]).unwrap_err();

@@ -12,6 +12,7 @@ use crate::input::{InputError, PeerInput};
 use crate::model::PeerId;
 use crate::peer::{self, PeerConfig, PumpCommand, Route};
 use crate::sync::{Receiver, TryRecv};
+use crate::test_panic::Site;
 use crate::tracker::{Phase, Tracker, TrackerError};
 use crate::transport::{Transport, TransportError};
 use crate::wire::{DecodeError, Message, MessageKind, PeerReport};
@@ -142,7 +143,8 @@ pub fn run_peer<T: Transport>(
     let (outbox, commands) = crate::sync::mailbox();
     let (router, mut actors) = peer::start(me, input, config, outbox);
     let mut out = Outgoing::default();
-    let pumped = pump_peer(transport, router, &mut actors, &commands, &mut out);
+    let test_panic = config.test_panic.armed(Site::Pump, me);
+    let pumped = pump_peer(transport, router, &mut actors, &commands, &mut out, test_panic);
     // Every path out of `pump_peer` has dropped the router, so the actors end.
     let mut report = actors.join();
     pumped?;
@@ -170,6 +172,7 @@ fn pump_peer<T: Transport>(
     actors: &mut peer::Actors,
     commands: &Receiver<PumpCommand>,
     out: &mut Outgoing,
+    test_panic: bool,
 ) -> Result<(), RankError> {
     let me = transport.me();
     let mut router = Some(router);
@@ -199,7 +202,11 @@ fn pump_peer<T: Transport>(
             }
         }
         if let Some(router) = &mut router {
-            worked |= router.flush();
+            let flushed = router.flush();
+            if flushed && test_panic {
+                crate::test_panic::trip(Site::Pump);
+            }
+            worked |= flushed;
         }
         // The actors that run on this thread take what was just routed to them, so that their
         // requests go out in this same round.
@@ -254,8 +261,9 @@ pub struct TrackerOutcome {
     pub traffic: Traffic,
 }
 
-/// Runs the tracker until every peer has sent its report after the stop.
-pub fn run_tracker<T: Transport>(transport: &mut T) -> Result<TrackerOutcome, RankError> {
+/// Runs the tracker until every peer has sent its report after the stop. `test_panic`: panic
+/// right after the go (test-only, `crate::test_panic`).
+pub fn run_tracker<T: Transport>(transport: &mut T, test_panic: bool) -> Result<TrackerOutcome, RankError> {
     let peers = transport.ranks() - 1;
     let mut tracker = Tracker::new(peers);
     let mut out = Outgoing::default();
@@ -277,7 +285,12 @@ pub fn run_tracker<T: Transport>(transport: &mut T) -> Result<TrackerOutcome, Ra
             out.send(transport, to, &reply)?;
         }
         match (before, tracker.phase()) {
-            (Phase::Registering, Phase::Running) => went_at = Some(Instant::now()),
+            (Phase::Registering, Phase::Running) => {
+                went_at = Some(Instant::now());
+                if test_panic {
+                    crate::test_panic::trip(Site::Tracker);
+                }
+            }
             (Phase::Running, Phase::Stopping) => stopped_at = Some(Instant::now()),
             _ => {}
         }

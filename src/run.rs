@@ -30,10 +30,29 @@ pub enum RankOutcome {
 pub struct TooFewRanks(pub u32);
 
 /// Plays the role of `transport.me()`: rank 0 tracks, every other rank is a peer.
+///
+/// A panic on the rank's own thread (the tracker's, or a peer's pump: an actor's panic is caught
+/// where the actor runs, see `peer::actor::Seat`) comes back as the rank's fatal error, naming
+/// the rank, so that it takes the one path every error takes: under mpirun `main` says it and
+/// aborts the world, in one process `run_local` tells every other rank to stop. Caught here,
+/// not seen from a panic hook, because the rank's caller owns the transport and is the one
+/// that can end the job through it; a hook would need the transport, or the in-process abort
+/// flag, in a global. The transport itself is outside the catch, so it is never dropped while
+/// unwinding (which under MPI could wait on sends to ranks that are being torn down).
 pub fn run_rank<T: Transport>(transport: &mut T, config: &RunConfig) -> Result<RankOutcome, RankError> {
     let me = transport.me();
+    crate::sync::thread::catch_panic(|| play_rank(transport, config)).unwrap_or_else(|panic| {
+        let who =
+            if me == PeerId::TRACKER { "rank 0: the tracker".to_string() } else { format!("peer {me}: the pump") };
+        Err(RankError::Fatal(format!("{who} panicked: {panic}")))
+    })
+}
+
+fn play_rank<T: Transport>(transport: &mut T, config: &RunConfig) -> Result<RankOutcome, RankError> {
+    let me = transport.me();
     if me == PeerId::TRACKER {
-        return Ok(RankOutcome::Tracker(pump::run_tracker(transport)?));
+        let test_panic = config.peer.test_panic.armed(crate::test_panic::Site::Tracker, me);
+        return Ok(RankOutcome::Tracker(pump::run_tracker(transport, test_panic)?));
     }
     let input = input::read_peer_input(&config.input_dir.join(format!("in{me}.txt")))?;
     // Make the output folder now, so that a bad one fails the job before any peer starts rather
@@ -52,8 +71,9 @@ pub struct LocalRun {
 }
 
 /// Runs a whole swarm in this process: the tracker and `ranks - 1` peers, each a thread with
-/// its own pump and actors, over the in-process transport. The first rank to fail stops the
-/// others, and its error is returned.
+/// its own pump and actors, over the in-process transport. The first rank to fail (with an
+/// error, or a panic, which `run_rank` turns into one) stops the others, and its error is
+/// returned.
 pub fn run_local(ranks: u32, config: &RunConfig) -> Result<LocalRun, RankError> {
     if ranks < MIN_RANKS {
         return Err(RankError::Fatal(TooFewRanks(ranks).to_string()));
@@ -87,6 +107,7 @@ pub fn run_local(ranks: u32, config: &RunConfig) -> Result<LocalRun, RankError> 
             Ok(Err(error)) => {
                 first_error.get_or_insert(error);
             }
+            // `run_rank` catches panics; one that escaped would be its own bug.
             Err(_) => {
                 first_error.get_or_insert(RankError::Fatal("a rank panicked".into()));
             }

@@ -47,6 +47,8 @@ pub struct DownloadScheduler {
     outbox: Outbox,
     mirror: MirrorHandle,
     writer: WriterHandle,
+    /// Test-only: panic at the first replies (`crate::test_panic`).
+    pub(super) test_panic: bool,
 }
 
 impl Actor for DownloadScheduler {
@@ -97,6 +99,7 @@ impl DownloadScheduler {
             outbox,
             mirror,
             writer,
+            test_panic: false,
         };
         (scheduler, DownloadHandle(sender))
     }
@@ -129,6 +132,9 @@ impl DownloadScheduler {
             DownloadMail::NewFile(start) => self.scheduler.add_file(start, &mut self.actions),
             DownloadMail::SwarmRefreshed { file, changed } => self.scheduler.swarm_refreshed(file, changed),
             DownloadMail::Replies(replies) => {
+                if self.test_panic {
+                    crate::test_panic::trip(crate::test_panic::Site::Download);
+                }
                 for reply in replies {
                     self.scheduler.on_reply(reply, &mut self.actions)?;
                 }

@@ -60,6 +60,8 @@ pub struct TrackerMirror {
     swarms: HashMap<FileId, MirroredSwarm>,
     /// The tracker said stop, or the rank is giving up: no more mail is taken.
     ended: bool,
+    /// Test-only: panic at the go (`crate::test_panic`).
+    pub(super) test_panic: bool,
 }
 
 /// A wanted file's swarm as this peer knows it.
@@ -116,6 +118,7 @@ impl TrackerMirror {
             upload,
             swarms: HashMap::new(),
             ended: false,
+            test_panic: false,
         };
         (mirror, MirrorHandle(sender))
     }
@@ -134,7 +137,12 @@ impl TrackerMirror {
 
     fn handle(&mut self, mail: MirrorMail) {
         match mail {
-            MirrorMail::FromTracker(Message::Go { owned }) => self.start(owned),
+            MirrorMail::FromTracker(Message::Go { owned }) => {
+                if self.test_panic {
+                    crate::test_panic::trip(crate::test_panic::Site::Mirror);
+                }
+                self.start(owned)
+            }
             MirrorMail::FromTracker(Message::Swarm { file, name, hashes, holders, version }) => {
                 self.on_swarm(file, name, hashes, holders, version)
             }

@@ -28,6 +28,7 @@ use crate::input::PeerInput;
 use crate::model::PeerId;
 use crate::rng::Rng;
 use crate::sync::{Arc, Sender, SnapshotCell};
+use crate::test_panic::{Site, TestPanic};
 use crate::wire::{Message, PeerReport};
 pub use actor::Placement;
 use actor::Seat;
@@ -62,6 +63,8 @@ pub struct PeerConfig {
     pub in_order: bool,
     /// Where the actors run.
     pub actors: Placement,
+    /// Test-only: which actor panics (see `crate::test_panic`); by default none.
+    pub test_panic: TestPanic,
 }
 
 /// Where the pump sends what arrives. Dropping it lets the actors end.
@@ -187,7 +190,8 @@ impl Actors {
 pub fn start(me: PeerId, input: PeerInput, config: &PeerConfig, outbox: Outbox) -> (Router, Actors) {
     let book = Arc::new(SnapshotCell::new(SegmentBook::new()));
     let wanted = input.wanted.len();
-    let (upload_server, upload, upload_handle) = UploadServer::new(book.clone(), outbox.clone());
+    let (mut upload_server, upload, upload_handle) = UploadServer::new(book.clone(), outbox.clone());
+    upload_server.test_panic = config.test_panic.armed(Site::Upload, me);
     let upload_state = upload_server.state();
     let (mut tracker_mirror, mirror) = TrackerMirror::new(me, input, outbox.clone(), book, upload_handle);
     let pieces: Box<dyn policy::PiecePolicy> = if config.in_order {
@@ -195,9 +199,10 @@ pub fn start(me: PeerId, input: PeerInput, config: &PeerConfig, outbox: Outbox) 
     } else {
         Box::new(policy::RandomOrder(Rng::derive(config.seed, me.0 as u64)))
     };
-    let (file_writer, writer) = FileWriter::new(me, config.output_dir.clone(), mirror.clone(), outbox.clone());
+    let (mut file_writer, writer) = FileWriter::new(me, config.output_dir.clone(), mirror.clone(), outbox.clone());
+    file_writer.test_panic = config.test_panic.armed(Site::Writer, me);
     let download_config = DownloadConfig { me, wanted, window: config.window.max(1), seed: config.seed };
-    let (scheduler, download) = DownloadScheduler::new(
+    let (mut scheduler, download) = DownloadScheduler::new(
         download_config,
         outbox.clone(),
         mirror.clone(),
@@ -205,6 +210,8 @@ pub fn start(me: PeerId, input: PeerInput, config: &PeerConfig, outbox: Outbox) 
         pieces,
         Box::new(policy::LeastBusy::default()),
     );
+    scheduler.test_panic = config.test_panic.armed(Site::Download, me);
+    tracker_mirror.test_panic = config.test_panic.armed(Site::Mirror, me);
     tracker_mirror.connect(download.clone());
     tracker_mirror.register();
     let placement = config.actors;

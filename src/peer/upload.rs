@@ -119,6 +119,8 @@ pub struct UploadServer {
     state: Arc<UploadState>,
     outbox: Outbox,
     waiting: Vec<Waiting>,
+    /// Test-only: panic at the first mail (`crate::test_panic`).
+    pub(super) test_panic: bool,
 }
 
 /// A deferred request, waiting for its file to reach the book.
@@ -145,7 +147,7 @@ impl UploadServer {
         let (sender, mailbox) = crate::sync::mailbox();
         let state = Arc::new(UploadState { book, uploaded: LoadCounter::new(), refused: LoadCounter::new() });
         let desk = UploadDesk { book: SnapshotCache::new(&state.book), state: state.clone(), server: sender.clone() };
-        let server = UploadServer { mailbox, state, outbox, waiting: Vec::new() };
+        let server = UploadServer { mailbox, state, outbox, waiting: Vec::new(), test_panic: false };
         (server, desk, UploadHandle(sender))
     }
 
@@ -155,6 +157,9 @@ impl UploadServer {
     }
 
     fn handle(&mut self, mail: UploadMail) {
+        if self.test_panic {
+            crate::test_panic::trip(crate::test_panic::Site::Upload);
+        }
         if let UploadMail::Deferred { from, file, segment, with_bitfield } = mail {
             self.waiting.push(Waiting { from, file, segment, with_bitfield });
         }

@@ -16,6 +16,7 @@ use super::{Outbox, PumpCommand};
 use crate::model::{FileId, FileName, PeerId, SegmentHash};
 use crate::output;
 use crate::sync::{Receiver, Sender, TryRecv};
+use crate::test_panic::Site;
 
 pub enum WriterMail {
     /// A file is whole: write it, then report it.
@@ -42,12 +43,14 @@ pub struct FileWriter {
     outbox: Outbox,
     /// A write failed and the job is ending: write nothing more.
     failed: bool,
+    /// Test-only: panic at the first finished file (`crate::test_panic`).
+    pub(super) test_panic: bool,
 }
 
 impl FileWriter {
     pub fn new(me: PeerId, output_dir: PathBuf, mirror: MirrorHandle, outbox: Outbox) -> (FileWriter, WriterHandle) {
         let (sender, mailbox) = crate::sync::mailbox();
-        (FileWriter { me, output_dir, mailbox, mirror, outbox, failed: false }, WriterHandle(sender))
+        (FileWriter { me, output_dir, mailbox, mirror, outbox, failed: false, test_panic: false }, WriterHandle(sender))
     }
 
     fn handle(&mut self, mail: WriterMail) {
@@ -56,6 +59,9 @@ impl FileWriter {
         }
         match mail {
             WriterMail::Finished { file, name, hashes } => {
+                if self.test_panic {
+                    crate::test_panic::trip(Site::Writer);
+                }
                 match output::write_file(&self.output_dir, self.me, &name, &hashes) {
                     Ok(()) => self.mirror.completed(file),
                     Err(error) => {

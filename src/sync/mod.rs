@@ -117,6 +117,7 @@ fn both_sides_have_the_same_api<T: Send + 'static>(item: T) {
     let _: u32 = handle.join().unwrap_or_default();
     thread::yield_now();
     thread::sleep(Duration::ZERO);
+    let _: Result<u32, String> = thread::catch_panic(|| 0);
 }
 
 // The loom side is checked by the models in loom-tests/; these run the std side's own code.
@@ -167,6 +168,16 @@ mod tests {
             bumper.join().unwrap();
         }
         assert_eq!(load.get(), 4000);
+    }
+
+    #[test]
+    fn catch_panic_gives_back_the_value_or_the_message() {
+        assert_eq!(thread::catch_panic(|| 7), Ok(7));
+        assert_eq!(thread::catch_panic(|| -> u32 { panic!("plain") }), Err("plain".to_string()));
+        let n = 3;
+        assert_eq!(thread::catch_panic(|| -> u32 { panic!("formatted {n}") }), Err("formatted 3".to_string()));
+        let payload = thread::catch_panic(|| -> u32 { std::panic::panic_any(5u8) });
+        assert_eq!(payload, Err("a panic without a message".to_string()));
     }
 
     #[test]

@@ -33,6 +33,20 @@ pub mod thread {
     pub fn sleep(duration: Duration) {
         std::thread::sleep(duration)
     }
+
+    /// Runs `body`; if it panics, the panic's message instead of its value. After a panic the
+    /// callers use nothing `body` borrowed but to end the job (the actor that panicked is
+    /// dropped; the rank's transport only aborts or goes), which is why asserting unwind safety
+    /// is sound here.
+    pub fn catch_panic<T>(body: impl FnOnce() -> T) -> Result<T, String> {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)).map_err(|payload| {
+            match (payload.downcast_ref::<&str>(), payload.downcast_ref::<String>()) {
+                (Some(text), _) => text.to_string(),
+                (None, Some(text)) => text.clone(),
+                (None, None) => "a panic without a message".to_string(),
+            }
+        })
+    }
 }
 
 /// A lock for the rare state that really is shared and written by several threads.

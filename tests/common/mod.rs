@@ -143,6 +143,24 @@ pub fn is_root() -> bool {
     geteuid() == 0
 }
 
+/// Sends SIGKILL to `pid`; whether the process was there to take it.
+pub fn kill_hard(pid: i32) -> bool {
+    kill(pid, SIGKILL) == 0
+}
+
+/// The process of MPI rank `rank` among the processes below `root` (an mpirun): the one whose
+/// environment says `OMPI_COMM_WORLD_RANK=<rank>` and whose program is bitorrent.
+pub fn rank_process(root: u32, rank: u32) -> Option<i32> {
+    let wanted = format!("OMPI_COMM_WORLD_RANK={rank}");
+    descendants(root as i32).into_iter().find(|pid| {
+        let proc = PathBuf::from(format!("/proc/{pid}"));
+        let bin = std::fs::canonicalize(BIN).unwrap_or_else(|_| PathBuf::from(BIN));
+        let is_bitorrent = std::fs::read_link(proc.join("exe")).is_ok_and(|exe| exe == bin);
+        let environ = std::fs::read(proc.join("environ")).unwrap_or_default();
+        is_bitorrent && environ.split(|&byte| byte == 0).any(|entry| entry == wanted.as_bytes())
+    })
+}
+
 /// What one run of the binary did.
 pub struct Run {
     pub command: String,
@@ -245,12 +263,29 @@ pub fn mpirun(np: u32, dir: &Path, args: &[&str], timeout: Duration) -> Run {
 pub fn mpirun_program(np: u32, dir: &Path, program: &str, args: &[&str], timeout: Duration) -> Run {
     require_mpirun();
     let _one_at_a_time = heavy_lock();
+    run_command(mpirun_command(np, program, args, &[]), dir, timeout)
+}
+
+/// `mpirun` of bitorrent with `env` set for every rank (passed on with `-x`, as on several hosts).
+pub fn mpirun_env(np: u32, dir: &Path, args: &[&str], env: &[(&str, &str)], timeout: Duration) -> Run {
+    require_mpirun();
+    let _one_at_a_time = heavy_lock();
+    run_command(mpirun_command(np, BIN, args, env), dir, timeout)
+}
+
+/// The command `mpirun --oversubscribe -np <np> [-x NAME]... <program> <args>`, allowed to run
+/// as root, with `env` set.
+pub fn mpirun_command(np: u32, program: &str, args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut command = Command::new("mpirun");
-    command.arg("--oversubscribe").arg("-np").arg(np.to_string()).arg(program).args(args);
+    command.arg("--oversubscribe").arg("-np").arg(np.to_string());
+    for (name, value) in env {
+        command.arg("-x").arg(name).env(name, value);
+    }
+    command.arg(program).args(args);
     if is_root() {
         command.env("OMPI_ALLOW_RUN_AS_ROOT", "1").env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1");
     }
-    run_command(command, dir, timeout)
+    command
 }
 
 /// `bitorrent <args>` in `dir` without mpirun, killed after `timeout`.
@@ -262,15 +297,27 @@ pub fn bitorrent(dir: &Path, args: &[&str], timeout: Duration) -> Run {
 
 /// `bitorrent local --ranks <ranks> <args>` in `dir` (the input folder unless args say otherwise).
 pub fn local(ranks: u32, dir: &Path, args: &[&str], timeout: Duration) -> Run {
+    local_env(ranks, dir, args, &[], timeout)
+}
+
+/// `local`, with `env` set.
+pub fn local_env(ranks: u32, dir: &Path, args: &[&str], env: &[(&str, &str)], timeout: Duration) -> Run {
     let ranks = ranks.to_string();
-    let mut all = vec!["local", "--ranks", ranks.as_str()];
-    all.extend_from_slice(args);
-    bitorrent(dir, &all, timeout)
+    let mut command = Command::new(BIN);
+    command.args(["local", "--ranks", ranks.as_str()]).args(args);
+    command.envs(env.iter().copied());
+    run_command(command, dir, timeout)
 }
 
 /// Runs `command` in `dir` with stdin closed, collecting its output; kills it and everything it
 /// started after `timeout` (the run is then marked as hung).
-pub fn run_command(mut command: Command, dir: &Path, timeout: Duration) -> Run {
+pub fn run_command(command: Command, dir: &Path, timeout: Duration) -> Run {
+    run_command_while(command, dir, timeout, |_| {})
+}
+
+/// `run_command`, calling `meanwhile` with the started process's id while it runs (to signal
+/// one of its processes, say); the timeout counts from the start, `meanwhile` included.
+pub fn run_command_while(mut command: Command, dir: &Path, timeout: Duration, meanwhile: impl FnOnce(u32)) -> Run {
     use std::os::unix::process::CommandExt;
     let shown = format!(
         "(cd {} && {})",
@@ -287,7 +334,8 @@ pub fn run_command(mut command: Command, dir: &Path, timeout: Duration) -> Run {
     let mut child = command.spawn().unwrap_or_else(|e| panic!("cannot start {shown}: {e}"));
     let stdout = collect(child.stdout.take().expect("piped"));
     let stderr = collect(child.stderr.take().expect("piped"));
-    let (status, timed_out) = wait_or_kill(&mut child, timeout);
+    meanwhile(child.id());
+    let (status, timed_out) = wait_or_kill(&mut child, timeout.saturating_sub(started.elapsed()));
     let elapsed = started.elapsed();
     // Once the job is gone the pipes close; a stray process still holding one must not hang us.
     let grace = Duration::from_secs(5);
