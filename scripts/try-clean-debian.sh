@@ -4,10 +4,12 @@
 #
 # Usage (as root): scripts/try-clean-debian.sh SUITE [WHAT]
 #   SUITE  a Debian suite debootstrap knows: bookworm (12), trixie (13), ...
-#   WHAT   course  (default) make, then the course's four tests under mpirun
-#          test    all of `make test`
+#   WHAT   course  (default) scripts/ensure-deps.sh (a minimal Debian lacks even make), make,
+#                  then the course's four tests under mpirun
+#          test    .ci/run: all of `make test`, as CI runs it
 #          mpich   make test-mpich (the course's tests built against and run under MPICH)
-#          shell   make, then an interactive shell in the root
+#          shell   an interactive shell in the clone
+#          other   any other word is a shell command, run in the clone
 #
 # The root is a `debootstrap --variant=minbase` system in /var/tmp/bitorrent-clean-SUITE (made
 # once, reused while it exists; FRESH=1 makes it again). The Rust toolchain is this machine's
@@ -18,7 +20,6 @@ set -euo pipefail
 
 suite=${1:?usage: scripts/try-clean-debian.sh SUITE [course|test|mpich|shell]}
 what=${2:-course}
-case $what in course|test|mpich|shell) ;; *) echo "try-clean-debian: unknown WHAT '$what'" >&2; exit 2 ;; esac
 [ "$(id -u)" -eq 0 ] || { echo "try-clean-debian: run it as root (debootstrap, chroot, mount)" >&2; exit 2; }
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -59,6 +60,13 @@ if [ "${FRESH:-0}" = 1 ] || [ ! -e "$root/.bootstrapped" ]; then
   touch "$root/.bootstrapped"
 fi
 cp /etc/resolv.conf "$root/etc/resolv.conf"
+# This machine's certificate authorities, for cargo's downloads only (a network may inspect https
+# through a proxy of its own, which the root's fresh ca-certificates would not trust).
+ca_env=()
+if [ -f /etc/ssl/certs/ca-certificates.crt ]; then
+  cp /etc/ssl/certs/ca-certificates.crt "$root/opt/host-ca.crt"
+  ca_env=(CARGO_HTTP_CAINFO=/opt/host-ca.crt)
+fi
 
 mount_at /proc -t proc proc
 mount_at /sys -t sysfs sysfs
@@ -75,15 +83,16 @@ git clone -q --branch "$branch" "$top" "$root/root/bitorrent"
 echo "== $(grep PRETTY_NAME "$root/etc/os-release" | cut -d= -f2), branch $branch at $(git -C "$root/root/bitorrent" log -1 --format='%h %s')"
 
 case $what in
-  course) steps='make && cargo test --release --locked --test official course_test' ;;
-  test) steps='make test' ;;
-  mpich) steps='make test-mpich' ;;
-  shell) steps='make; bash -i' ;;
+  course) steps='scripts/ensure-deps.sh && make && cargo test --release --locked --test official course_test' ;;
+  test) steps='.ci/run' ;;
+  mpich) steps='scripts/ensure-deps.sh && make test-mpich' ;;
+  shell) steps='bash -i' ;;
+  *) steps=$what ;;
 esac
 # A clean environment: the root's own PATH plus the lent toolchain; cargo's downloads go to a
 # writable CARGO_HOME inside the root.
 chroot "$root" /usr/bin/env -i HOME=/root TERM="${TERM:-dumb}" LANG=C.UTF-8 \
   PATH=/opt/host-cargo/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-  RUSTUP_HOME=/opt/host-rustup CARGO_HOME=/root/.cargo \
+  RUSTUP_HOME=/opt/host-rustup CARGO_HOME=/root/.cargo ${ca_env[@]+"${ca_env[@]}"} \
   bash -c "set -x; cd /root/bitorrent && cargo --version && $steps"
-echo "== $suite: $what passed"
+echo "== $suite: '$what' passed"
