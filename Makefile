@@ -51,3 +51,10 @@ bench: bitorrent
 clean:
 	$(CARGO) clean
 	rm -f bitorrent
+
+# The wire decoder under the fuzzer, long (`make test` runs 200000 inputs): FUZZ_CASES inputs,
+# FUZZ_SEED to vary them.
+FUZZ_CASES ?= 10000000
+.PHONY: fuzz
+fuzz: | deps
+	FUZZ_CASES=$(FUZZ_CASES) $(CARGO) test --release --locked --test fuzz_wire -- --nocapture
