@@ -56,3 +56,28 @@ bench: bitorrent
 clean:
 	$(CARGO) clean
 	rm -f bitorrent
+
+# The wire decoder under the fuzzer, long (`make test` runs 200000 inputs): FUZZ_CASES inputs,
+# FUZZ_SEED to vary them.
+FUZZ_CASES ?= 10000000
+.PHONY: fuzz
+fuzz: | deps
+	FUZZ_CASES=$(FUZZ_CASES) $(CARGO) test --release --locked --test fuzz_wire -- --nocapture
+
+# The course's four tests against MPICH: built with its mpicc into a target dir of its own (mpi-sys's
+# build script does not run again when MPICC changes) and run under its mpiexec. Installing MPICH
+# beside OpenMPI leaves `mpirun` and `mpicc` OpenMPI's (scripts/ensure-deps.sh checks).
+MPICH_TARGET_DIR := $(TARGET_DIR)/mpich
+MPICH_ENV := MPICC=mpicc.mpich CARGO_TARGET_DIR=$(MPICH_TARGET_DIR) MPIRUN=mpiexec.mpich
+.PHONY: test-mpich
+test-mpich:
+	@scripts/ensure-deps.sh --mpich
+	$(MPICH_ENV) $(CARGO) build --release --locked
+	@if ldd $(MPICH_TARGET_DIR)/release/bitorrent | grep -q 'libmpich\.so' \
+	   && ! ldd $(MPICH_TARGET_DIR)/release/bitorrent | grep -q 'libmpi\.so'; then \
+	  echo "test-mpich: $(MPICH_TARGET_DIR)/release/bitorrent links $$(ldd $(MPICH_TARGET_DIR)/release/bitorrent | grep -o '/[^ ]*libmpich[^ ]*')"; \
+	else \
+	  echo "test-mpich: $(MPICH_TARGET_DIR)/release/bitorrent does not link MPICH's libmpich alone:" >&2; \
+	  ldd $(MPICH_TARGET_DIR)/release/bitorrent >&2; exit 1; \
+	fi
+	$(MPICH_ENV) $(CARGO) test --release --locked --test official course_test

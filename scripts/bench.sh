@@ -39,7 +39,7 @@ json_field() { grep -o "\"$1\": [0-9.e+-]*" "$2" | head -n 1 | awk '{ print $2 }
 header=$(printf '%6s %9s %9s %10s %8s %11s %8s %8s %8s %8s' \
   ranks transfers whole_s protocol_s floor_s transfers/s fairness largest floor_x whole_x)
 {
-  echo "# bitorrent benchmark, $(date -u +%F), $(nproc) cores, $(mpirun --version 2>/dev/null | head -n 1)"
+  echo "# bitorrent benchmark, $(date -u +%F), $(nproc) cores, $("${MPIRUN:-mpirun}" --version 2>/dev/null | head -n 1)"
   echo "# swarms: $files files of $segments segments, $seeds seeds each, $wants wanted per peer; medians of $runs runs"
   echo "$header"
 } | tee "$out"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the same swarms again and again under mpirun, to catch what happens once in a while: a
-# hang, a crash, a wrong or missing output.
+# hang, a crash, a wrong or missing output. MPIRUN names another launcher (MPIRUN=mpiexec.mpich).
 #
 # Usage: scripts/stress.sh [--runs N] [--only NAMES] [--keep DIR]
 #   --runs N      runs of every scenario (default 100)
@@ -44,7 +44,11 @@ if [ ! -x "$bin" ]; then
   echo "stress.sh: no $bin; build it first with make" >&2
   exit 2
 fi
-command -v mpirun >/dev/null || { echo "stress.sh: mpirun is not on PATH; run make test (it installs MPI)" >&2; exit 2; }
+mpirun=${MPIRUN:-mpirun}
+command -v "$mpirun" >/dev/null || { echo "stress.sh: $mpirun is not on PATH; run make test (it installs MPI)" >&2; exit 2; }
+# Which MPI, asked once for every run (scripts/mpirun.sh adds --oversubscribe for OpenMPI only).
+if "$mpirun" --version 2>&1 | grep -q -e 'Open MPI' -e 'OpenRTE'; then MPI_FLAVOR=openmpi; else MPI_FLAVOR=other; fi
+export MPI_FLAVOR
 
 if [ -n "$keep" ]; then
   mkdir -p "$keep"

@@ -242,44 +242,77 @@ pub fn heavy_lock() -> MutexGuard<'static, ()> {
 /// it in-process only.
 pub const UNDER_MPI: bool = cfg!(feature = "mpi");
 
+/// The MPI launcher the tests use: `MPIRUN` (e.g. `mpiexec.mpich`, as `make test-mpich` sets it),
+/// or `mpirun`; and whether it is OpenMPI's, the only one that wants `--oversubscribe` for more
+/// ranks than cores (MPICH's hydra allows that by default and refuses the flag). Asked once.
+pub struct Launcher {
+    pub program: String,
+    pub open_mpi: bool,
+}
+
+pub fn launcher() -> &'static Launcher {
+    static LAUNCHER: std::sync::OnceLock<Launcher> = std::sync::OnceLock::new();
+    LAUNCHER.get_or_init(|| {
+        let program = std::env::var("MPIRUN").ok().filter(|name| !name.is_empty()).unwrap_or_else(|| "mpirun".into());
+        require_on_path(&program);
+        let version = Command::new(&program)
+            .arg("--version")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {program} --version: {e}"));
+        let said = format!("{}{}", String::from_utf8_lossy(&version.stdout), String::from_utf8_lossy(&version.stderr));
+        let open_mpi = said.contains("Open MPI") || said.contains("OpenRTE");
+        Launcher { program, open_mpi }
+    })
+}
+
 /// Fails the test, never skips it, when MPI is missing.
-pub fn require_mpirun() {
-    let found = std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join("mpirun").is_file()));
+fn require_on_path(program: &str) {
+    let found = program.contains('/') && Path::new(program).is_file()
+        || std::env::var_os("PATH")
+            .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()));
     assert!(
         found,
-        "mpirun is not on PATH, so the tests under MPI cannot run. Run `make test`: it installs \
+        "{program} is not on PATH, so the tests under MPI cannot run. Run `make test`: it installs \
          OpenMPI (scripts/ensure-deps.sh) and then runs every test."
     );
 }
 
 /// `mpirun --oversubscribe -np <np> <bitorrent> <args>` in `dir`, stdin closed, killed after
-/// `timeout`.
+/// `timeout` (the launcher is `launcher()`'s; `--oversubscribe` for OpenMPI's only).
 pub fn mpirun(np: u32, dir: &Path, args: &[&str], timeout: Duration) -> Run {
     mpirun_program(np, dir, BIN, args, timeout)
 }
 
-/// `mpirun --oversubscribe -np <np> <program> <args>`, as `mpirun` does it for bitorrent.
+/// The launcher's `-np <np> <program> <args>`, as `mpirun` does it for bitorrent.
 pub fn mpirun_program(np: u32, dir: &Path, program: &str, args: &[&str], timeout: Duration) -> Run {
-    require_mpirun();
     let _one_at_a_time = heavy_lock();
     run_command(mpirun_command(np, program, args, &[]), dir, timeout)
 }
 
-/// `mpirun` of bitorrent with `env` set for every rank (passed on with `-x`, as on several hosts).
+/// `mpirun` of bitorrent with `env` set for every rank (passed on by the launcher, as on several
+/// hosts).
 pub fn mpirun_env(np: u32, dir: &Path, args: &[&str], env: &[(&str, &str)], timeout: Duration) -> Run {
-    require_mpirun();
     let _one_at_a_time = heavy_lock();
     run_command(mpirun_command(np, BIN, args, env), dir, timeout)
 }
 
-/// The command `mpirun --oversubscribe -np <np> [-x NAME]... <program> <args>`, allowed to run
-/// as root, with `env` set.
+/// The launcher's command for `np` ranks of `program <args>` (`--oversubscribe` for OpenMPI's),
+/// allowed to run as root, with `env` set for every rank: OpenMPI's `-x NAME`, or hydra's
+/// `-genv NAME VALUE`.
 pub fn mpirun_command(np: u32, program: &str, args: &[&str], env: &[(&str, &str)]) -> Command {
-    let mut command = Command::new("mpirun");
-    command.arg("--oversubscribe").arg("-np").arg(np.to_string());
+    let launcher = launcher();
+    let mut command = Command::new(&launcher.program);
+    if launcher.open_mpi {
+        command.arg("--oversubscribe");
+    }
+    command.arg("-np").arg(np.to_string());
     for (name, value) in env {
-        command.arg("-x").arg(name).env(name, value);
+        if launcher.open_mpi {
+            command.arg("-x").arg(name).env(name, value);
+        } else {
+            command.arg("-genv").arg(name).arg(value);
+        }
     }
     command.arg(program).args(args);
     if is_root() {
