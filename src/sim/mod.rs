@@ -1,6 +1,10 @@
 //! The simulated engine: the swarm on a simulated clock, with each peer's link capacities and the
 //! network's latency.
+//!
+//! Its inputs: `units` reads quantities with units ("100 MiB", "10 Mbit/s", "50 ms") into exact
+//! integers.
 
 pub mod link;
 pub mod network;
 pub mod queue;
+pub mod units;
