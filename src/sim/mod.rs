@@ -2,9 +2,11 @@
 //! network's latency.
 //!
 //! Its inputs: `units` reads quantities with units ("100 MiB", "10 Mbit/s", "50 ms") into exact
-//! integers.
+//! integers; `swarm` reads the swarm file into a validated `Swarm` of plain integers, with errors
+//! at file:line:column.
 
 pub mod link;
 pub mod network;
 pub mod queue;
+pub mod swarm;
 pub mod units;
