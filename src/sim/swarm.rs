@@ -317,11 +317,7 @@ fn problem<T>(at: &Spanned<T>, text: String) -> Problem {
 /// A quantity field: a string with its unit. Anything else is refused with the fix in the
 /// message (a bare number is the likely mistake: it has no unit to read).
 fn quantity(value: &Spanned<toml::Value>, field: &str, kind: Kind) -> Result<u64, Problem> {
-    let example = match kind {
-        Kind::Size => "\"100 MiB\"",
-        Kind::Rate => "\"10 Mbit/s\"",
-        Kind::Duration => "\"50 ms\"",
-    };
+    let example = kind.example();
     match value.get_ref() {
         toml::Value::String(text) => {
             parse_quantity(text, kind).map_err(|e: UnitError| problem(value, e.in_field(field)))

@@ -145,7 +145,8 @@ impl Kind {
         }
     }
 
-    fn example(self) -> &'static str {
+    /// A quantity of this kind as a file would write it, quotes included, for messages.
+    pub fn example(self) -> &'static str {
         match self {
             Kind::Size => "\"100 MiB\"",
             Kind::Rate => "\"10 Mbit/s\"",
