@@ -1,6 +1,14 @@
 //! The simulated engine: the swarm on a simulated clock, with each peer's link capacities and the
 //! network's latency.
+//!
+//! Its inputs: `units` reads quantities with units ("100 MiB", "10 Mbit/s", "50 ms") into exact
+//! integers; `swarm` reads the swarm file into a validated `Swarm` of plain integers, with errors
+//! at file:line:column; `theory` gives what no run can beat (Kumar and Ross's minimum
+//! distribution time), in exact arithmetic.
 
 pub mod link;
 pub mod network;
 pub mod queue;
+pub mod swarm;
+pub mod theory;
+pub mod units;
