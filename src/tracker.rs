@@ -4,6 +4,11 @@
 //! order (a rank joining, a holder completing the file), so that a refresh is answered with what
 //! changed since the asker last looked; the swarm itself is that history replayed. It never
 //! learns which segments a partial holder has.
+//!
+//! How many members an answer lists is its [`PeerSet`]: all of them (the course's protocol, and
+//! the live engine's), or at most 50 drawn at random, as real trackers answer (the simulated
+//! engine's, where a swarm has thousands of members).
+//!
 //! Its life has three phases: registering (until every peer has said what it owns and wants;
 //! then go, with the swarms each peer wants), running (refreshes, completions, "all done"), and
 //! stopping (after the last "all done" it tells everyone to stop and collects each peer's
@@ -12,7 +17,24 @@
 use std::collections::{BTreeMap, HashMap};
 
 use crate::model::{FileId, FileName, OwnedFile, PeerId, SegmentHash};
+use crate::rng::Rng;
 use crate::wire::{Holder, Message, PeerReport};
+
+/// How many members of a swarm the tracker lists in an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerSet {
+    /// Every member, and a refresh answered with what changed since the asker's version.
+    All,
+    /// At most `max` members drawn at random (from the run's `seed`), and a refresh answered
+    /// with a new draw: what real trackers do (BitTorrent's is 50), so that an answer's size does
+    /// not grow with the swarm.
+    Sample { max: usize, seed: u64 },
+}
+
+impl PeerSet {
+    /// The tracker's answer size in BitTorrent (BEP 3 trackers' `numwant` default).
+    pub const BITTORRENT_SAMPLE: usize = 50;
+}
 
 /// A message to send, and to whom.
 pub type Outgoing = (PeerId, Message);
@@ -43,23 +65,83 @@ struct FileRecord {
     /// by rank), then each rank that joined (as a partial holder) and each holder that
     /// completed the file (as a seed). Its length is the swarm's version.
     history: Vec<Holder>,
+    /// The swarm now, in the order ranks joined it: the history replayed, kept as it grows so
+    /// that no answer replays it.
+    members: Vec<Holder>,
+    /// Each rank's place in `members`, by rank (`NOT_A_MEMBER` if none).
+    place: Vec<u32>,
 }
 
+const NOT_A_MEMBER: u32 = u32::MAX;
+
 impl FileRecord {
+    fn new(name: FileName, hashes: Vec<SegmentHash>) -> FileRecord {
+        FileRecord { name, hashes, history: Vec::new(), members: Vec::new(), place: Vec::new() }
+    }
+
+    /// Appends a change to the history and applies it to the members, with the rule the peers
+    /// apply to an update (`Holder::apply_to`: a new rank joins, a member that is now a seed
+    /// stays one).
+    fn record(&mut self, change: Holder) {
+        self.history.push(change);
+        self.apply(change);
+    }
+
+    fn apply(&mut self, change: Holder) {
+        let index = change.peer.index();
+        if index >= self.place.len() {
+            self.place.resize(index + 1, NOT_A_MEMBER);
+        }
+        match self.place[index] {
+            NOT_A_MEMBER => {
+                self.place[index] = self.members.len() as u32;
+                self.members.push(change);
+            }
+            at => change.apply_to_member(&mut self.members[at as usize]),
+        }
+    }
+
+    /// The members again from the history, after the history was reordered.
+    fn replay(&mut self) {
+        self.members.clear();
+        self.place.clear();
+        for index in 0..self.history.len() {
+            self.apply(self.history[index]);
+        }
+    }
+
     fn version(&self) -> u32 {
         // A history entry is a join or a completion of one of at most 2^32 ranks.
         u32::try_from(self.history.len()).expect("swarm history longer than u32::MAX")
     }
 
-    /// The swarm now, in the order ranks joined it: the history replayed.
-    fn swarm(&self) -> Vec<Holder> {
-        let mut swarm = Vec::new();
-        self.history.iter().for_each(|change| change.apply_to(&mut swarm));
-        swarm
+    fn member(&self, peer: PeerId) -> Option<&Holder> {
+        match self.place.get(peer.index()) {
+            Some(&at) if at != NOT_A_MEMBER => Some(&self.members[at as usize]),
+            _ => None,
+        }
     }
 
     fn has_member(&self, peer: PeerId) -> bool {
-        self.history.iter().any(|change| change.peer == peer)
+        self.member(peer).is_some()
+    }
+
+    /// At most `max` members other than `peer`, drawn at random: all of them if there are no
+    /// more than that, else a draw without repeats, in the order drawn.
+    fn sample(&self, peer: PeerId, max: usize, rng: &mut Rng) -> Vec<Holder> {
+        let others = self.members.len() - usize::from(self.has_member(peer));
+        if others <= max {
+            return self.members.iter().filter(|member| member.peer != peer).copied().collect();
+        }
+        // Rejection: with more members than the draw (the case here), few draws repeat.
+        let mut drawn: Vec<Holder> = Vec::with_capacity(max);
+        while drawn.len() < max {
+            let member = self.members[rng.below(self.members.len() as u64) as usize];
+            if member.peer != peer && !drawn.iter().any(|d| d.peer == member.peer) {
+                drawn.push(member);
+            }
+        }
+        drawn
     }
 }
 
@@ -70,6 +152,9 @@ struct Registration {
 
 pub struct Tracker {
     peers: u32,
+    peer_set: PeerSet,
+    /// Draws the members of sampled answers (`PeerSet::Sample`).
+    rng: Rng,
     phase: Phase,
     registrations: BTreeMap<PeerId, Registration>,
     files: Vec<FileRecord>,
@@ -80,10 +165,22 @@ pub struct Tracker {
 }
 
 impl Tracker {
-    /// A tracker for peers 1..=peers.
+    /// A tracker for peers 1..=peers that lists every member of a swarm.
     pub fn new(peers: u32) -> Tracker {
+        Tracker::with_peer_set(peers, PeerSet::All)
+    }
+
+    /// A tracker for peers 1..=peers whose answers list the members `peer_set` says.
+    pub fn with_peer_set(peers: u32, peer_set: PeerSet) -> Tracker {
+        let seed = match peer_set {
+            PeerSet::All => 0,
+            PeerSet::Sample { seed, .. } => seed,
+        };
         Tracker {
             peers,
+            peer_set,
+            // The tracker's own stream: peer id 0's.
+            rng: Rng::derive(seed, 0),
             phase: Phase::Registering,
             registrations: BTreeMap::new(),
             files: Vec::new(),
@@ -115,7 +212,7 @@ impl Tracker {
 
     /// Which peers hold a file whole or in part (for checking reports).
     pub fn holders(&self, file: FileId) -> Vec<Holder> {
-        self.files.get(file.0 as usize).map_or_else(Vec::new, FileRecord::swarm)
+        self.files.get(file.0 as usize).map_or_else(Vec::new, |record| record.members.clone())
     }
 
     pub fn handle(&mut self, from: PeerId, message: Message) -> Result<Vec<Outgoing>, TrackerError> {
@@ -160,11 +257,9 @@ impl Tracker {
     fn add_owner(&mut self, owner: PeerId, file: OwnedFile) -> Result<(), TrackerError> {
         let Some(&index) = self.by_name.get(&file.name) else {
             self.by_name.insert(file.name.clone(), self.files.len());
-            self.files.push(FileRecord {
-                name: file.name,
-                hashes: file.hashes,
-                history: vec![Holder { peer: owner, seed: true }],
-            });
+            let mut record = FileRecord::new(file.name, file.hashes);
+            record.record(Holder { peer: owner, seed: true });
+            self.files.push(record);
             return Ok(());
         };
         let record = &mut self.files[index];
@@ -177,7 +272,7 @@ impl Tracker {
             let (first, second) = (first_owner.min(owner), first_owner.max(owner));
             return Err(TrackerError::Conflict { file: file.name, first, second, detail });
         }
-        record.history.push(Holder { peer: owner, seed: true });
+        record.record(Holder { peer: owner, seed: true });
         Ok(())
     }
 
@@ -195,24 +290,26 @@ impl Tracker {
         self.files.sort_by(|a, b| a.name.cmp(&b.name));
         for record in &mut self.files {
             record.history.sort_by_key(|owner| owner.peer); // only owners so far
+            record.replay();
         }
         self.by_name = self.files.iter().enumerate().map(|(index, record)| (record.name.clone(), index)).collect();
         for (&peer, registration) in &self.registrations {
             for name in &registration.wanted {
-                self.files[self.by_name[name]].history.push(Holder { peer, seed: false });
+                self.files[self.by_name[name]].record(Holder { peer, seed: false });
             }
         }
         self.phase = Phase::Running;
-        let swarms: Vec<Vec<Holder>> = self.files.iter().map(FileRecord::swarm).collect();
+        let registrations = std::mem::take(&mut self.registrations);
         let mut messages = Vec::new();
-        for (&peer, registration) in &self.registrations {
+        for (&peer, registration) in &registrations {
             let owned = registration.owned.iter().map(|name| (name.clone(), self.id_of(name))).collect();
             messages.push((peer, Message::Go { owned }));
             for name in &registration.wanted {
                 let index = self.by_name[name];
-                messages.push((peer, self.swarm_for(peer, index, &swarms[index])));
+                messages.push((peer, self.swarm_for(peer, index)));
             }
         }
+        self.registrations = registrations;
         Ok(messages)
     }
 
@@ -220,21 +317,32 @@ impl Tracker {
         FileId(self.by_name[name] as u32)
     }
 
-    /// A file's id, hashes and `swarm` as `peer` is to see it: without itself.
-    fn swarm_for(&self, peer: PeerId, index: usize, swarm: &[Holder]) -> Message {
+    /// A file's id, hashes and swarm as `peer` is to see it: without itself, and as many
+    /// members as the peer set says.
+    fn swarm_for(&mut self, peer: PeerId, index: usize) -> Message {
+        let holders = self.members_for(peer, index);
         let record = &self.files[index];
         Message::Swarm {
             file: FileId(index as u32),
             name: record.name.clone(),
             hashes: record.hashes.clone(),
-            holders: swarm.iter().filter(|holder| holder.peer != peer).copied().collect(),
+            holders,
             version: record.version(),
+        }
+    }
+
+    /// The members of a file's swarm that an answer to `peer` lists.
+    fn members_for(&mut self, peer: PeerId, index: usize) -> Vec<Holder> {
+        let record = &self.files[index];
+        match self.peer_set {
+            PeerSet::All => record.members.iter().filter(|member| member.peer != peer).copied().collect(),
+            PeerSet::Sample { max, .. } => record.sample(peer, max, &mut self.rng),
         }
     }
 
     /// The changes to a swarm since the asker's version, if there are any: no news is sent as no
     /// answer (most refreshes find none, and each answer is a message more through the one
-    /// tracker).
+    /// tracker). With a sampled peer set, a new draw of members instead, always.
     fn swarm_refresh(&mut self, from: PeerId, file: FileId, seen: u32) -> Result<Vec<Outgoing>, TrackerError> {
         let record = match self.files.get(file.0 as usize) {
             Some(record) if record.has_member(from) => record,
@@ -249,11 +357,15 @@ impl Tracker {
                 format!("a refresh of file id {} from version {seen}, past the swarm's {}", file.0, record.version());
             return Err(self.protocol(from, &what));
         };
-        let changes: Vec<Holder> = news.iter().filter(|change| change.peer != from).copied().collect();
+        let version = record.version();
+        let changes: Vec<Holder> = match self.peer_set {
+            PeerSet::All => news.iter().filter(|change| change.peer != from).copied().collect(),
+            PeerSet::Sample { .. } => self.members_for(from, file.0 as usize),
+        };
         if changes.is_empty() {
             return Ok(Vec::new());
         }
-        Ok(vec![(from, Message::SwarmUpdate { file, changes, version: record.version() })])
+        Ok(vec![(from, Message::SwarmUpdate { file, changes, version })])
     }
 
     fn file_complete(&mut self, from: PeerId, file: FileId) -> Result<Vec<Outgoing>, TrackerError> {
@@ -261,9 +373,8 @@ impl Tracker {
             return Err(self.protocol(from, &format!("a completion of file id {} it never asked for", file.0)));
         };
         // Completing twice (or an owner "completing") changes nothing, and records nothing.
-        let completion = Holder { peer: from, seed: true };
-        if !record.history.contains(&completion) {
-            record.history.push(completion);
+        if record.member(from).is_some_and(|member| !member.seed) {
+            record.record(Holder { peer: from, seed: true });
         }
         Ok(Vec::new())
     }
@@ -332,6 +443,47 @@ mod tests {
 
     fn partial(peer: u32) -> Holder {
         Holder { peer: PeerId(peer), seed: false }
+    }
+
+    /// A swarm of one seed (peer 1) and `peers - 1` downloaders, with answers of at most 5.
+    fn sampled(peers: u32) -> (Tracker, Vec<Outgoing>) {
+        let mut tracker = Tracker::with_peer_set(peers, PeerSet::Sample { max: 5, seed: 9 });
+        assert!(tracker.handle(PeerId(1), register(&[("a", hashes(0, 3))], &[])).unwrap().is_empty());
+        let mut go = Vec::new();
+        for peer in 2..=peers {
+            go = tracker.handle(PeerId(peer), register(&[], &["a"])).unwrap();
+        }
+        (tracker, go)
+    }
+
+    #[test]
+    fn a_sampled_peer_set_lists_at_most_its_size_of_distinct_others_and_always_answers() {
+        let (mut tracker, go) = sampled(40);
+        let mut seen_members = std::collections::HashSet::new();
+        for (to, message) in &go {
+            if let Message::Swarm { holders, .. } = message {
+                assert_eq!(holders.len(), 5, "to {to}");
+                assert!(holders.iter().all(|holder| holder.peer != *to), "{to} sees itself");
+                let distinct: std::collections::HashSet<_> = holders.iter().map(|holder| holder.peer).collect();
+                assert_eq!(distinct.len(), 5, "to {to}: {holders:?}");
+                seen_members.extend(distinct);
+            }
+        }
+        // Draws differ from peer to peer: far more than 5 members get listed to someone.
+        assert!(seen_members.len() > 20, "{} members ever listed", seen_members.len());
+        // A refresh gets a new draw every time, news or not.
+        let (first, _) = refresh(&mut tracker, 7, 0);
+        let (second, _) = refresh(&mut tracker, 7, 5);
+        assert_eq!((first.len(), second.len()), (5, 5));
+        assert_ne!(first, second);
+        // A small swarm is listed whole, without the asker.
+        let (_, go) = sampled(4);
+        let Some((_, Message::Swarm { holders, .. })) =
+            go.iter().find(|(to, m)| *to == PeerId(4) && matches!(m, Message::Swarm { .. }))
+        else {
+            panic!("{go:?}")
+        };
+        assert_eq!(holders.iter().map(|h| h.peer.0).collect::<Vec<_>>(), vec![1, 2, 3]);
     }
 
     #[test]

@@ -22,9 +22,15 @@ impl Holder {
     /// seed stays one. Applying a change twice changes nothing.
     pub fn apply_to(self, swarm: &mut Vec<Holder>) {
         match swarm.iter_mut().find(|member| member.peer == self.peer) {
-            Some(member) => member.seed |= self.seed,
+            Some(member) => self.apply_to_member(member),
             None => swarm.push(self),
         }
+    }
+
+    /// Applies this change to the member of a swarm it names (found by whoever keeps the swarm).
+    pub fn apply_to_member(self, member: &mut Holder) {
+        debug_assert_eq!(member.peer, self.peer, "a change applies to the member it names");
+        member.seed |= self.seed;
     }
 }
 

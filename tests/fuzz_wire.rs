@@ -19,6 +19,9 @@
 // A test binary of its own, with a counting allocator; std's types are right here (the sync
 // shim exists for loom's models of the program's threads).
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
+// A global allocator is `unsafe` to implement: this one only counts, then hands every call to
+// the system's allocator unchanged (or refuses it with a null pointer, which callers handle).
+#![allow(unsafe_code)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -59,26 +62,32 @@ fn note(size: usize) -> bool {
         .unwrap_or(false)
 }
 
+// SAFETY: every method passes its arguments unchanged to `System`, which upholds the contract;
+// a refusal returns null, which `GlobalAlloc` allows.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         if note(layout.size()) {
             return std::ptr::null_mut();
         }
+        // SAFETY: the caller's contract, passed on to the system allocator unchanged.
         unsafe { System.alloc(layout) }
     }
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         if note(layout.size()) {
             return std::ptr::null_mut();
         }
+        // SAFETY: the caller's contract, passed on to the system allocator unchanged.
         unsafe { System.alloc_zeroed(layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         if note(new_size) {
             return std::ptr::null_mut();
         }
+        // SAFETY: the caller's contract, passed on to the system allocator unchanged.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: the caller's contract, passed on to the system allocator unchanged.
         unsafe { System.dealloc(ptr, layout) }
     }
 }

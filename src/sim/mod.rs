@@ -8,7 +8,9 @@
 
 pub mod link;
 pub mod network;
+pub mod outcome;
 pub mod queue;
+pub mod scenario;
 pub mod swarm;
 pub mod theory;
 pub mod units;

@@ -1,0 +1,250 @@
+//! What the simulated engine runs, whichever input it came from: the files, the classes of
+//! peers and every peer's class and files, the network's latency, and the seed. A swarm file
+//! (`swarm.rs`) and a course folder (`in<R>.txt`, on links the command line gives) both become
+//! one of these, so the engine has one input.
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::link::Nanos;
+use super::swarm::Swarm;
+use crate::input::{self, InputError, PeerInput};
+use crate::model::PeerId;
+
+/// A scenario, ready to run. Peer ids are those of the live runtime: the tracker is peer 0, the
+/// peers are 1..=N, and `peers[k]` is peer `k + 1`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Scenario {
+    /// The file or folder it came from, as given.
+    pub origin: String,
+    pub seed: u64,
+    pub latency_ns: Nanos,
+    pub files: Vec<SimFile>,
+    pub classes: Vec<SimClass>,
+    /// Every peer; what the summary needs of them is in `classes` and `files`.
+    #[serde(skip)]
+    pub peers: Vec<SimPeer>,
+}
+
+/// A file of the scenario: its size and the piece a peer requests (the last may be shorter).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SimFile {
+    pub name: String,
+    pub size_bytes: u64,
+    pub piece_bytes: u64,
+    pub pieces: u32,
+    /// Peers that hold it whole from the start.
+    pub owners: u32,
+    /// Peers that want it.
+    pub wanted_by: u32,
+}
+
+impl SimFile {
+    /// The size of piece `index` in bits: `piece_bytes`, but the last takes what is left.
+    pub fn piece_bits(&self, index: u32) -> u64 {
+        let start = u64::from(index) * self.piece_bytes;
+        8 * self.piece_bytes.min(self.size_bytes - start)
+    }
+}
+
+/// Peers alike: their capacities, and how many there are.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SimClass {
+    pub name: String,
+    pub count: u32,
+    pub upload_bits_per_s: u64,
+    pub download_bits_per_s: u64,
+}
+
+/// One peer: its class (an index in `classes`), the files it holds whole from the start and the
+/// files it wants (indexes in `files`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimPeer {
+    pub class: u32,
+    pub owns: Vec<u32>,
+    pub wants: Vec<u32>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CourseError {
+    #[error(transparent)]
+    Input(#[from] InputError),
+    #[error("{folder}: no in1.txt: a course folder holds in1.txt .. in<N>.txt, one per peer")]
+    Empty { folder: String },
+    #[error("{file}: owned by in{first}.txt and in{second}.txt with different segments")]
+    Conflict { file: String, first: u32, second: u32 },
+    #[error("in{peer}.txt: wants {file}, which no peer owns")]
+    NobodyOwns { file: String, peer: u32 },
+}
+
+impl Scenario {
+    /// The swarm file's one file and its classes: the seeds own the file, the others want it.
+    pub fn from_swarm(swarm: &Swarm, origin: &str) -> Scenario {
+        let spec = swarm.file();
+        let classes: Vec<SimClass> = swarm
+            .classes()
+            .iter()
+            .map(|class| SimClass {
+                name: class.name.clone(),
+                count: class.count,
+                upload_bits_per_s: class.upload.get(),
+                download_bits_per_s: class.download.get(),
+            })
+            .collect();
+        let mut peers = Vec::with_capacity(swarm.total_peers() as usize);
+        for (index, class) in swarm.classes().iter().enumerate() {
+            let (owns, wants) = if class.seed { (vec![0], vec![]) } else { (vec![], vec![0]) };
+            peers.extend((0..class.count).map(|_| SimPeer {
+                class: index as u32,
+                owns: owns.clone(),
+                wants: wants.clone(),
+            }));
+        }
+        let owners = swarm.classes().iter().filter(|class| class.seed).map(|class| class.count).sum();
+        let file = SimFile {
+            name: "file".into(),
+            size_bytes: spec.size.get(),
+            piece_bytes: spec.piece.get(),
+            pieces: spec.pieces,
+            owners,
+            wanted_by: swarm.total_peers() - owners,
+        };
+        Scenario {
+            origin: origin.into(),
+            seed: swarm.seed(),
+            latency_ns: swarm.network().latency.get(),
+            files: vec![file],
+            classes,
+            peers,
+        }
+    }
+
+    /// A course folder (`in1.txt` .. `in<N>.txt`), every peer on links of the same capacities,
+    /// every segment a piece of `piece_bytes`.
+    pub fn from_course(
+        folder: &Path,
+        upload_bits_per_s: u64,
+        download_bits_per_s: u64,
+        latency_ns: Nanos,
+        piece_bytes: u64,
+        seed: u64,
+    ) -> Result<Scenario, CourseError> {
+        let mut inputs: Vec<PeerInput> = Vec::new();
+        loop {
+            let path = folder.join(format!("in{}.txt", inputs.len() + 1));
+            if !path.exists() {
+                break;
+            }
+            inputs.push(input::read_peer_input(&path)?);
+        }
+        if inputs.is_empty() {
+            return Err(CourseError::Empty { folder: folder.display().to_string() });
+        }
+        // Files by name, in name order (as the tracker numbers them), with their first owner.
+        let mut names: Vec<(String, u32, u32)> = Vec::new(); // (name, segments, first owner)
+        for (index, peer) in inputs.iter().enumerate() {
+            let rank = index as u32 + 1;
+            for file in &peer.owned {
+                let name = file.name.to_string();
+                match names.iter().find(|(known, _, _)| *known == name) {
+                    Some(&(_, segments, first)) => {
+                        let first_hashes = &inputs[first as usize - 1].owned.iter().find(|f| f.name == file.name);
+                        if segments != file.hashes.len() as u32 || first_hashes.is_some_and(|f| f.hashes != file.hashes)
+                        {
+                            return Err(CourseError::Conflict { file: name, first, second: rank });
+                        }
+                    }
+                    None => names.push((name, file.hashes.len() as u32, rank)),
+                }
+            }
+        }
+        names.sort();
+        let index_of = |name: &str| names.iter().position(|(known, _, _)| known == name);
+        let mut peers = Vec::with_capacity(inputs.len());
+        for (index, peer) in inputs.iter().enumerate() {
+            let owns = peer.owned.iter().map(|file| index_of(file.name.as_str()).expect("listed") as u32).collect();
+            let mut wants = Vec::with_capacity(peer.wanted.len());
+            for name in &peer.wanted {
+                let Some(file) = index_of(name.as_str()) else {
+                    return Err(CourseError::NobodyOwns { file: name.to_string(), peer: index as u32 + 1 });
+                };
+                wants.push(file as u32);
+            }
+            peers.push(SimPeer { class: 0, owns, wants });
+        }
+        let files = names
+            .iter()
+            .enumerate()
+            .map(|(index, (name, segments, _))| SimFile {
+                name: name.clone(),
+                size_bytes: u64::from(*segments) * piece_bytes,
+                piece_bytes,
+                pieces: *segments,
+                owners: peers.iter().filter(|peer| peer.owns.contains(&(index as u32))).count() as u32,
+                wanted_by: peers.iter().filter(|peer| peer.wants.contains(&(index as u32))).count() as u32,
+            })
+            .collect();
+        Ok(Scenario {
+            origin: folder.display().to_string(),
+            seed,
+            latency_ns,
+            files,
+            classes: vec![SimClass {
+                name: "peer".into(),
+                count: peers.len() as u32,
+                upload_bits_per_s,
+                download_bits_per_s,
+            }],
+            peers,
+        })
+    }
+
+    /// How many peers, the tracker not counted.
+    pub fn peer_count(&self) -> u32 {
+        self.peers.len() as u32
+    }
+
+    /// The peer with id `peer` (1..=N).
+    pub fn peer(&self, peer: PeerId) -> &SimPeer {
+        &self.peers[peer.index() - 1]
+    }
+
+    pub fn class_of(&self, peer: PeerId) -> &SimClass {
+        &self.classes[self.peer(peer).class as usize]
+    }
+
+    /// A lower bound on when the last peer can have all it wants, in seconds; for one file and
+    /// peers that want it or own it, Kumar and Ross's minimum distribution time. It is the
+    /// largest of three times no schedule can beat: each peer takes in what it wants through its
+    /// own downlink; the bits of each file must leave its owners at least once; and every bit
+    /// wanted leaves some uplink, whose capacities add up. `None` if nobody wants anything.
+    pub fn lower_bound_seconds(&self) -> Option<f64> {
+        let bits = |file: u32| 8.0 * self.files[file as usize].size_bytes as f64;
+        let mut bound: Option<f64> = None;
+        let mut wanted_bits = 0.0;
+        let mut upload_total = 0.0;
+        let mut owners_upload = vec![0.0; self.files.len()];
+        for peer in &self.peers {
+            let class = &self.classes[peer.class as usize];
+            upload_total += class.upload_bits_per_s as f64;
+            for &file in &peer.owns {
+                owners_upload[file as usize] += class.upload_bits_per_s as f64;
+            }
+            if peer.wants.is_empty() {
+                continue;
+            }
+            let wants: f64 = peer.wants.iter().map(|&file| bits(file)).sum();
+            wanted_bits += wants;
+            let own = wants / class.download_bits_per_s as f64;
+            bound = Some(bound.map_or(own, |b: f64| b.max(own)));
+        }
+        let mut bound = bound?;
+        for (file, &upload) in owners_upload.iter().enumerate() {
+            if self.files[file].wanted_by > 0 {
+                bound = bound.max(bits(file as u32) / upload);
+            }
+        }
+        Some(bound.max(wanted_bits / upload_total))
+    }
+}
