@@ -1,6 +1,9 @@
 //! The nouns of a swarm: who (peer ids), what (files and their segment hashes).
 
 use std::fmt;
+use std::ops::Deref;
+
+use crate::sync::Arc;
 
 /// Who takes part in a swarm. Peer 0 is the tracker; peers are 1..N.
 ///
@@ -119,6 +122,51 @@ impl fmt::Display for FileName {
 pub struct OwnedFile {
     pub name: FileName,
     pub hashes: Vec<SegmentHash>,
+}
+
+/// A file's segment hashes, in order, shared rather than copied: the tracker sends the same list
+/// with every swarm of the file, and with thousands of peers (the simulated engine) a copy each
+/// would be most of the memory.
+#[derive(Clone)]
+pub struct Hashes(Arc<Vec<SegmentHash>>);
+
+impl Hashes {
+    pub fn new(hashes: Vec<SegmentHash>) -> Hashes {
+        Hashes(Arc::new(hashes))
+    }
+
+    /// The room the list holds, used or not: what a decoder was led to set aside.
+    pub fn capacity(&self) -> usize {
+        self.0.capacity()
+    }
+}
+
+impl Deref for Hashes {
+    type Target = [SegmentHash];
+
+    fn deref(&self) -> &[SegmentHash] {
+        &self.0
+    }
+}
+
+impl From<Vec<SegmentHash>> for Hashes {
+    fn from(hashes: Vec<SegmentHash>) -> Hashes {
+        Hashes::new(hashes)
+    }
+}
+
+impl PartialEq for Hashes {
+    fn eq(&self, other: &Hashes) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for Hashes {}
+
+impl fmt::Debug for Hashes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
 }
 
 #[cfg(all(test, not(feature = "loom")))]

@@ -16,7 +16,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::model::{FileId, FileName, OwnedFile, PeerId, SegmentHash};
+use crate::model::{FileId, FileName, Hashes, OwnedFile, PeerId};
 use crate::rng::Rng;
 use crate::wire::{Holder, Message, PeerReport};
 
@@ -59,7 +59,7 @@ pub enum Phase {
 
 struct FileRecord {
     name: FileName,
-    hashes: Vec<SegmentHash>,
+    hashes: Hashes,
     /// Every change to the swarm, oldest first: the owners (as seeds; while registering in the
     /// order they announced the file, so the first names one side of a conflict; from the go
     /// by rank), then each rank that joined (as a partial holder) and each holder that
@@ -75,7 +75,7 @@ struct FileRecord {
 const NOT_A_MEMBER: u32 = u32::MAX;
 
 impl FileRecord {
-    fn new(name: FileName, hashes: Vec<SegmentHash>) -> FileRecord {
+    fn new(name: FileName, hashes: Hashes) -> FileRecord {
         FileRecord { name, hashes, history: Vec::new(), members: Vec::new(), place: Vec::new() }
     }
 
@@ -257,13 +257,13 @@ impl Tracker {
     fn add_owner(&mut self, owner: PeerId, file: OwnedFile) -> Result<(), TrackerError> {
         let Some(&index) = self.by_name.get(&file.name) else {
             self.by_name.insert(file.name.clone(), self.files.len());
-            let mut record = FileRecord::new(file.name, file.hashes);
+            let mut record = FileRecord::new(file.name, Hashes::new(file.hashes));
             record.record(Holder { peer: owner, seed: true });
             self.files.push(record);
             return Ok(());
         };
         let record = &mut self.files[index];
-        if record.hashes != file.hashes {
+        if *record.hashes != file.hashes[..] {
             let detail = match record.hashes.iter().zip(&file.hashes).position(|(a, b)| a != b) {
                 Some(segment) => format!("they first differ at segment {}", segment + 1),
                 None => format!("{} segments against {}", record.hashes.len(), file.hashes.len()),
@@ -405,6 +405,7 @@ impl Tracker {
 #[cfg(all(test, not(feature = "loom")))]
 mod tests {
     use super::*;
+    use crate::model::SegmentHash;
 
     fn name(text: &str) -> FileName {
         FileName::new(text).unwrap()
@@ -500,7 +501,7 @@ mod tests {
         let swarm = |file: u32, name_: &str, hashes: Vec<SegmentHash>, holders: Vec<Holder>| Message::Swarm {
             file: FileId(file),
             name: name(name_),
-            hashes,
+            hashes: hashes.into(),
             holders,
             version: 3,
         };

@@ -6,7 +6,7 @@
 //! remain before it allocates, so a malformed or hostile message is an error, never a panic or a
 //! huge allocation.
 
-use crate::model::{FileId, FileName, OwnedFile, PeerId, SegmentHash};
+use crate::model::{FileId, FileName, Hashes, OwnedFile, PeerId, SegmentHash};
 
 /// A member of a file's swarm as the tracker knows it: a rank, and whether it holds the file
 /// whole. The tracker never learns which segments a partial holder has.
@@ -18,12 +18,14 @@ pub struct Holder {
 
 impl Holder {
     /// Applies this holder, read as a change to a swarm (a `SwarmUpdate`'s, or one entry of the
-    /// tracker's history), to a view of the swarm: a rank new to it joins; a member that is now a
-    /// seed stays one. Applying a change twice changes nothing.
-    pub fn apply_to(self, swarm: &mut Vec<Holder>) {
-        match swarm.iter_mut().find(|member| member.peer == self.peer) {
-            Some(member) => self.apply_to_member(member),
-            None => swarm.push(self),
+    /// tracker's history), to a view of the swarm: a rank new to it joins, if the view has fewer
+    /// than `cap` members; a member that is now a seed stays one. Applying a change twice changes
+    /// nothing.
+    pub fn apply_to(self, swarm: &mut Vec<Holder>, cap: usize) {
+        match swarm.iter().position(|member| member.peer == self.peer) {
+            Some(at) => self.apply_to_member(&mut swarm[at]),
+            None if swarm.len() < cap => swarm.push(self),
+            None => {}
         }
     }
 
@@ -67,7 +69,7 @@ pub enum Message {
     /// and swarm (the peer left out), and the swarm's `version`: how many changes the tracker has
     /// recorded to it, for later refreshes. The registration named the wanted files, so the peer
     /// need not ask.
-    Swarm { file: FileId, name: FileName, hashes: Vec<SegmentHash>, holders: Vec<Holder>, version: u32 },
+    Swarm { file: FileId, name: FileName, hashes: Hashes, holders: Vec<Holder>, version: u32 },
     /// Peer to tracker, every 10 segments of a file: "what changed in the swarm since the
     /// `seen`th change?" A refresh asks for the difference, not the whole list again, and is
     /// answered only if there is one: most refreshes find nothing new, and the one tracker
@@ -286,7 +288,7 @@ impl Message {
             MessageKind::Swarm => Message::Swarm {
                 file: FileId(input.u32("a file id")?),
                 name: input.name()?,
-                hashes: input.hashes()?,
+                hashes: Hashes::new(input.hashes()?),
                 holders: input.holders()?,
                 version: input.u32("a swarm version")?,
             },
@@ -469,11 +471,11 @@ mod tests {
             Message::Swarm {
                 file: FileId(3),
                 name: name("file3"),
-                hashes: vec![hash(3); 5],
+                hashes: vec![hash(3); 5].into(),
                 holders: vec![Holder { peer: PeerId(2), seed: true }, Holder { peer: PeerId(9), seed: false }],
                 version: 7,
             },
-            Message::Swarm { file: FileId(3), name: name("file3"), hashes: vec![], holders: vec![], version: 0 },
+            Message::Swarm { file: FileId(3), name: name("file3"), hashes: vec![].into(), holders: vec![], version: 0 },
             Message::SwarmRefresh { file: FileId(3), seen: 7 },
             Message::SwarmUpdate { file: FileId(3), changes: vec![Holder { peer: PeerId(9), seed: true }], version: 8 },
             Message::SwarmUpdate { file: FileId(3), changes: vec![], version: 8 },
@@ -505,13 +507,18 @@ mod tests {
     fn a_swarm_change_joins_a_new_rank_or_makes_a_member_a_seed() {
         let member = |peer, seed| Holder { peer: PeerId(peer), seed };
         let mut swarm = vec![member(1, true)];
-        member(2, false).apply_to(&mut swarm);
+        member(2, false).apply_to(&mut swarm, usize::MAX);
         assert_eq!(swarm, [member(1, true), member(2, false)], "a new rank joins at the end");
-        member(2, true).apply_to(&mut swarm);
+        member(2, true).apply_to(&mut swarm, usize::MAX);
         assert_eq!(swarm, [member(1, true), member(2, true)], "a completion makes it a seed in place");
-        member(2, true).apply_to(&mut swarm);
-        member(2, false).apply_to(&mut swarm);
+        member(2, true).apply_to(&mut swarm, usize::MAX);
+        member(2, false).apply_to(&mut swarm, usize::MAX);
         assert_eq!(swarm, [member(1, true), member(2, true)], "a change seen again changes nothing");
+        // A full view takes no newcomer, but still learns that a member completed.
+        let mut full = vec![member(1, false), member(2, false)];
+        member(3, false).apply_to(&mut full, 2);
+        member(1, true).apply_to(&mut full, 2);
+        assert_eq!(full, [member(1, true), member(2, false)]);
     }
 
     #[test]

@@ -270,7 +270,7 @@ impl Gen {
             MessageKind::Swarm => Message::Swarm {
                 file: FileId(self.u32()),
                 name: self.name(),
-                hashes: self.hashes(),
+                hashes: self.hashes().into(),
                 holders: self.holders(),
                 version: self.u32(),
             },

@@ -12,7 +12,7 @@ use super::segments::SegmentSet;
 use super::upload::{SegmentBook, UploadHandle};
 use super::{Outbox, PumpCommand};
 use crate::input::PeerInput;
-use crate::model::{FileId, FileName, PeerId, SegmentHash};
+use crate::model::{FileId, FileName, Hashes, PeerId};
 use crate::sync::{Arc, Receiver, Sender, SnapshotCell, TryRecv};
 use crate::wire::{Holder, Message};
 
@@ -65,10 +65,52 @@ pub struct TrackerMirror {
 }
 
 /// A wanted file's swarm as this peer knows it.
-struct MirroredSwarm {
+/// What a peer knows of one wanted file's swarm, and the rules for keeping it: the view it
+/// publishes to its scheduler, and how much of the tracker's history that view includes. The
+/// simulated engine's peers keep theirs with the same rules.
+pub struct MirroredSwarm {
     /// How many of the tracker's changes to the swarm this view includes.
     version: u32,
     view: Arc<SnapshotCell<SwarmView>>,
+    /// The most members the view takes: new members beyond it are left out (a member already in
+    /// it still becomes a seed). Unbounded in the course's protocol, where the tracker lists
+    /// every member; a BitTorrent client keeps a peer set of some tens.
+    cap: usize,
+}
+
+impl MirroredSwarm {
+    /// The swarm as the tracker first described it (at most `cap` of its members).
+    pub fn new(mut holders: SwarmView, version: u32, cap: usize) -> MirroredSwarm {
+        holders.truncate(cap);
+        MirroredSwarm { version, view: Arc::new(SnapshotCell::new(holders)), cap }
+    }
+
+    /// The view the scheduler reads.
+    pub fn view(&self) -> &Arc<SnapshotCell<SwarmView>> {
+        &self.view
+    }
+
+    /// The refresh to ask of the tracker: what changed since this view, or (`from_start`) the
+    /// whole swarm, which the tracker always answers.
+    pub fn refresh(&self, file: FileId, from_start: bool) -> Message {
+        Message::SwarmRefresh { file, seen: if from_start { 0 } else { self.version } }
+    }
+
+    /// Applies the tracker's answer to a refresh; true if it said anything (the scheduler then
+    /// retries stalled segments and looks at the swarm again).
+    ///
+    /// Two refreshes can be out at once (one every 10 segments, one when stalled); both answers
+    /// then carry the same changes, and applying a change twice changes nothing.
+    pub fn update(&mut self, changes: Vec<Holder>, version: u32) -> bool {
+        self.version = self.version.max(version);
+        if changes.is_empty() {
+            return false;
+        }
+        let mut view = SwarmView::clone(&self.view.load());
+        changes.into_iter().for_each(|change| change.apply_to(&mut view, self.cap));
+        self.view.publish(Arc::new(view));
+        true
+    }
 }
 
 /// The mirror ends on an explicit message, not when its mailbox closes: the scheduler holds a
@@ -157,8 +199,7 @@ impl TrackerMirror {
             }
             MirrorMail::Refresh { file, from_start } => {
                 if let Some(swarm) = self.swarms.get(&file) {
-                    let seen = if from_start { 0 } else { swarm.version };
-                    self.to_tracker(Message::SwarmRefresh { file, seen });
+                    self.to_tracker(swarm.refresh(file, from_start));
                 }
             }
             MirrorMail::Completed(file) => self.to_tracker(Message::FileComplete { file }),
@@ -196,7 +237,7 @@ impl TrackerMirror {
     }
 
     /// The swarm of a wanted file, sent after the go: start downloading it.
-    fn on_swarm(&mut self, file: FileId, name: FileName, hashes: Vec<SegmentHash>, holders: SwarmView, version: u32) {
+    fn on_swarm(&mut self, file: FileId, name: FileName, hashes: Hashes, holders: SwarmView, version: u32) {
         let problem = if !self.input.wanted.contains(&name) {
             Some("which this peer does not want")
         } else if self.swarms.contains_key(&file) {
@@ -215,8 +256,9 @@ impl TrackerMirror {
         let mut book = SegmentBook::clone(&self.book.load());
         book.insert(file, segments.clone());
         self.publish_book(book);
-        let view = Arc::new(SnapshotCell::new(holders));
-        self.swarms.insert(file, MirroredSwarm { version, view: view.clone() });
+        let swarm = MirroredSwarm::new(holders, version, usize::MAX);
+        let view = swarm.view().clone();
+        self.swarms.insert(file, swarm);
         self.tell_scheduler(DownloadMail::NewFile(FileStart { id: file, name, hashes, segments, swarm: view }));
     }
 
@@ -229,15 +271,7 @@ impl TrackerMirror {
             let _ = self.outbox.send(PumpCommand::Fatal(what));
             return;
         };
-        // Two refreshes can be out at once (one every 10 segments, one when stalled); both
-        // answers then carry the same changes, and applying a change twice changes nothing.
-        swarm.version = swarm.version.max(version);
-        let changed = !changes.is_empty();
-        if changed {
-            let mut view = SwarmView::clone(&swarm.view.load());
-            changes.into_iter().for_each(|change| change.apply_to(&mut view));
-            swarm.view.publish(Arc::new(view));
-        }
+        let changed = swarm.update(changes, version);
         self.tell_scheduler(DownloadMail::SwarmRefreshed { file, changed });
     }
 }

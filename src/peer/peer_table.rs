@@ -1,11 +1,14 @@
-//! Per-peer figures in a vector indexed by peer id: the scheduler looks several up for every
-//! holder of every request it makes, and peer ids are small and dense (they are ranks).
+//! Per-peer figures, for the few peers one peer deals with: the holders it asks, out of a swarm
+//! that may have thousands (the simulated engine's). Kept sorted by peer id in one vector: a
+//! lookup is a binary search over a handful of rows, and memory follows the peers dealt with,
+//! not the largest id among them.
 
 use crate::model::PeerId;
 
 #[derive(Debug, Clone, Default)]
 pub struct PeerTable<T> {
-    rows: Vec<T>,
+    /// Sorted by peer id, each at most once.
+    rows: Vec<(PeerId, T)>,
 }
 
 impl<T: Default + Clone> PeerTable<T> {
@@ -13,31 +16,39 @@ impl<T: Default + Clone> PeerTable<T> {
         PeerTable { rows: Vec::new() }
     }
 
+    fn find(&self, peer: PeerId) -> Result<usize, usize> {
+        self.rows.binary_search_by_key(&peer, |(id, _)| *id)
+    }
+
     /// The row of `peer`, or the default for a peer never written.
     pub fn get(&self, peer: PeerId) -> T {
-        self.rows.get(peer.index()).cloned().unwrap_or_default()
+        self.peek(peer).cloned().unwrap_or_default()
     }
 
     /// The row of `peer`, if it was ever made; borrowed, for rows too big to copy.
     pub fn peek(&self, peer: PeerId) -> Option<&T> {
-        self.rows.get(peer.index())
+        self.find(peer).ok().map(|at| &self.rows[at].1)
     }
 
-    /// The row of `peer`, made (with every row before it) if it was never written.
+    /// The row of `peer`, made (with the default) if it was never written.
     pub fn row(&mut self, peer: PeerId) -> &mut T {
-        if peer.index() >= self.rows.len() {
-            self.rows.resize(peer.index() + 1, T::default());
-        }
-        &mut self.rows[peer.index()]
+        let at = match self.find(peer) {
+            Ok(at) => at,
+            Err(at) => {
+                self.rows.insert(at, (peer, T::default()));
+                at
+            }
+        };
+        &mut self.rows[at].1
     }
 
-    /// Every row written or made so far, with its peer.
+    /// Every row made so far, with its peer, in peer order.
     pub fn iter(&self) -> impl Iterator<Item = (PeerId, &T)> {
-        self.rows.iter().enumerate().map(|(index, row)| (PeerId(index as u32), row))
+        self.rows.iter().map(|(peer, row)| (*peer, row))
     }
 
     pub fn rows_mut(&mut self) -> impl Iterator<Item = &mut T> {
-        self.rows.iter_mut()
+        self.rows.iter_mut().map(|(_, row)| row)
     }
 }
 
@@ -53,5 +64,16 @@ mod tests {
         assert_eq!(table.get(PeerId(3)), 2);
         assert_eq!(table.get(PeerId(2)), 0);
         assert_eq!(table.iter().filter(|&(_, &count)| count > 0).collect::<Vec<_>>(), vec![(PeerId(3), &2)]);
+    }
+
+    #[test]
+    fn rows_stay_in_peer_order_and_cost_only_the_peers_written() {
+        let mut table: PeerTable<u32> = PeerTable::new();
+        for peer in [90_000, 5, 700, 5, 1] {
+            *table.row(PeerId(peer)) += 1;
+        }
+        let rows: Vec<(u32, u32)> = table.iter().map(|(peer, &count)| (peer.0, count)).collect();
+        assert_eq!(rows, vec![(1, 1), (5, 2), (700, 1), (90_000, 1)]);
+        assert!(table.rows.capacity() < 16, "a row per peer written, not per id below");
     }
 }

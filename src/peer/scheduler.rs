@@ -12,7 +12,7 @@ use std::collections::VecDeque;
 use super::peer_table::PeerTable;
 use super::policy::{Candidate, HolderPolicy, PiecePolicy};
 use super::segments::{Marked, SegmentSet, bits};
-use crate::model::{FileId, FileName, PeerId, SegmentHash};
+use crate::model::{FileId, FileName, Hashes, PeerId};
 use crate::rng::Rng;
 use crate::sync::{Arc, SnapshotCell};
 use crate::wire::{FileSources, Holder, Message};
@@ -24,7 +24,7 @@ pub type SwarmView = Vec<Holder>;
 pub struct FileStart {
     pub id: FileId,
     pub name: FileName,
-    pub hashes: Vec<SegmentHash>,
+    pub hashes: Hashes,
     /// Shared with the upload server, which serves from it as it fills.
     pub segments: Arc<SegmentSet>,
     /// Published by the tracker mirror whenever the tracker answers a refresh.
@@ -92,7 +92,7 @@ pub struct Refresh {
 pub struct FinishedFile {
     pub file: FileId,
     pub name: FileName,
-    pub hashes: Vec<SegmentHash>,
+    pub hashes: Hashes,
 }
 
 /// The scheduler's record of one file being downloaded.
@@ -418,7 +418,7 @@ impl Scheduler {
     /// A file is whole: it goes to be written, with its hashes (the scheduler needs them no more).
     fn complete(&mut self, index: usize, actions: &mut Actions) {
         let start = &mut self.downloads[index].start;
-        let hashes = std::mem::take(&mut start.hashes);
+        let hashes = start.hashes.clone();
         actions.finished.push(FinishedFile { file: start.id, name: start.name.clone(), hashes });
         self.finished_files += 1;
     }
@@ -560,6 +560,7 @@ impl Scheduler {
 #[cfg(all(test, not(feature = "loom")))]
 mod tests {
     use super::*;
+    use crate::model::SegmentHash;
     use crate::peer::policy::{InOrder, LeastBusy};
 
     fn holder_with(bitfield: Vec<u64>, refreshes_since_bitfield: u32) -> HolderInFile {
@@ -660,7 +661,7 @@ mod tests {
             let swarm = Arc::new(SnapshotCell::new(swarm.to_vec()));
             scheduler.start();
             let name = FileName::new("file1").expect("a good name");
-            let hashes = vec![SegmentHash([b'a'; SegmentHash::LEN]); len as usize];
+            let hashes = Hashes::new(vec![SegmentHash([b'a'; SegmentHash::LEN]); len as usize]);
             let start = FileStart { id: FILE, name, hashes, segments: segments.clone(), swarm: swarm.clone() };
             scheduler.add_file(start, &mut actions);
             Bench { scheduler, actions, segments, swarm }

@@ -45,18 +45,33 @@ pub struct UploadState {
     refused: LoadCounter,
 }
 
+/// How a peer answers a request for `segment` of `file` from what it holds of the file (`set`):
+/// yes if it holds the segment, else no; with its bitfield when it says no or was asked for it;
+/// and its load, the segments it has handed out, this one included. `count` records the answer
+/// (granted or not) and returns the load. Both engines answer with this.
+pub fn reply(
+    set: &SegmentSet,
+    file: FileId,
+    segment: u32,
+    with_bitfield: bool,
+    count: impl FnOnce(bool) -> u64,
+) -> Message {
+    let granted = set.contains(segment);
+    let load = u32::try_from(count(granted)).unwrap_or(u32::MAX);
+    let held = if granted && !with_bitfield { Vec::new() } else { set.words() };
+    Message::SegmentReply { file, segment, granted, load, held }
+}
+
 impl UploadState {
     fn reply(&self, set: &SegmentSet, file: FileId, segment: u32, with_bitfield: bool) -> Message {
-        let granted = set.contains(segment);
-        let uploaded = if granted {
-            self.uploaded.add(1)
-        } else {
-            self.refused.add(1);
-            self.uploaded.get()
-        };
-        let load = u32::try_from(uploaded).unwrap_or(u32::MAX);
-        let held = if granted && !with_bitfield { Vec::new() } else { set.words() };
-        Message::SegmentReply { file, segment, granted, load, held }
+        reply(set, file, segment, with_bitfield, |granted| {
+            if granted {
+                self.uploaded.add(1)
+            } else {
+                self.refused.add(1);
+                self.uploaded.get()
+            }
+        })
     }
 
     pub fn figures(&self) -> UploadFigures {

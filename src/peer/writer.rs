@@ -13,14 +13,14 @@ use std::path::PathBuf;
 use super::actor::Actor;
 use super::mirror::MirrorHandle;
 use super::{Outbox, PumpCommand};
-use crate::model::{FileId, FileName, PeerId, SegmentHash};
+use crate::model::{FileId, FileName, Hashes, PeerId};
 use crate::output;
 use crate::sync::{Receiver, Sender, TryRecv};
 use crate::test_panic::Site;
 
 pub enum WriterMail {
     /// A file is whole: write it, then report it.
-    Finished { file: FileId, name: FileName, hashes: Vec<SegmentHash> },
+    Finished { file: FileId, name: FileName, hashes: Hashes },
     /// Every wanted file has been handed over: once they are written, say "all done".
     AllFinished,
 }

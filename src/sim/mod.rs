@@ -6,6 +6,7 @@
 //! at file:line:column; `theory` gives what no run can beat (Kumar and Ross's minimum
 //! distribution time), in exact arithmetic.
 
+pub mod engine;
 pub mod link;
 pub mod network;
 pub mod outcome;

@@ -1,0 +1,580 @@
+//! The simulated engine: the live runtime's protocol on a simulated clock.
+//!
+//! Every decision is the protocol core's, the same code the live runtime's actors drive: the
+//! tracker's state machine (`tracker.rs`, with a sampled peer set), each peer's download
+//! scheduler (`peer::scheduler`), its way of keeping a swarm view (`peer::mirror::MirroredSwarm`)
+//! and of answering a request (`peer::upload::reply`). What this module adds is what the live
+//! runtime gets from the world: time, and a network. A message takes the scenario's latency; a
+//! granted piece travels through the sender's uplink, the latency and the receiver's downlink
+//! (`network.rs`), and its reply arrives with it. Events are handled in the queue's total order
+//! (`queue.rs`), so a run depends on nothing but the scenario and its seed.
+
+use super::link::Nanos;
+use super::network::{NetEvent, Network, Schedule};
+use super::outcome::{Outcome, PeerOutcome, Progress};
+use super::queue::{EventQueue, Sequencer};
+use super::scenario::Scenario;
+use crate::cli::DEFAULT_WINDOW;
+use crate::model::{FileId, FileName, Hashes, OwnedFile, PeerId, SegmentHash};
+use crate::peer::mirror::MirroredSwarm;
+use crate::peer::scheduler::{Actions, DownloadConfig, DownloadError, FileStart, Reply, Scheduler};
+use crate::peer::segments::SegmentSet;
+use crate::peer::{policies, upload};
+use crate::sync::Arc;
+use crate::tracker::{PeerSet, Tracker, TrackerError};
+use crate::wire::{Holder, Message};
+
+/// The most members a peer's view of a swarm takes. A BitTorrent client keeps a peer set of some
+/// tens, not the swarm (mainline's limit is 80 connections); with the tracker's answers of 50
+/// drawn at random, a view of 80 also keeps each peer's memory small whatever the swarm's size.
+pub const VIEW_CAP: usize = 80;
+
+/// How often, in events, the engine reports its progress.
+const PROGRESS_EVERY: u64 = 1 << 16;
+
+/// How long the swarm may go without a piece arriving before the run is called stuck: an hour of
+/// simulated time, far longer than any piece takes on a link that moves at all.
+const STUCK_AFTER: Nanos = 3_600_000_000_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error("the swarm cannot finish: {file} is wanted, but every peer that holds it uploads at 0 bit/s")]
+    NoUpload { file: String },
+    #[error(
+        "the swarm is stuck: at {at_seconds:.3} s of simulated time no piece has arrived for an hour, \
+         and {waiting} of {wanting} peers still lack what they want"
+    )]
+    Stuck { at_seconds: f64, waiting: u32, wanting: u32 },
+    #[error(transparent)]
+    Tracker(#[from] TrackerError),
+    #[error("peer {peer}: {error}")]
+    Download { peer: PeerId, error: DownloadError },
+    #[error("peer {peer}: unexpected {what} from peer {from}")]
+    Unexpected { peer: PeerId, from: PeerId, what: String },
+}
+
+/// What happens at an event's time.
+enum Event {
+    /// The network's own: a link's next completion, a piece reaching a downlink.
+    Net(NetEvent),
+    /// A message arrives (it was sent `latency` earlier).
+    Deliver { from: PeerId, message: Message },
+}
+
+/// One peer's state: its scheduler and what it keeps beside it in the live runtime's mirror and
+/// upload server.
+struct SimulatedPeer {
+    scheduler: Scheduler,
+    /// By file id: what it holds (and serves from) of each file it owns or downloads.
+    held: Vec<Option<Arc<SegmentSet>>>,
+    /// By file id: its view of each wanted file's swarm.
+    swarms: Vec<Option<MirroredSwarm>>,
+    /// Segments handed out (its load) and requests refused, as the upload server counts them.
+    uploaded: u64,
+    refused: u64,
+    uploaded_bytes: u64,
+    downloaded_bytes: u64,
+    done_at: Option<Nanos>,
+}
+
+/// The engine's queue as the network and the peers see it: every event keyed by the sequencer.
+struct Timeline {
+    events: EventQueue<Event>,
+    sequencer: Sequencer,
+}
+
+impl Schedule for Timeline {
+    fn schedule(&mut self, at: Nanos, to: u32, from: u32, event: NetEvent) {
+        self.events.push(self.sequencer.key(at, to, from), Event::Net(event));
+    }
+}
+
+impl Timeline {
+    fn deliver(&mut self, at: Nanos, from: PeerId, to: PeerId, message: Message) {
+        self.events.push(self.sequencer.key(at, to.0, from.0), Event::Deliver { from, message });
+    }
+}
+
+/// A granted piece on its way: the reply it answers with, carried with the data.
+struct Piece {
+    reply: Message,
+    bytes: u64,
+}
+
+struct Engine<'a> {
+    scenario: &'a Scenario,
+    now: Nanos,
+    latency: Nanos,
+    timeline: Timeline,
+    network: Network<Piece>,
+    tracker: Tracker,
+    /// `peers[k]` is peer `k + 1`.
+    peers: Vec<SimulatedPeer>,
+    /// Scratch for a scheduler's decisions, emptied as they are carried out.
+    actions: Actions,
+    delivered: Vec<(u32, u32, Piece)>,
+    wanting: u32,
+    done: u32,
+    events: u64,
+    /// When a piece last arrived anywhere.
+    last_piece_at: Nanos,
+}
+
+/// Runs `scenario` to the end: until every peer holds what it wants.
+pub fn simulate(scenario: &Scenario, on_progress: &mut dyn FnMut(&Progress)) -> Result<Outcome, SimError> {
+    refuse_what_cannot_finish(scenario)?;
+    let mut engine = Engine::new(scenario);
+    engine.register_everyone();
+    while engine.done < engine.wanting {
+        let stuck = || SimError::Stuck {
+            at_seconds: engine.now as f64 / 1e9,
+            waiting: engine.wanting - engine.done,
+            wanting: engine.wanting,
+        };
+        if engine.now.saturating_sub(engine.last_piece_at) > STUCK_AFTER {
+            return Err(stuck());
+        }
+        let Some((key, event)) = engine.timeline.events.pop() else { return Err(stuck()) };
+        debug_assert!(key.at >= engine.now, "events are handled in time order");
+        engine.now = key.at;
+        engine.events += 1;
+        engine.handle(PeerId(key.to), event)?;
+        if engine.events.is_multiple_of(PROGRESS_EVERY) {
+            on_progress(&engine.progress());
+        }
+    }
+    on_progress(&engine.progress());
+    Ok(engine.outcome())
+}
+
+/// A wanted file whose holders all upload nothing can never spread.
+fn refuse_what_cannot_finish(scenario: &Scenario) -> Result<(), SimError> {
+    for (index, file) in scenario.files.iter().enumerate() {
+        let index = index as u32;
+        let uploads = scenario
+            .peers
+            .iter()
+            .filter(|peer| peer.owns.contains(&index))
+            .any(|peer| scenario.classes[peer.class as usize].upload_bits_per_s > 0);
+        if file.wanted_by > 0 && !uploads {
+            return Err(SimError::NoUpload { file: file.name.clone() });
+        }
+    }
+    Ok(())
+}
+
+impl<'a> Engine<'a> {
+    fn new(scenario: &'a Scenario) -> Engine<'a> {
+        let count = scenario.peer_count();
+        // The tracker is peer 0, on a link of its own that carries no pieces.
+        let capacities = std::iter::once((0, 0)).chain(scenario.peers.iter().map(|peer| {
+            let class = &scenario.classes[peer.class as usize];
+            (class.upload_bits_per_s, class.download_bits_per_s)
+        }));
+        let files = scenario.files.len();
+        let peers = (1..=count)
+            .map(|id| {
+                let me = PeerId(id);
+                let spec = scenario.peer(me);
+                let (pieces, holders) = policies(me, scenario.seed, false);
+                let config = DownloadConfig {
+                    me,
+                    wanted: spec.wants.len(),
+                    window: DEFAULT_WINDOW as usize,
+                    seed: scenario.seed,
+                };
+                SimulatedPeer {
+                    scheduler: Scheduler::new(config, pieces, holders),
+                    held: vec![None; files],
+                    swarms: (0..files).map(|_| None).collect(),
+                    uploaded: 0,
+                    refused: 0,
+                    uploaded_bytes: 0,
+                    downloaded_bytes: 0,
+                    done_at: None,
+                }
+            })
+            .collect();
+        let wanting = scenario.peers.iter().filter(|peer| !peer.wants.is_empty()).count() as u32;
+        Engine {
+            scenario,
+            now: 0,
+            latency: scenario.latency_ns,
+            timeline: Timeline { events: EventQueue::new(), sequencer: Sequencer::new(count as usize + 1) },
+            network: Network::new(scenario.latency_ns, capacities),
+            tracker: Tracker::with_peer_set(
+                count,
+                PeerSet::Sample { max: PeerSet::BITTORRENT_SAMPLE, seed: scenario.seed },
+            ),
+            peers,
+            actions: Actions::default(),
+            delivered: Vec::new(),
+            wanting,
+            done: 0,
+            events: 0,
+            last_piece_at: 0,
+        }
+    }
+
+    fn peer(&mut self, id: PeerId) -> &mut SimulatedPeer {
+        &mut self.peers[id.index() - 1]
+    }
+
+    /// At time 0 every peer registers, as in the live runtime: the files it owns, with their
+    /// hashes, and the names of those it wants. A file's hashes are made up (a simulated file
+    /// has no content), the same for every owner, so that owners agree.
+    fn register_everyone(&mut self) {
+        let hashes: Vec<Vec<SegmentHash>> = self.scenario.files.iter().enumerate().map(made_up_hashes).collect();
+        let names: Vec<FileName> = self
+            .scenario
+            .files
+            .iter()
+            .map(|file| FileName::new(&file.name).expect("a scenario's file names are valid"))
+            .collect();
+        for id in 1..=self.scenario.peer_count() {
+            let spec = self.scenario.peer(PeerId(id));
+            let owned = spec
+                .owns
+                .iter()
+                .map(|&file| OwnedFile { name: names[file as usize].clone(), hashes: hashes[file as usize].clone() })
+                .collect();
+            let wanted = spec.wants.iter().map(|&file| names[file as usize].clone()).collect();
+            self.send(PeerId(id), PeerId::TRACKER, Message::Register { owned, wanted });
+        }
+    }
+
+    /// A message from `from` to `to`, arriving after the latency.
+    fn send(&mut self, from: PeerId, to: PeerId, message: Message) {
+        self.timeline.deliver(self.now + self.latency, from, to, message);
+    }
+
+    fn handle(&mut self, at: PeerId, event: Event) -> Result<(), SimError> {
+        match event {
+            Event::Net(event) => {
+                let mut delivered = std::mem::take(&mut self.delivered);
+                self.network.handle(self.now, event, &mut self.timeline, &mut delivered);
+                for (from, to, piece) in delivered.drain(..) {
+                    self.last_piece_at = self.now;
+                    self.peer(PeerId(from)).uploaded_bytes += piece.bytes;
+                    self.peer(PeerId(to)).downloaded_bytes += piece.bytes;
+                    self.on_reply(PeerId(to), PeerId(from), piece.reply)?;
+                }
+                self.delivered = delivered;
+                Ok(())
+            }
+            Event::Deliver { from, message } if at == PeerId::TRACKER => {
+                for (to, reply) in self.tracker.handle(from, message)? {
+                    self.send(PeerId::TRACKER, to, reply);
+                }
+                Ok(())
+            }
+            Event::Deliver { from, message } => self.at_peer(at, from, message),
+        }
+    }
+
+    /// A message reaches peer `me`: what the live runtime's router, mirror, upload desk and
+    /// scheduler would do with it.
+    fn at_peer(&mut self, me: PeerId, from: PeerId, message: Message) -> Result<(), SimError> {
+        match message {
+            Message::Go { owned } => {
+                let spec = self.scenario.peer(me);
+                let pieces: Vec<u32> =
+                    spec.owns.iter().map(|&file| self.scenario.files[file as usize].pieces).collect();
+                let peer = self.peer(me);
+                for ((_, id), pieces) in owned.iter().zip(pieces) {
+                    peer.held[id.0 as usize] = Some(Arc::new(SegmentSet::full(pieces)));
+                }
+                peer.scheduler.start();
+                self.decide(me)
+            }
+            Message::Swarm { file, name, hashes, holders, version } => {
+                self.add_file(me, file, name, hashes, holders, version);
+                self.decide(me)
+            }
+            Message::SwarmUpdate { file, changes, version } => {
+                let peer = self.peer(me);
+                let Some(swarm) = peer.swarms.get_mut(file.0 as usize).and_then(Option::as_mut) else {
+                    return Err(self.unexpected(me, from, "refresh of a swarm it was never sent"));
+                };
+                let changed = swarm.update(changes, version);
+                peer.scheduler.swarm_refreshed(file, changed);
+                self.decide(me)
+            }
+            Message::SegmentRequest { file, segment, with_bitfield } => {
+                self.answer(me, from, file, segment, with_bitfield);
+                Ok(())
+            }
+            // A refusal: no data, so it came by latency alone. A yes comes with its piece.
+            reply @ Message::SegmentReply { granted: false, .. } => self.on_reply(me, from, reply),
+            Message::Stop => Ok(()),
+            other => Err(self.unexpected(me, from, &format!("{:?}", other.kind()))),
+        }
+    }
+
+    fn unexpected(&self, peer: PeerId, from: PeerId, what: &str) -> SimError {
+        SimError::Unexpected { peer, from, what: what.to_string() }
+    }
+
+    /// The swarm of a wanted file arrives: the peer starts downloading it, serving what it gets
+    /// from the first segment on.
+    fn add_file(
+        &mut self,
+        me: PeerId,
+        file: FileId,
+        name: FileName,
+        hashes: Hashes,
+        holders: Vec<Holder>,
+        version: u32,
+    ) {
+        let segments = Arc::new(SegmentSet::empty(hashes.len() as u32));
+        let swarm = MirroredSwarm::new(holders, version, VIEW_CAP);
+        let start = FileStart { id: file, name, hashes, segments: segments.clone(), swarm: swarm.view().clone() };
+        let mut actions = std::mem::take(&mut self.actions);
+        let peer = self.peer(me);
+        peer.held[file.0 as usize] = Some(segments);
+        peer.swarms[file.0 as usize] = Some(swarm);
+        peer.scheduler.add_file(start, &mut actions);
+        self.actions = actions;
+    }
+
+    /// Peer `me` answers a request of `asker`'s, as its upload server would: a refusal goes
+    /// back by latency alone; a granted piece goes through the network.
+    fn answer(&mut self, me: PeerId, asker: PeerId, file: FileId, segment: u32, with_bitfield: bool) {
+        let peer = &mut self.peers[me.index() - 1];
+        let Some(set) = peer.held.get(file.0 as usize).and_then(Option::as_ref) else {
+            // Not a file it serves (yet): the live runtime's server would keep the request until
+            // the file's id is known; here ids are known before any request can come.
+            return;
+        };
+        let reply = upload::reply(set, file, segment, with_bitfield, |granted| {
+            if granted {
+                peer.uploaded += 1;
+            } else {
+                peer.refused += 1;
+            }
+            peer.uploaded
+        });
+        let Message::SegmentReply { granted, .. } = reply else { unreachable!("upload::reply replies") };
+        if granted {
+            let bits = self.scenario.files[file.0 as usize].piece_bits(segment);
+            let piece = Piece { reply, bytes: bits / 8 };
+            self.network.send(self.now, me.0, asker.0, bits, piece, &mut self.timeline);
+        } else {
+            self.send(me, asker, reply);
+        }
+    }
+
+    fn on_reply(&mut self, me: PeerId, from: PeerId, reply: Message) -> Result<(), SimError> {
+        let Message::SegmentReply { file, segment, granted, load, held } = reply else {
+            return Err(self.unexpected(me, from, "reply that is not one"));
+        };
+        let mut actions = std::mem::take(&mut self.actions);
+        let result = self.peer(me).scheduler.on_reply(Reply { from, file, segment, granted, load, held }, &mut actions);
+        self.actions = actions;
+        result.map_err(|error| SimError::Download { peer: me, error })?;
+        self.decide(me)
+    }
+
+    /// The scheduler decides after an event, and its decisions go out: requests to holders,
+    /// refreshes and completions to the tracker.
+    fn decide(&mut self, me: PeerId) -> Result<(), SimError> {
+        let mut actions = std::mem::take(&mut self.actions);
+        self.peer(me).scheduler.decide(&mut actions);
+        for (to, request) in actions.requests.drain(..) {
+            self.send(me, to, request);
+        }
+        for refresh in actions.refreshes.drain(..) {
+            let message = self.peers[me.index() - 1].swarms[refresh.file.0 as usize]
+                .as_ref()
+                .map(|swarm| swarm.refresh(refresh.file, refresh.from_start));
+            if let Some(message) = message {
+                self.send(me, PeerId::TRACKER, message);
+            }
+        }
+        for finished in actions.finished.drain(..) {
+            self.send(me, PeerId::TRACKER, Message::FileComplete { file: finished.file });
+        }
+        if std::mem::take(&mut actions.all_finished) {
+            // A peer that wanted nothing is done from the start (`outcome`); one that wanted
+            // something, when it has the last of it.
+            if !self.scenario.peer(me).wants.is_empty() {
+                let now = self.now;
+                self.peer(me).done_at = Some(now);
+                self.done += 1;
+            }
+            self.send(me, PeerId::TRACKER, Message::AllDone);
+        }
+        self.actions = actions;
+        Ok(())
+    }
+
+    fn progress(&self) -> Progress {
+        Progress { now: self.now, peers_done: self.done, peers: self.wanting, events: self.events }
+    }
+
+    fn outcome(self) -> Outcome {
+        let peers: Vec<PeerOutcome> = self
+            .peers
+            .iter()
+            .zip(&self.scenario.peers)
+            .map(|(peer, spec)| PeerOutcome {
+                done_at: if spec.wants.is_empty() { Some(0) } else { peer.done_at },
+                uploaded_bytes: peer.uploaded_bytes,
+                downloaded_bytes: peer.downloaded_bytes,
+            })
+            .collect();
+        let simulated = peers.iter().filter_map(|peer| peer.done_at).max().unwrap_or(0);
+        Outcome { peers, simulated, events: self.events }
+    }
+}
+
+/// Made-up hashes for file number `index`: 32 hex digits each, distinct within the file.
+fn made_up_hashes((index, file): (usize, &super::scenario::SimFile)) -> Vec<SegmentHash> {
+    (0..file.pieces)
+        .map(|piece| {
+            let value = crate::rng::mix(((index as u64) << 32) | u64::from(piece));
+            let text = format!("{value:016x}{:016x}", crate::rng::mix(value));
+            SegmentHash::parse(&text).expect("32 hex digits make a hash")
+        })
+        .collect()
+}
+
+#[cfg(all(test, not(feature = "loom")))]
+mod tests {
+    use super::*;
+    use crate::sim::swarm::{self, Swarm};
+    use crate::sim::theory;
+
+    fn swarm(classes: &str, size: &str) -> Swarm {
+        let text = format!(
+            "seed = 3\n[file]\nsize = \"{size}\"\npiece = \"256 KiB\"\n[network]\nlatency = \"20 ms\"\n{classes}"
+        );
+        swarm::parse(&text, "test.toml").expect("a valid swarm")
+    }
+
+    fn class(name: &str, count: u32, up: &str, down: &str, seed: bool) -> String {
+        format!(
+            "[[peers]]\nname = \"{name}\"\ncount = {count}\nupload = \"{up}\"\ndownload = \"{down}\"\nseed = {seed}\n"
+        )
+    }
+
+    /// Swarms of several shapes: homogeneous, classes of different speeds, a slow seed.
+    fn shapes() -> Vec<(&'static str, Swarm)> {
+        vec![
+            (
+                "homogeneous",
+                // More pieces than a peer keeps requests out: leechers serve each other too.
+                swarm(
+                    &(class("seed", 1, "4 Mbit/s", "20 Mbit/s", true)
+                        + &class("leecher", 30, "1 Mbit/s", "4 Mbit/s", false)),
+                    "20 MiB",
+                ),
+            ),
+            (
+                "two classes",
+                swarm(
+                    &(class("seed", 2, "8 Mbit/s", "8 Mbit/s", true)
+                        + &class("fast", 15, "4 Mbit/s", "16 Mbit/s", false)
+                        + &class("slow", 15, "512 kbit/s", "2 Mbit/s", false)),
+                    "3 MiB",
+                ),
+            ),
+            (
+                "seed-bound",
+                swarm(
+                    &(class("seed", 1, "1 Mbit/s", "1 Mbit/s", true)
+                        + &class("leecher", 12, "10 Mbit/s", "10 Mbit/s", false)),
+                    "2 MiB",
+                ),
+            ),
+        ]
+    }
+
+    fn run(swarm: &Swarm) -> Outcome {
+        simulate(&Scenario::from_swarm(swarm, "test.toml"), &mut |_| {}).expect("the swarm finishes")
+    }
+
+    #[test]
+    fn no_peer_beats_its_download_and_no_swarm_beats_the_minimum_distribution_time() {
+        for (shape, swarm) in shapes() {
+            let outcome = run(&swarm);
+            let bound = theory::min_distribution_time(&swarm).expect("leechers").t_min().ceil_nanos().unwrap();
+            assert!(
+                outcome.simulated >= bound,
+                "{shape}: the last finished at {} ns, before T_min {bound} ns",
+                outcome.simulated
+            );
+            for (index, peer) in outcome.peers.iter().enumerate() {
+                let id = PeerId(index as u32 + 1);
+                let done = peer.done_at.unwrap_or_else(|| panic!("{shape}: peer {id} never finished"));
+                let own_bound = theory::min_finish(&swarm, id).expect("a peer").ceil_nanos().unwrap();
+                assert!(
+                    done >= own_bound,
+                    "{shape}: peer {id} done at {done} ns, faster than its download allows ({own_bound} ns)"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn what_is_uploaded_is_downloaded_and_every_leecher_gets_the_whole_file() {
+        for (shape, swarm) in shapes() {
+            let outcome = run(&swarm);
+            let up: u64 = outcome.peers.iter().map(|peer| peer.uploaded_bytes).sum();
+            let down: u64 = outcome.peers.iter().map(|peer| peer.downloaded_bytes).sum();
+            assert_eq!(up, down, "{shape}");
+            let size = swarm.file().size.get();
+            for (index, peer) in outcome.peers.iter().enumerate() {
+                let seed = swarm.class_of(PeerId(index as u32 + 1)).unwrap().seed;
+                if seed {
+                    assert_eq!((peer.done_at, peer.downloaded_bytes), (Some(0), 0), "{shape}: a seed");
+                } else {
+                    assert!(
+                        peer.downloaded_bytes >= size,
+                        "{shape}: peer {} got {} of {size} bytes",
+                        index + 1,
+                        peer.downloaded_bytes
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_run_and_another_seed_another() {
+        // A file of more pieces than a peer keeps requests out, so that leechers serve each other
+        // too, and who serves whom follows the piece orders and neighbours drawn from the seed.
+        let swarm = swarm(
+            &(class("seed", 1, "4 Mbit/s", "20 Mbit/s", true) + &class("leecher", 20, "1 Mbit/s", "4 Mbit/s", false)),
+            "20 MiB",
+        );
+        let first = run(&swarm);
+        assert_eq!(first, run(&swarm), "two runs of one swarm and seed differ");
+        let other = run(&swarm.clone().with_seed(4));
+        assert_ne!(first.peers, other.peers, "another seed gave the very same run");
+    }
+
+    #[test]
+    fn a_course_folder_runs_on_links() {
+        let folder = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/apd-tema3/test2");
+        let scenario = Scenario::from_course(&folder, 1_000_000, 4_000_000, 10_000_000, 16 * 1024, 1).unwrap();
+        let outcome = simulate(&scenario, &mut |_| {}).expect("the course's swarm finishes");
+        assert_eq!(outcome.peers.len(), scenario.peers.len());
+        assert!(outcome.peers.iter().all(|peer| peer.done_at.is_some()));
+        let bound = scenario.lower_bound_seconds().unwrap();
+        assert!(
+            outcome.simulated as f64 / 1e9 >= bound,
+            "{} s against a bound of {bound} s",
+            outcome.simulated as f64 / 1e9
+        );
+    }
+
+    #[test]
+    fn a_file_nobody_can_upload_is_refused_before_the_run() {
+        let (_, swarm) = shapes().remove(0);
+        let mut scenario = Scenario::from_swarm(&swarm, "test.toml");
+        scenario.classes[0].upload_bits_per_s = 0;
+        let error = simulate(&scenario, &mut |_| {}).unwrap_err();
+        assert!(error.to_string().contains("every peer that holds it uploads at 0 bit/s"), "{error}");
+    }
+}
