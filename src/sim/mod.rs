@@ -5,11 +5,15 @@
 //! integers; `swarm` reads the swarm file into a validated `Swarm` of plain integers, with errors
 //! at file:line:column; `theory` gives what no run can beat (Kumar and Ross's minimum
 //! distribution time), in exact arithmetic.
+//!
+//! Its outputs: `results` writes a run's `summary.json` and `peers.csv` into a folder, replaced
+//! whole or not at all.
 
 pub mod link;
 pub mod network;
 pub mod outcome;
 pub mod queue;
+pub mod results;
 pub mod scenario;
 pub mod swarm;
 pub mod theory;
