@@ -9,6 +9,7 @@
 //! Its outputs: `results` writes a run's `summary.json` and `peers.csv` into a folder, replaced
 //! whole or not at all.
 
+pub mod command;
 pub mod link;
 pub mod network;
 pub mod outcome;
