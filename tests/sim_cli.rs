@@ -331,6 +331,7 @@ fn an_existing_results_folder_is_replaced_whole() {
     let out = scratch.subdir("sim-out");
     write(out.join("summary.json"), "{}\n");
     write(out.join("stray.txt"), "from before");
+    write(scratch.join("swarm.toml"), SWARM);
     let before = entries(scratch.path());
     let run = run_swarm(scratch.path(), SWARM, &["--quiet"]);
     run.assert_success();
