@@ -1,5 +1,5 @@
 //! The command line: `bitorrent` under mpirun, `bitorrent local` in one process,
-//! `bitorrent gen` to write a scenario.
+//! `bitorrent gen` to write a scenario, `bitorrent sim` to run one on the simulated engine.
 
 use std::path::PathBuf;
 
@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::peer::{PeerConfig, Placement};
 use crate::run::RunConfig;
+use crate::sim::command::{DEFAULT_OUT, Input, Request};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -40,6 +41,9 @@ pub enum Command {
     },
     /// Write a generated scenario (in1.txt .. in<N-1>.txt) into FOLDER.
     Gen(GenArgs),
+    /// Run a swarm on the simulated engine (simulated time, link capacities, latency; no MPI) and
+    /// write summary.json and peers.csv into the --out folder.
+    Sim(SimArgs),
     /// Under mpirun: the same request/reply exchanges with no swarm logic, the floor to measure
     /// the protocol against; prints its exchange time.
     Floor {
@@ -136,4 +140,59 @@ pub struct GenArgs {
     /// Write Windows line endings (CRLF)
     #[arg(long)]
     pub crlf: bool,
+}
+
+/// `bitorrent sim SWARM.toml` or `bitorrent sim --input FOLDER --upload .. --download ..
+/// --latency ..`. Quantities are a number and a unit, as in the swarm file ("10 Mbit/s",
+/// "50 ms", "256 KiB"); they are read by `sim::units` when the command runs, so that a bad one
+/// is reported like any other bad input.
+#[derive(Args, Debug)]
+pub struct SimArgs {
+    /// The swarm file (TOML: the file, the network, the classes of peers)
+    #[arg(value_name = "SWARM.toml", required_unless_present = "input", conflicts_with = "input")]
+    pub swarm: Option<PathBuf>,
+    /// Run a course folder (in1.txt .. in<N>.txt) instead, every peer on the links given by
+    /// --upload, --download and --latency
+    #[arg(long, short = 'i', value_name = "FOLDER", requires_all = ["upload", "download", "latency"])]
+    pub input: Option<PathBuf>,
+    /// With --input: every peer's upload capacity, like "10 Mbit/s"
+    #[arg(long, value_name = "RATE", requires = "input")]
+    pub upload: Option<String>,
+    /// With --input: every peer's download capacity, like "40 Mbit/s"
+    #[arg(long, value_name = "RATE", requires = "input")]
+    pub download: Option<String>,
+    /// With --input: the one-way latency between any two peers, like "50 ms"
+    #[arg(long, value_name = "TIME", requires = "input")]
+    pub latency: Option<String>,
+    /// With --input: the size of a piece, every segment being one [default: "256 KiB"]
+    #[arg(long, value_name = "SIZE", requires = "input")]
+    pub piece: Option<String>,
+    /// Seed for every random choice; overrides the swarm file's [default: the file's, or 1]
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// The folder the results go to, replaced whole when the run succeeds
+    #[arg(long, short = 'o', value_name = "DIR", default_value = DEFAULT_OUT)]
+    pub out: PathBuf,
+    /// Print nothing but errors: no progress line, no summary line
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+impl SimArgs {
+    pub fn request(&self) -> Request {
+        let input = match (&self.swarm, &self.input) {
+            (_, Some(folder)) => Input::Course {
+                folder: folder.clone(),
+                // clap requires all three with --input.
+                upload: self.upload.clone().unwrap_or_default(),
+                download: self.download.clone().unwrap_or_default(),
+                latency: self.latency.clone().unwrap_or_default(),
+                piece: self.piece.clone(),
+            },
+            (Some(file), None) => Input::Swarm(file.clone()),
+            // clap requires one of the two.
+            (None, None) => Input::Swarm(PathBuf::new()),
+        };
+        Request { input, seed: self.seed, out: self.out.clone(), quiet: self.quiet }
+    }
 }

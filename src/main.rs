@@ -6,7 +6,7 @@
 
 use std::process::ExitCode;
 
-use bitorrent::cli::{Cli, Command, GenArgs, RunArgs};
+use bitorrent::cli::{Cli, Command, GenArgs, RunArgs, SimArgs};
 use bitorrent::console;
 use bitorrent::report;
 use bitorrent::run;
@@ -35,6 +35,7 @@ fn main() -> ExitCode {
         None => run_mpi(&cli.run),
         Some(Command::Local { ranks, folder, run }) => run_local(ranks, folder, &run),
         Some(Command::Gen(args)) => generate(&args),
+        Some(Command::Sim(args)) => simulate(&args),
         Some(Command::Floor { exchanges, window }) => floor(exchanges, window),
     }
 }
@@ -176,6 +177,19 @@ fn generate(args: &GenArgs) -> ExitCode {
                 summary.segments_per_file,
                 summary.transfers_needed
             );
+            ExitCode::SUCCESS
+        }
+        Err(error) => fail(error),
+    }
+}
+
+/// `bitorrent sim`: the simulated engine, in this process; never MPI, in any build.
+fn simulate(args: &SimArgs) -> ExitCode {
+    match bitorrent::sim::command::run(&args.request(), bitorrent::sim::engine::simulate) {
+        Ok(finished) => {
+            if !args.quiet || finished.leftover.is_some() {
+                console::say(finished);
+            }
             ExitCode::SUCCESS
         }
         Err(error) => fail(error),

@@ -5,12 +5,21 @@
 //! integers; `swarm` reads the swarm file into a validated `Swarm` of plain integers, with errors
 //! at file:line:column; `theory` gives what no run can beat (Kumar and Ross's minimum
 //! distribution time), in exact arithmetic.
+//!
+//! The engine: `engine` runs a `scenario` (from a swarm file or a course folder) through the
+//! protocol core on a simulated clock; `network` carries pieces over each peer's `link`s; `queue`
+//! orders every event; `outcome` is what a run produced. `command` is `bitorrent sim`.
+//!
+//! Its outputs: `results` writes a run's `summary.json` and `peers.csv` into a folder, replaced
+//! whole or not at all.
 
+pub mod command;
 pub mod engine;
 pub mod link;
 pub mod network;
 pub mod outcome;
 pub mod queue;
+pub mod results;
 pub mod scenario;
 pub mod swarm;
 pub mod theory;

@@ -1,0 +1,454 @@
+//! `bitorrent sim`: read a swarm file or a course folder, run it on the simulated engine, write
+//! the results folder, and say how it went in one line.
+//!
+//! Every input is checked before anything runs, and the results folder is only touched once the
+//! run has succeeded (`results::write` replaces it whole), so a refused or failed run leaves no
+//! folder behind and an earlier one as it was. Nothing here starts MPI.
+
+use std::fmt;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use super::outcome::{Outcome, Progress};
+use super::results::{self, ResultsError, Run, Summary};
+use super::scenario::{CourseError, Scenario};
+use super::swarm::{self, DEFAULT_SEED, Swarm, SwarmError};
+use super::units::{self, Kind};
+
+/// The piece a course folder's segments become unless `--piece` says otherwise: BitTorrent's
+/// usual 256 KiB.
+pub const DEFAULT_PIECE: &str = "256 KiB";
+
+/// The largest `--piece`: a course file of up to 2^32 segments then stays far inside u64 bytes
+/// (and bits). Real torrents use pieces of 16 KiB to 16 MiB.
+pub const MAX_PIECE_BYTES: u64 = 1 << 30;
+
+/// The results folder unless `--out` says otherwise, in the current folder.
+pub const DEFAULT_OUT: &str = "sim-out";
+
+/// What to run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Input {
+    /// A swarm file (TOML).
+    Swarm(PathBuf),
+    /// A course folder (`in1.txt` .. `in<N>.txt`), every peer on the same links; the quantities
+    /// as written on the command line, read with `sim::units`.
+    Course { folder: PathBuf, upload: String, download: String, latency: String, piece: Option<String> },
+}
+
+/// A `bitorrent sim` command line, as plain data.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Request {
+    pub input: Input,
+    /// Overrides the swarm file's seed; a course folder's seed (default [`DEFAULT_SEED`]).
+    pub seed: Option<u64>,
+    pub out: PathBuf,
+    /// No progress line and no summary line: errors only.
+    pub quiet: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error(transparent)]
+    Swarm(#[from] SwarmError),
+    #[error(transparent)]
+    Course(#[from] CourseError),
+    #[error("{folder}: {problem}")]
+    Folder { folder: String, problem: String },
+    /// A quantity on the command line (`--upload` and the like).
+    #[error("{0}")]
+    Option(String),
+    /// The engine refused or failed the run; `origin` is the swarm file or course folder.
+    #[error("{origin}: {message}")]
+    Engine { origin: String, message: String },
+    #[error(transparent)]
+    Results(#[from] ResultsError),
+}
+
+/// A finished run: what the summary line says.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Finished {
+    pub origin: String,
+    pub peers: u32,
+    pub simulated_seconds: f64,
+    pub t_min_seconds: Option<f64>,
+    pub efficiency: Option<f64>,
+    pub events: u64,
+    pub wall_seconds: f64,
+    pub out: PathBuf,
+    /// The previous results, moved aside but not removed (see `results::Written`).
+    pub leftover: Option<PathBuf>,
+}
+
+impl fmt::Display for Finished {
+    /// `flash-crowd.toml: 1001 peers in 912.345 s simulated (T_min 830.555 s, efficiency 0.910);
+    /// 201234567 events in 12.34 s; results in sim-out`
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {} peers in {:.3} s simulated (", self.origin, self.peers, self.simulated_seconds)?;
+        match self.t_min_seconds {
+            Some(t_min) => write!(f, "T_min {t_min:.3} s")?,
+            None => write!(f, "T_min none: no peer wants anything")?,
+        }
+        match self.efficiency {
+            Some(efficiency) => write!(f, ", efficiency {efficiency:.3}")?,
+            None => write!(f, ", efficiency none")?,
+        }
+        write!(f, "); {} events in {:.2} s; results in {}", self.events, self.wall_seconds, self.out.display())?;
+        if let Some(leftover) = &self.leftover {
+            write!(f, " (the previous results could not be removed from {})", leftover.display())?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs `request` on `simulate` (the engine: `sim::engine::simulate`, or a stand-in in tests) and
+/// writes its results. Errors are one line each (their Display), naming the file at fault.
+pub fn run<E: fmt::Display>(
+    request: &Request,
+    simulate: impl FnOnce(&Scenario, &mut dyn FnMut(&Progress)) -> Result<Outcome, E>,
+) -> Result<Finished, CommandError> {
+    let (scenario, swarm) = load_scenario(request)?;
+    let mut line = (!request.quiet && std::io::stderr().is_terminal())
+        .then(|| ProgressLine::new(std::io::stderr(), Instant::now()));
+    let started = Instant::now();
+    let outcome = simulate(&scenario, &mut |progress| {
+        if let Some(line) = &mut line {
+            line.update(Instant::now(), progress);
+        }
+    });
+    let wall_seconds = started.elapsed().as_secs_f64();
+    drop(line); // clears the progress line before anything else is said
+    let outcome = outcome
+        .map_err(|error| CommandError::Engine { origin: scenario.origin.clone(), message: error.to_string() })?;
+    let run = Run { scenario: &scenario, swarm: swarm.as_ref(), outcome: &outcome, wall_seconds };
+    let Summary { peers, simulated_seconds, t_min_seconds, efficiency, events, .. } = results::summary(&run)?;
+    let written = results::write(&request.out, &run)?;
+    Ok(Finished {
+        origin: scenario.origin.clone(),
+        peers,
+        simulated_seconds,
+        t_min_seconds,
+        efficiency,
+        events,
+        wall_seconds,
+        out: request.out.clone(),
+        leftover: written.leftover,
+    })
+}
+
+/// The scenario `request` names, every input read and checked; with the swarm file, when it
+/// came from one (its seed already overridden by `--seed`).
+pub fn load_scenario(request: &Request) -> Result<(Scenario, Option<Swarm>), CommandError> {
+    match &request.input {
+        Input::Swarm(file) => {
+            let mut swarm = swarm::load(file)?;
+            if let Some(seed) = request.seed {
+                swarm = swarm.with_seed(seed);
+            }
+            Ok((Scenario::from_swarm(&swarm, &file.display().to_string()), Some(swarm)))
+        }
+        Input::Course { folder, upload, download, latency, piece } => {
+            let upload = quantity("--upload", upload, Kind::Rate)?;
+            if upload == 0 {
+                return Err(CommandError::Option("--upload is 0 bit/s: no peer could ever send a piece".into()));
+            }
+            let download = quantity("--download", download, Kind::Rate)?;
+            if download == 0 {
+                return Err(CommandError::Option("--download is 0 bit/s: no peer could ever receive a piece".into()));
+            }
+            let latency = quantity("--latency", latency, Kind::Duration)?;
+            let piece = quantity("--piece", piece.as_deref().unwrap_or(DEFAULT_PIECE), Kind::Size)?;
+            if piece == 0 {
+                return Err(CommandError::Option("--piece is 0 B: a piece has at least one byte".into()));
+            }
+            if piece > MAX_PIECE_BYTES {
+                return Err(CommandError::Option(format!(
+                    "--piece is {}, larger than the most a piece may be ({})",
+                    units::Bytes(piece),
+                    units::Bytes(MAX_PIECE_BYTES)
+                )));
+            }
+            check_folder(folder)?;
+            let seed = request.seed.unwrap_or(DEFAULT_SEED);
+            Ok((Scenario::from_course(folder, upload, download, latency, piece, seed)?, None))
+        }
+    }
+}
+
+fn quantity(option: &str, text: &str, kind: Kind) -> Result<u64, CommandError> {
+    units::parse(text, kind).map_err(|error| CommandError::Option(error.in_field(option)))
+}
+
+/// A course folder must be there and be a folder: said so plainly, rather than as a missing
+/// `in1.txt`.
+fn check_folder(folder: &Path) -> Result<(), CommandError> {
+    let problem = match std::fs::metadata(folder) {
+        Ok(metadata) if metadata.is_dir() => return Ok(()),
+        Ok(_) => "not a folder; --input takes the folder holding in1.txt .. in<N>.txt".to_string(),
+        Err(error) => format!("cannot read: {error}"),
+    };
+    Err(CommandError::Folder { folder: folder.display().to_string(), problem })
+}
+
+/// The progress line on a terminal: redrawn in place (`\r`, then erase the line), at most once
+/// every [`ProgressLine::EVERY`] of wall time however often the engine reports, and erased
+/// when dropped so that what is said next starts on a clean line.
+pub struct ProgressLine<W: Write> {
+    out: W,
+    started: Instant,
+    last_drawn: Option<Instant>,
+}
+
+impl<W: Write> ProgressLine<W> {
+    pub const EVERY: Duration = Duration::from_millis(100);
+
+    pub fn new(out: W, started: Instant) -> Self {
+        ProgressLine { out, started, last_drawn: None }
+    }
+
+    /// Redraws the line with `progress` as of `now`, unless it was drawn less than `EVERY` ago.
+    pub fn update(&mut self, now: Instant, progress: &Progress) {
+        if self.last_drawn.is_some_and(|last| now.saturating_duration_since(last) < Self::EVERY) {
+            return;
+        }
+        self.last_drawn = Some(now);
+        let text = progress_text(progress, now.saturating_duration_since(self.started));
+        // A progress line that cannot be drawn is no reason to stop the run.
+        let _ = self.out.write_all(format!("\r\x1b[2K{text}").as_bytes());
+        let _ = self.out.flush();
+    }
+}
+
+impl<W: Write> Drop for ProgressLine<W> {
+    fn drop(&mut self) {
+        if self.last_drawn.is_some() {
+            let _ = self.out.write_all(b"\r\x1b[2K");
+            let _ = self.out.flush();
+        }
+    }
+}
+
+/// `simulated 123.456 s, 512/1001 peers done, 1234567 events/s` (events per second of wall time
+/// since the start; left out before any time has passed).
+pub fn progress_text(progress: &Progress, elapsed: Duration) -> String {
+    let mut text = format!(
+        "simulated {}.{:03} s, {}/{} peers done",
+        progress.now / 1_000_000_000,
+        progress.now % 1_000_000_000 / 1_000_000,
+        progress.peers_done,
+        progress.peers
+    );
+    if !elapsed.is_zero() {
+        text.push_str(&format!(", {:.0} events/s", progress.events as f64 / elapsed.as_secs_f64()));
+    }
+    text
+}
+
+#[cfg(all(test, not(feature = "loom")))]
+mod tests {
+    use super::*;
+    use crate::sim::outcome::PeerOutcome;
+
+    const SWARM: &str = "seed = 7\n[file]\nsize = \"1 MiB\"\npiece = \"256 KiB\"\n[network]\nlatency = \"20 ms\"\n\
+                         [[peers]]\nname = \"seed\"\ncount = 1\nupload = \"8 Mbit/s\"\ndownload = \"8 Mbit/s\"\n\
+                         seed = true\n[[peers]]\nname = \"leecher\"\ncount = 2\nupload = \"8 Mbit/s\"\n\
+                         download = \"8 Mbit/s\"\n";
+
+    struct Folder(PathBuf);
+
+    impl Folder {
+        fn new(label: &str) -> Folder {
+            let path = std::env::temp_dir().join(format!("bitorrent-command-{label}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&path);
+            std::fs::create_dir_all(&path).unwrap();
+            Folder(path)
+        }
+    }
+
+    impl Drop for Folder {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// A stand-in engine: every leecher done at 1 s, 2 s, ..., the seed at 0; reports twice.
+    fn fake(scenario: &Scenario, on_progress: &mut dyn FnMut(&Progress)) -> Result<Outcome, String> {
+        let peers = scenario.peer_count();
+        on_progress(&Progress { now: 0, peers_done: 0, peers, events: 0 });
+        let mut outcome = Outcome { peers: Vec::new(), simulated: 0, events: 10 * u64::from(peers) };
+        for (index, peer) in scenario.peers.iter().enumerate() {
+            let done = if peer.wants.is_empty() { 0 } else { (index as u64 + 1) * 1_000_000_000 + scenario.seed };
+            outcome.simulated = outcome.simulated.max(done);
+            outcome.peers.push(PeerOutcome { done_at: Some(done), uploaded_bytes: 1, downloaded_bytes: 2 });
+        }
+        on_progress(&Progress { now: outcome.simulated, peers_done: peers, peers, events: outcome.events });
+        Ok(outcome)
+    }
+
+    fn swarm_request(folder: &Folder, seed: Option<u64>) -> Request {
+        let file = folder.0.join("swarm.toml");
+        std::fs::write(&file, SWARM).unwrap();
+        Request { input: Input::Swarm(file), seed, out: folder.0.join("out"), quiet: true }
+    }
+
+    #[test]
+    fn a_swarm_file_runs_and_its_results_are_written() {
+        let folder = Folder::new("swarm");
+        let request = swarm_request(&folder, None);
+        let finished = run(&request, fake).unwrap();
+        assert_eq!(finished.peers, 3);
+        assert_eq!(finished.events, 30);
+        assert_eq!(finished.simulated_seconds, 3.000000007);
+        // 2 x 8 Mibit over 24 Mbit/s (0.699 s) or 8 Mibit over 8 Mbit/s (1.048576 s).
+        assert_eq!(finished.t_min_seconds, Some(1.048576));
+        assert_eq!(finished.efficiency, Some(1.048576 / 3.000000007));
+        assert_eq!(finished.leftover, None);
+        let line = finished.to_string();
+        assert!(
+            line.starts_with(&format!(
+                "{}: 3 peers in 3.000 s simulated (T_min 1.049 s, efficiency 0.350); 30 events in ",
+                request_origin(&request)
+            )),
+            "{line}"
+        );
+        assert!(line.ends_with(&format!("s; results in {}", request.out.display())), "{line}");
+        let csv = std::fs::read_to_string(request.out.join(results::PEERS)).unwrap();
+        assert_eq!(csv.lines().count(), 4, "{csv}");
+        assert!(csv.contains("\n3,leecher,3.000000007,1,2\n"), "{csv}");
+    }
+
+    fn request_origin(request: &Request) -> String {
+        match &request.input {
+            Input::Swarm(file) => file.display().to_string(),
+            Input::Course { folder, .. } => folder.display().to_string(),
+        }
+    }
+
+    #[test]
+    fn the_seed_option_overrides_the_files() {
+        let folder = Folder::new("seed");
+        let (scenario, swarm) = load_scenario(&swarm_request(&folder, None)).unwrap();
+        assert_eq!((scenario.seed, swarm.unwrap().seed()), (7, 7));
+        let (scenario, swarm) = load_scenario(&swarm_request(&folder, Some(99))).unwrap();
+        assert_eq!((scenario.seed, swarm.unwrap().seed()), (99, 99));
+    }
+
+    #[test]
+    fn an_engine_error_names_the_input_and_touches_no_folder() {
+        let folder = Folder::new("engine-error");
+        let request = swarm_request(&folder, None);
+        let error =
+            run(&request, |_: &Scenario, _: &mut dyn FnMut(&Progress)| Err("the swarm cannot finish")).unwrap_err();
+        assert_eq!(error.to_string(), format!("{}: the swarm cannot finish", request_origin(&request)));
+        assert!(!request.out.exists());
+    }
+
+    fn course(folder: &Folder, upload: &str, download: &str, latency: &str, piece: Option<&str>) -> Request {
+        let hash = "a".repeat(32);
+        std::fs::write(folder.0.join("in1.txt"), format!("1\nf 2\n{hash}\n{hash}\n0\n")).unwrap();
+        std::fs::write(folder.0.join("in2.txt"), "0\n1\nf\n").unwrap();
+        Request {
+            input: Input::Course {
+                folder: folder.0.clone(),
+                upload: upload.into(),
+                download: download.into(),
+                latency: latency.into(),
+                piece: piece.map(String::from),
+            },
+            seed: None,
+            out: folder.0.join("out"),
+            quiet: true,
+        }
+    }
+
+    #[test]
+    fn a_course_folder_takes_its_links_from_the_options() {
+        let folder = Folder::new("course");
+        let (scenario, swarm) = load_scenario(&course(&folder, "1 Mbit/s", "2.5 MB/s", "20 ms", None)).unwrap();
+        assert!(swarm.is_none());
+        assert_eq!(scenario.seed, DEFAULT_SEED);
+        assert_eq!(scenario.classes[0].upload_bits_per_s, 1_000_000);
+        assert_eq!(scenario.classes[0].download_bits_per_s, 20_000_000);
+        assert_eq!(scenario.latency_ns, 20_000_000);
+        assert_eq!(scenario.files[0].piece_bytes, 256 << 10);
+        assert_eq!(scenario.files[0].size_bytes, 512 << 10);
+        let (scenario, _) = load_scenario(&course(&folder, "1 Mbit/s", "1 Mbit/s", "0 s", Some("16 KiB"))).unwrap();
+        assert_eq!(scenario.files[0].size_bytes, 32 << 10);
+        let finished = run(&course(&folder, "1 Mbit/s", "1 Mbit/s", "1 ms", Some("1 KiB")), fake).unwrap();
+        assert_eq!(finished.peers, 2);
+    }
+
+    #[test]
+    fn bad_course_options_are_one_line_each() {
+        let folder = Folder::new("course-bad");
+        for (request, expected) in [
+            (
+                course(&folder, "1 Mbps", "1 Mbit/s", "1 ms", None),
+                "unknown unit \"Mbps\" in --upload; use one of: bit/s, kbit/s, Mbit/s, Gbit/s, B/s, kB/s, KiB/s, \
+                 MB/s, MiB/s (did you mean Mbit/s?)",
+            ),
+            (
+                course(&folder, "0 bit/s", "1 Mbit/s", "1 ms", None),
+                "--upload is 0 bit/s: no peer could ever send a piece",
+            ),
+            (
+                course(&folder, "1 Mbit/s", "0 Mbit/s", "1 ms", None),
+                "--download is 0 bit/s: no peer could ever receive a piece",
+            ),
+            (
+                course(&folder, "1 Mbit/s", "1 Mbit/s", "1 MiB", None),
+                "unknown unit \"MiB\" in --latency; use one of: ns, us, µs, ms, s, min, h (MiB is a unit of size, \
+                 and this is a duration)",
+            ),
+            (
+                course(&folder, "1 Mbit/s", "1 Mbit/s", "1 ms", Some("0 B")),
+                "--piece is 0 B: a piece has at least one byte",
+            ),
+            (
+                course(&folder, "1 Mbit/s", "1 Mbit/s", "1 ms", Some("2 GiB")),
+                "--piece is 2 GiB, larger than the most a piece may be (1 GiB)",
+            ),
+        ] {
+            let error = run(&request, fake).unwrap_err();
+            assert_eq!(error.to_string(), expected);
+            assert!(!request.out.exists());
+        }
+        let mut missing = course(&folder, "1 Mbit/s", "1 Mbit/s", "1 ms", None);
+        let Input::Course { folder: course_folder, .. } = &mut missing.input else { unreachable!() };
+        *course_folder = folder.0.join("nowhere");
+        let error = run(&missing, fake).unwrap_err().to_string();
+        assert!(error.starts_with(&format!("{}: cannot read: ", folder.0.join("nowhere").display())), "{error}");
+    }
+
+    #[test]
+    fn the_progress_line_is_redrawn_in_place_at_most_every_100_ms_and_erased() {
+        let start = Instant::now();
+        let mut out = Vec::new();
+        {
+            let mut line = ProgressLine::new(&mut out, start);
+            let at = |ms| start + Duration::from_millis(ms);
+            let progress = |peers_done, events| Progress { now: 1_500_000_000, peers_done, peers: 10, events };
+            line.update(at(0), &progress(0, 0));
+            line.update(at(50), &progress(1, 10)); // too soon: not drawn
+            line.update(at(100), &progress(2, 1000));
+            line.update(at(150), &progress(3, 2000)); // too soon
+        }
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(
+            text,
+            "\r\x1b[2Ksimulated 1.500 s, 0/10 peers done\
+             \r\x1b[2Ksimulated 1.500 s, 2/10 peers done, 10000 events/s\
+             \r\x1b[2K"
+        );
+        let mut untouched = Vec::new();
+        drop(ProgressLine::new(&mut untouched, start));
+        assert!(untouched.is_empty(), "never drawn, never erased");
+    }
+
+    #[test]
+    fn progress_text_shows_milliseconds_of_simulated_time() {
+        let progress = Progress { now: 12_345_678_901, peers_done: 5, peers: 7, events: 40 };
+        assert_eq!(progress_text(&progress, Duration::from_secs(2)), "simulated 12.345 s, 5/7 peers done, 20 events/s");
+    }
+}

@@ -1,0 +1,356 @@
+//! `bitorrent sim` from the outside: every bad input is one line on stderr naming the file (with
+//! line and column for a swarm file, line for a course input), a non-zero exit, and no results
+//! folder created or changed; a good one runs, writes `summary.json` and `peers.csv`, the same
+//! to the byte for the same seed, and replaces an earlier results folder whole.
+//!
+//! Runs in both builds (with and without the `mpi` feature): the simulated engine needs no MPI.
+// These run the binary, which a `--features loom` build replaces with a stub.
+#![cfg(not(feature = "loom"))]
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::*;
+
+/// A hang guard, not a measure: every refusal here takes milliseconds.
+const TIMEOUT: Duration = Duration::from_secs(20);
+/// A small swarm's run on the engine.
+const RUN_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The good swarm each case spoils: 1 seed and 30 leechers sharing 4 MiB.
+const SWARM: &str = "\
+seed = 7
+[file]
+size = \"4 MiB\"
+piece = \"256 KiB\"
+[network]
+latency = \"20 ms\"
+[[peers]]
+name = \"seed\"
+count = 1
+upload = \"10 Mbit/s\"
+download = \"10 Mbit/s\"
+seed = true
+[[peers]]
+name = \"leecher\"
+count = 30
+upload = \"1 Mbit/s\"
+download = \"4 Mbit/s\"
+";
+
+fn spoilt(from: &str, to: &str) -> String {
+    assert!(SWARM.contains(from), "the case's text {from:?} is not in the swarm");
+    SWARM.replacen(from, to, 1)
+}
+
+/// The entries of `dir`, hidden ones included, sorted.
+fn entries(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("list {}: {e}", dir.display()))
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// A refused run: non-zero exit, exactly one line on stderr starting with `bitorrent: {prefix}`
+/// and containing `fragment`, nothing on stdout, and `dir` holding only `before`.
+fn assert_one_line_refusal(run: &Run, prefix: &str, fragment: &str, dir: &Path, before: &[String]) {
+    run.assert_refused();
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one line on stderr:\n{}", run.describe());
+    let line = lines[0];
+    assert!(
+        line.starts_with(&format!("bitorrent: {prefix}")),
+        "stderr should start with {prefix:?}:\n{}",
+        run.describe()
+    );
+    assert!(line.contains(fragment), "stderr should mention {fragment:?}:\n{}", run.describe());
+    assert!(run.stdout.is_empty(), "nothing on stdout:\n{}", run.describe());
+    assert_eq!(entries(dir), before, "a refused run changed {}:\n{}", dir.display(), run.describe());
+}
+
+struct SwarmCase {
+    label: &'static str,
+    text: String,
+    /// Where the message must point: line, and column when the case fixes one.
+    line: usize,
+    column: Option<usize>,
+    fragment: &'static str,
+}
+
+fn case(label: &'static str, text: String, line: usize, column: Option<usize>, fragment: &'static str) -> SwarmCase {
+    SwarmCase { label, text, line, column, fragment }
+}
+
+fn bad_swarms() -> Vec<SwarmCase> {
+    vec![
+        case("not TOML", spoilt("count = 30", "count = "), 15, None, ""),
+        case("not TOML: an unclosed table", spoilt("[network]", "[network"), 5, None, ""),
+        case(
+            "an unknown key",
+            spoilt("upload = \"1 Mbit/s\"", "uplaod = \"1 Mbit/s\""),
+            16,
+            Some(1),
+            "unknown field `uplaod`",
+        ),
+        case("a missing field", spoilt("count = 30\n", ""), 13, Some(1), "missing field `count`"),
+        case("an unknown unit", spoilt("\"1 Mbit/s\"", "\"1 Mbps\""), 16, Some(10), "unknown unit \"Mbps\" in upload"),
+        case("a rate of zero", spoilt("\"4 Mbit/s\"", "\"0 Mbit/s\""), 17, Some(12), "download is 0 bit/s"),
+        case("a size of zero", spoilt("\"4 MiB\"", "\"0 MiB\""), 3, Some(8), "size is 0 B"),
+        case("a piece of zero", spoilt("\"256 KiB\"", "\"0 B\""), 4, Some(9), "piece is 0 B"),
+        case("a count of zero", spoilt("count = 30", "count = 0"), 15, Some(9), "count must be at least 1, not 0"),
+        // Refused before anything is sized by it: the run ends at once instead of allocating
+        // ten billion peers.
+        case(
+            "a count too large",
+            spoilt("count = 30", "count = 9999999999"),
+            15,
+            Some(9),
+            "count 9999999999 makes the swarm larger than 16777216 peers",
+        ),
+        case(
+            "a piece larger than the file",
+            spoilt("\"256 KiB\"", "\"8 MiB\""),
+            4,
+            Some(9),
+            "larger than the file (4 MiB)",
+        ),
+        case("no seed at all", spoilt("seed = true\n", ""), 7, Some(1), "no class is a seed"),
+        case("a quantity without its unit", spoilt("\"4 MiB\"", "4194304"), 3, Some(8), "has no unit"),
+    ]
+}
+
+#[test]
+fn every_bad_swarm_file_is_one_line_at_its_line_and_column_and_leaves_no_folder() {
+    for case in bad_swarms() {
+        let scratch = Scratch::new("sim-bad-swarm");
+        let file = scratch.join("swarm.toml");
+        write(&file, &case.text);
+        let before = entries(scratch.path());
+        let run = bitorrent(scratch.path(), &["sim", "swarm.toml"], TIMEOUT);
+        let at = match case.column {
+            Some(column) => format!("swarm.toml:{}:{column}: ", case.line),
+            None => format!("swarm.toml:{}:", case.line),
+        };
+        assert_one_line_refusal(&run, &at, case.fragment, scratch.path(), &before);
+        assert!(!scratch.join("sim-out").exists(), "{}: a results folder was created", case.label);
+    }
+}
+
+#[test]
+fn a_bad_swarm_file_leaves_earlier_results_as_they_were() {
+    let scratch = Scratch::new("sim-bad-keeps");
+    let out = scratch.subdir("results");
+    write(out.join("summary.json"), "{\"earlier\": true}\n");
+    write(out.join("stray.txt"), "from before");
+    write(scratch.join("swarm.toml"), spoilt("count = 30", "count = 0"));
+    let before = entries(scratch.path());
+    let run = bitorrent(scratch.path(), &["sim", "swarm.toml", "--out", "results"], TIMEOUT);
+    assert_one_line_refusal(&run, "swarm.toml:15:9: ", "count must be", scratch.path(), &before);
+    assert_eq!(entries(&out), ["stray.txt", "summary.json"]);
+    assert_eq!(read(out.join("summary.json")), "{\"earlier\": true}\n");
+}
+
+#[test]
+fn a_missing_swarm_file_is_named() {
+    let scratch = Scratch::new("sim-missing");
+    let run = bitorrent(scratch.path(), &["sim", "nowhere.toml"], TIMEOUT);
+    assert_one_line_refusal(&run, "nowhere.toml: cannot read: ", "No such file", scratch.path(), &[]);
+}
+
+#[test]
+fn a_swarm_file_that_is_not_utf8_is_placed() {
+    let scratch = Scratch::new("sim-latin1");
+    write(scratch.join("swarm.toml"), b"seed = 7\n# caf\xe9\n");
+    let before = entries(scratch.path());
+    let run = bitorrent(scratch.path(), &["sim", "swarm.toml"], TIMEOUT);
+    assert_one_line_refusal(&run, "swarm.toml:2:6: ", "not UTF-8", scratch.path(), &before);
+}
+
+/// A course folder of two peers: peer 1 owns file1 (2 segments), peer 2 wants it.
+fn course_folder(scratch: &Scratch) -> std::path::PathBuf {
+    let folder = scratch.subdir("course");
+    let hash = "3fcfb9d1242fdce64aee2bfe35266912";
+    write(folder.join("in1.txt"), format!("1\nfile1 2\n{hash}\n{hash}\n0\n"));
+    write(folder.join("in2.txt"), "0\n1\nfile1\n");
+    folder
+}
+
+const LINKS: [&str; 6] = ["--upload", "1 Mbit/s", "--download", "4 Mbit/s", "--latency", "20 ms"];
+
+fn course_args<'a>(folder: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["sim", "--input", folder];
+    args.extend(LINKS);
+    args.extend(extra);
+    args
+}
+
+#[test]
+fn a_missing_course_folder_is_named() {
+    let scratch = Scratch::new("sim-course-missing");
+    let run = bitorrent(scratch.path(), &course_args("nowhere", &[]), TIMEOUT);
+    assert_one_line_refusal(&run, "nowhere: cannot read: ", "No such file", scratch.path(), &[]);
+}
+
+#[test]
+fn a_bad_course_input_is_named_with_its_line() {
+    let scratch = Scratch::new("sim-course-bad");
+    let folder = course_folder(&scratch);
+    write(folder.join("in2.txt"), "0\nmany\nfile1\n");
+    let before = entries(scratch.path());
+    let run = bitorrent(scratch.path(), &course_args("course", &[]), TIMEOUT);
+    assert_one_line_refusal(&run, "course/in2.txt:2: ", "", scratch.path(), &before);
+}
+
+#[test]
+fn a_bad_course_option_is_one_line() {
+    let scratch = Scratch::new("sim-course-option");
+    course_folder(&scratch);
+    let before = entries(scratch.path());
+    let mut args = course_args("course", &[]);
+    args[4] = "1 Mbps";
+    let run = bitorrent(scratch.path(), &args, TIMEOUT);
+    assert_one_line_refusal(
+        &run,
+        "unknown unit \"Mbps\" in --upload; use one of: ",
+        "did you mean Mbit/s?",
+        scratch.path(),
+        &before,
+    );
+    let run = bitorrent(scratch.path(), &course_args("course", &["--piece", "0 B"]), TIMEOUT);
+    assert_one_line_refusal(&run, "--piece is 0 B", "", scratch.path(), &before);
+}
+
+#[test]
+fn a_swarm_file_and_a_course_folder_together_are_refused() {
+    let scratch = Scratch::new("sim-both");
+    write(scratch.join("swarm.toml"), SWARM);
+    course_folder(&scratch);
+    let before = entries(scratch.path());
+    let mut args = course_args("course", &[]);
+    args.push("swarm.toml");
+    let run = bitorrent(scratch.path(), &args, TIMEOUT);
+    run.assert_refused();
+    run.assert_stderr_mentions(&["cannot be used with"]);
+    assert_eq!(entries(scratch.path()), before);
+    // Neither: refused too.
+    let run = bitorrent(scratch.path(), &["sim"], TIMEOUT);
+    run.assert_refused();
+    run.assert_stderr_mentions(&["required"]);
+    // Link options without a course folder.
+    let run = bitorrent(scratch.path(), &["sim", "swarm.toml", "--upload", "1 Mbit/s"], TIMEOUT);
+    run.assert_refused();
+    assert_eq!(entries(scratch.path()), before);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Runs on the engine
+
+fn run_swarm(dir: &Path, text: &str, extra: &[&str]) -> Run {
+    write(dir.join("swarm.toml"), text);
+    let mut args = vec!["sim", "swarm.toml"];
+    args.extend(extra);
+    let _one_at_a_time = heavy_lock();
+    bitorrent(dir, &args, RUN_TIMEOUT)
+}
+
+/// `summary.json` without its one nondeterministic line.
+fn summary_but_wall(dir: &Path) -> String {
+    let text = read(dir.join("summary.json"));
+    let value: serde_json::Value = serde_json::from_str(&text).expect("summary.json is JSON");
+    assert!(value["wall_seconds"].is_number(), "{text}");
+    text.lines().filter(|line| !line.trim_start().starts_with("\"wall_seconds\"")).collect::<Vec<_>>().join("\n")
+}
+
+#[test]
+fn a_small_swarm_runs_and_writes_both_files() {
+    let scratch = Scratch::new("sim-run");
+    let run = run_swarm(scratch.path(), SWARM, &[]);
+    run.assert_success();
+    let out = scratch.join("sim-out");
+    assert_eq!(entries(&out), ["peers.csv", "summary.json"]);
+    // Not a terminal: no progress line, just the summary line.
+    assert!(!run.stderr.contains('\r'), "a progress line on a pipe:\n{}", run.describe());
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{}", run.describe());
+    assert!(lines[0].starts_with("bitorrent: swarm.toml: 31 peers in "), "{}", run.describe());
+    assert!(lines[0].ends_with("results in sim-out"), "{}", run.describe());
+
+    let csv = read(out.join("peers.csv"));
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows[0], "peer,class,done_seconds,uploaded_bytes,downloaded_bytes");
+    assert_eq!(rows.len(), 1 + 31, "one row per peer:\n{csv}");
+    for (index, row) in rows[1..].iter().enumerate() {
+        let cells: Vec<&str> = row.split(',').collect();
+        assert_eq!(cells.len(), 5, "{row}");
+        assert_eq!(cells[0], (index + 1).to_string(), "{row}");
+        assert_eq!(cells[1], if index == 0 { "seed" } else { "leecher" }, "{row}");
+        let (whole, nanos) = cells[2].split_once('.').unwrap_or_else(|| panic!("done_seconds in {row}"));
+        assert!(whole.parse::<u64>().is_ok() && nanos.len() == 9, "{row}");
+        if index > 0 {
+            assert_eq!(cells[4], (4u64 << 20).to_string(), "a leecher downloads the file: {row}");
+        }
+    }
+
+    let summary: serde_json::Value = serde_json::from_str(&read(out.join("summary.json"))).unwrap();
+    assert_eq!(summary["seed"], 7);
+    assert_eq!(summary["peers"], 31);
+    assert_eq!(summary["scenario"]["origin"], "swarm.toml");
+    assert_eq!(summary["scenario"]["files"][0]["size_bytes"], 4 << 20);
+    let t_min = summary["t_min_seconds"].as_f64().unwrap();
+    let last = summary["completion_seconds"]["last"].as_f64().unwrap();
+    assert!(last >= t_min, "no run beats T_min: {last} < {t_min}");
+    let efficiency = summary["efficiency"].as_f64().unwrap();
+    assert!(efficiency > 0.0 && efficiency <= 1.0, "{efficiency}");
+}
+
+#[test]
+fn the_same_seed_gives_the_same_results_and_another_seed_others() {
+    let scratch = Scratch::new("sim-same");
+    // A file of more pieces than a peer keeps requests out, so that leechers serve each other and
+    // who serves whom follows the seed (with 16 pieces every leecher asks the seed for them all).
+    let swarm = spoilt("size = \"4 MiB\"", "size = \"20 MiB\"");
+    run_swarm(scratch.path(), &swarm, &["--out", "first"]).assert_success();
+    run_swarm(scratch.path(), &swarm, &["--out", "second"]).assert_success();
+    assert_eq!(summary_but_wall(&scratch.join("first")), summary_but_wall(&scratch.join("second")));
+    assert_eq!(read(scratch.join("first/peers.csv")), read(scratch.join("second/peers.csv")));
+
+    run_swarm(scratch.path(), &swarm, &["--out", "other", "--seed", "8"]).assert_success();
+    let other: serde_json::Value = serde_json::from_str(&read(scratch.join("other/summary.json"))).unwrap();
+    assert_eq!(other["seed"], 8, "--seed overrides the file's 7");
+    assert_eq!(other["scenario"]["seed"], 8);
+    assert_ne!(read(scratch.join("first/peers.csv")), read(scratch.join("other/peers.csv")));
+}
+
+#[test]
+fn an_existing_results_folder_is_replaced_whole() {
+    let scratch = Scratch::new("sim-replace");
+    let out = scratch.subdir("sim-out");
+    write(out.join("summary.json"), "{}\n");
+    write(out.join("stray.txt"), "from before");
+    write(scratch.join("swarm.toml"), SWARM);
+    let before = entries(scratch.path());
+    let run = run_swarm(scratch.path(), SWARM, &["--quiet"]);
+    run.assert_success();
+    assert!(run.stderr.is_empty(), "--quiet says nothing:\n{}", run.describe());
+    assert_eq!(entries(&out), ["peers.csv", "summary.json"], "the stray file is gone");
+    assert_eq!(entries(scratch.path()), before, "nothing aside or partial is left beside it");
+}
+
+#[test]
+fn a_course_folder_runs() {
+    let scratch = Scratch::new("sim-course-run");
+    course_folder(&scratch);
+    let _one_at_a_time = heavy_lock();
+    let run = bitorrent(scratch.path(), &course_args("course", &["--piece", "16 KiB", "--out", "out"]), RUN_TIMEOUT);
+    run.assert_success();
+    let csv = read(scratch.join("out/peers.csv"));
+    assert_eq!(csv.lines().count(), 3, "{csv}");
+    let summary: serde_json::Value = serde_json::from_str(&read(scratch.join("out/summary.json"))).unwrap();
+    assert_eq!(summary["scenario"]["input"], "course folder");
+    assert_eq!(summary["scenario"]["files"][0]["size_bytes"], 32 << 10);
+    assert_eq!(summary["seed"], 1);
+}
