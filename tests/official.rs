@@ -256,6 +256,7 @@ fn the_judge_catches_missing_wrong_and_extra_outputs() {
 
 /// A hung job is killed at the timeout, ranks included, and reported as hung.
 #[test]
+#[cfg_attr(not(feature = "mpi"), ignore = "runs under mpirun: needs the mpi feature")]
 fn a_hang_is_killed_and_reported() {
     let scratch = Scratch::new("hang");
     // A distinctive command line, to look for leftovers afterwards.
