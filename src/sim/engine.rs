@@ -301,8 +301,7 @@ impl<'a> Engine<'a> {
                 self.decide(me)
             }
             Message::SegmentRequest { file, segment, with_bitfield } => {
-                self.answer(me, from, file, segment, with_bitfield);
-                Ok(())
+                self.answer(me, from, file, segment, with_bitfield)
             }
             // A refusal: no data, so it came by latency alone. A yes comes with its piece.
             reply @ Message::SegmentReply { granted: false, .. } => self.on_reply(me, from, reply),
@@ -339,12 +338,25 @@ impl<'a> Engine<'a> {
 
     /// Peer `me` answers a request of `asker`'s, as its upload server would: a refusal goes
     /// back by latency alone; a granted piece goes through the network.
-    fn answer(&mut self, me: PeerId, asker: PeerId, file: FileId, segment: u32, with_bitfield: bool) {
+    fn answer(
+        &mut self,
+        me: PeerId,
+        asker: PeerId,
+        file: FileId,
+        segment: u32,
+        with_bitfield: bool,
+    ) -> Result<(), SimError> {
         let peer = &mut self.peers[me.index() - 1];
         let Some(set) = peer.held.get(file.0 as usize).and_then(Option::as_ref) else {
-            // Not a file it serves (yet): the live runtime's server would keep the request until
-            // the file's id is known; here ids are known before any request can come.
-            return;
+            // The live runtime's server keeps such a request until the file's id is known (MPI
+            // orders messages per sender only). Here every peer learns its files' ids at the go,
+            // a latency before anyone can ask it: a request for another file is a bug, not a
+            // race, and dropping it would leave the asker waiting for ever.
+            return Err(self.unexpected(
+                me,
+                asker,
+                &format!("request for file id {}, which it does not serve", file.0),
+            ));
         };
         let reply = upload::reply(set, file, segment, with_bitfield, |granted| {
             if granted {
@@ -362,6 +374,7 @@ impl<'a> Engine<'a> {
         } else {
             self.send(me, asker, reply);
         }
+        Ok(())
     }
 
     fn on_reply(&mut self, me: PeerId, from: PeerId, reply: Message) -> Result<(), SimError> {
