@@ -511,7 +511,8 @@ mod tests {
     fn no_peer_beats_its_download_and_no_swarm_beats_the_minimum_distribution_time() {
         for (shape, swarm) in shapes() {
             let outcome = run(&swarm);
-            let bound = theory::min_distribution_time(&swarm).expect("leechers").t_min().ceil_nanos().unwrap();
+            let scenario = Scenario::from_swarm(&swarm, "test.toml");
+            let bound = theory::min_distribution_time(&scenario).expect("leechers").t_min().ceil_nanos().unwrap();
             assert!(
                 outcome.simulated >= bound,
                 "{shape}: the last finished at {} ns, before T_min {bound} ns",
@@ -520,7 +521,7 @@ mod tests {
             for (index, peer) in outcome.peers.iter().enumerate() {
                 let id = PeerId(index as u32 + 1);
                 let done = peer.done_at.unwrap_or_else(|| panic!("{shape}: peer {id} never finished"));
-                let own_bound = theory::min_finish(&swarm, id).expect("a peer").ceil_nanos().unwrap();
+                let own_bound = theory::min_finish(&scenario, id).expect("a peer").ceil_nanos().unwrap();
                 assert!(
                     done >= own_bound,
                     "{shape}: peer {id} done at {done} ns, faster than its download allows ({own_bound} ns)"
@@ -574,12 +575,12 @@ mod tests {
         let outcome = simulate(&scenario, &mut |_| {}).expect("the course's swarm finishes");
         assert_eq!(outcome.peers.len(), scenario.peers.len());
         assert!(outcome.peers.iter().all(|peer| peer.done_at.is_some()));
-        let bound = scenario.lower_bound_seconds().unwrap();
-        assert!(
-            outcome.simulated as f64 / 1e9 >= bound,
-            "{} s against a bound of {bound} s",
-            outcome.simulated as f64 / 1e9
-        );
+        let bound = theory::min_distribution_time(&scenario).unwrap().t_min().ceil_nanos().unwrap();
+        assert!(outcome.simulated >= bound, "{} ns against a bound of {bound} ns", outcome.simulated);
+        for (index, peer) in outcome.peers.iter().enumerate() {
+            let own_bound = theory::min_finish(&scenario, PeerId(index as u32 + 1)).unwrap().ceil_nanos().unwrap();
+            assert!(peer.done_at.unwrap() >= own_bound, "peer {} beat its own download", index + 1);
+        }
     }
 
     #[test]

@@ -192,12 +192,8 @@ pub fn summary<'a>(run: &Run<'a>) -> Result<Summary<'a>, ResultsError> {
             None => unfinished += 1,
         }
     }
-    // Exact when the swarm file is at hand (theory's rationals); the scenario's own bound is the
-    // same formula in floats, and also covers a course folder's several files.
-    let t_min_seconds = match swarm {
-        Some(swarm) => theory::min_distribution_time(swarm).map(|bound| bound.t_min().as_f64()),
-        None => scenario.lower_bound_seconds(),
-    };
+    // Exact (theory's rationals), for a swarm file's one file and a course folder's several.
+    let t_min_seconds = theory::min_distribution_time(scenario).map(|bound| bound.t_min().as_f64());
     let completion = completion(done);
     let efficiency = match (t_min_seconds, completion.last) {
         (Some(t_min), Some(last)) if unfinished == 0 && last > 0.0 => Some(t_min / last),

@@ -213,38 +213,4 @@ impl Scenario {
     pub fn class_of(&self, peer: PeerId) -> &SimClass {
         &self.classes[self.peer(peer).class as usize]
     }
-
-    /// A lower bound on when the last peer can have all it wants, in seconds; for one file and
-    /// peers that want it or own it, Kumar and Ross's minimum distribution time. It is the
-    /// largest of three times no schedule can beat: each peer takes in what it wants through its
-    /// own downlink; the bits of each file must leave its owners at least once; and every bit
-    /// wanted leaves some uplink, whose capacities add up. `None` if nobody wants anything.
-    pub fn lower_bound_seconds(&self) -> Option<f64> {
-        let bits = |file: u32| 8.0 * self.files[file as usize].size_bytes as f64;
-        let mut bound: Option<f64> = None;
-        let mut wanted_bits = 0.0;
-        let mut upload_total = 0.0;
-        let mut owners_upload = vec![0.0; self.files.len()];
-        for peer in &self.peers {
-            let class = &self.classes[peer.class as usize];
-            upload_total += class.upload_bits_per_s as f64;
-            for &file in &peer.owns {
-                owners_upload[file as usize] += class.upload_bits_per_s as f64;
-            }
-            if peer.wants.is_empty() {
-                continue;
-            }
-            let wants: f64 = peer.wants.iter().map(|&file| bits(file)).sum();
-            wanted_bits += wants;
-            let own = wants / class.download_bits_per_s as f64;
-            bound = Some(bound.map_or(own, |b: f64| b.max(own)));
-        }
-        let mut bound = bound?;
-        for (file, &upload) in owners_upload.iter().enumerate() {
-            if self.files[file].wanted_by > 0 {
-                bound = bound.max(bits(file as u32) / upload);
-            }
-        }
-        Some(bound.max(wanted_bits / upload_total))
-    }
 }

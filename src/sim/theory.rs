@@ -17,12 +17,19 @@
 //! with their total upload, and each term's argument holds for them unchanged). A seed's download
 //! plays no part. Likewise no peer can finish before F / d_i, its own download time.
 //!
+//! The same three arguments hold for any [`Scenario`], a course folder's several files included,
+//! and this module computes them there, so that one computation serves both inputs: each file
+//! wanted must leave the peers that own it at least once (the largest F_f / u_f, u_f its owners'
+//! upload); each peer takes in all it wants through its own downlink (the largest W_i / d_i, W_i
+//! the bits it wants); and every bit wanted leaves some uplink (sum W_i / sum of all uploads). For
+//! a swarm file's one file these are exactly Kumar and Ross's three terms.
+//!
 //! Times are exact rationals of seconds ([`Seconds`]); [`Seconds::ceil_nanos`] gives the
 //! simulated clock's integer form.
 
 use std::cmp::Ordering;
 
-use super::swarm::Swarm;
+use super::scenario::Scenario;
 use crate::model::PeerId;
 
 /// A non-negative time in seconds, as an exact fraction in lowest terms.
@@ -108,11 +115,11 @@ fn gcd(mut a: u128, mut b: u128) -> u128 {
 /// Which of the three terms is the bound.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Term {
-    /// F / u_s: the seeds cannot send one copy sooner.
+    /// F / u_s: the seeds (a file's owners) cannot send one copy sooner.
     SeedUpload,
-    /// F / d_min: the slowest leecher cannot take one copy in sooner.
+    /// F / d_min: the slowest leecher cannot take one copy (all it wants) in sooner.
     SlowestDownload,
-    /// N * F / (u_s + sum u_i): the swarm cannot upload N copies sooner.
+    /// N * F / (u_s + sum u_i): the swarm cannot upload N copies (all that is wanted) sooner.
     SwarmUpload,
 }
 
@@ -137,31 +144,42 @@ impl MinDistributionTime {
     }
 }
 
-/// The file's size in bits.
-fn file_bits(swarm: &Swarm) -> u128 {
-    u128::from(swarm.file().size.0) * 8
+/// The bits peer `peer` wants, all its files together.
+fn wanted_bits(scenario: &Scenario, peer: &super::scenario::SimPeer) -> u128 {
+    peer.wants.iter().map(|&file| u128::from(scenario.files[file as usize].size_bytes) * 8).sum()
 }
 
-/// T_min for `swarm`, or None when it has no leechers (nothing to distribute: the bound is 0
-/// and a ratio against it means nothing).
-pub fn min_distribution_time(swarm: &Swarm) -> Option<MinDistributionTime> {
-    let leechers = swarm.classes().iter().filter(|c| !c.seed);
-    let n: u128 = leechers.clone().map(|c| u128::from(c.count)).sum();
-    if n == 0 {
-        return None;
+/// T_min for `scenario`, or None when nobody wants anything (nothing to distribute: the bound is
+/// 0 and a ratio against it means nothing), or when a wanted file's owners upload nothing (no
+/// finite bound: the engine refuses such a run).
+pub fn min_distribution_time(scenario: &Scenario) -> Option<MinDistributionTime> {
+    let mut owners_upload = vec![0u128; scenario.files.len()];
+    let (mut all_wanted, mut all_upload) = (0u128, 0u128);
+    let mut slowest_download: Option<Seconds> = None;
+    for peer in &scenario.peers {
+        let class = &scenario.classes[peer.class as usize];
+        let upload = u128::from(class.upload_bits_per_s);
+        all_upload += upload;
+        peer.owns.iter().for_each(|&file| owners_upload[file as usize] += upload);
+        if peer.wants.is_empty() {
+            continue;
+        }
+        let wants = wanted_bits(scenario, peer);
+        all_wanted += wants;
+        let own = Seconds::new(wants, u128::from(class.download_bits_per_s));
+        slowest_download = Some(slowest_download.map_or(own, |slowest| slowest.max(own)));
     }
-    let total_upload = |seed: bool| -> u128 {
-        swarm.classes().iter().filter(|c| c.seed == seed).map(|c| u128::from(c.count) * u128::from(c.upload.0)).sum()
-    };
-    let u_s = total_upload(true);
-    let u_leechers = total_upload(false);
-    let d_min = leechers.map(|c| c.download.0).min().map(u128::from)?;
-    let f = file_bits(swarm);
-
-    // Swarm guarantees u_s > 0 and d_min > 0 when there are leechers.
-    let seed_upload = Seconds::new(f, u_s);
-    let slowest_download = Seconds::new(f, d_min);
-    let swarm_upload = Seconds::new(n * f, u_s + u_leechers);
+    let slowest_download = slowest_download?;
+    let mut seed_upload = Seconds::ZERO;
+    for (file, &upload) in scenario.files.iter().zip(&owners_upload) {
+        if file.wanted_by > 0 {
+            if upload == 0 {
+                return None;
+            }
+            seed_upload = seed_upload.max(Seconds::new(u128::from(file.size_bytes) * 8, upload));
+        }
+    }
+    let swarm_upload = Seconds::new(all_wanted, all_upload);
     let mut binding = Term::SeedUpload;
     let mut largest = seed_upload;
     for (term, time) in [(Term::SlowestDownload, slowest_download), (Term::SwarmUpload, swarm_upload)] {
@@ -172,24 +190,31 @@ pub fn min_distribution_time(swarm: &Swarm) -> Option<MinDistributionTime> {
     Some(MinDistributionTime { seed_upload, slowest_download, swarm_upload, binding })
 }
 
-/// The earliest `peer` can finish: F / d_i for a leecher, 0 for a seed; None if `peer` is not
-/// one of the swarm's peers.
-pub fn min_finish(swarm: &Swarm, peer: PeerId) -> Option<Seconds> {
-    let class = swarm.class_of(peer)?;
-    if class.seed {
+/// The earliest `peer` can finish: the bits it wants over its download (F / d_i for a leecher),
+/// 0 for a peer that wants nothing; None if `peer` is not one of the scenario's peers.
+pub fn min_finish(scenario: &Scenario, peer: PeerId) -> Option<Seconds> {
+    let index = peer.index().checked_sub(1)?;
+    let spec = scenario.peers.get(index)?;
+    if spec.wants.is_empty() {
         return Some(Seconds::ZERO);
     }
-    Some(Seconds::new(file_bits(swarm), u128::from(class.download.0)))
+    let class = &scenario.classes[spec.class as usize];
+    Some(Seconds::new(wanted_bits(scenario, spec), u128::from(class.download_bits_per_s)))
 }
 
 #[cfg(all(test, not(feature = "loom")))]
 mod tests {
     use super::*;
-    use crate::sim::swarm::parse;
+    use crate::sim::swarm::parse as parse_swarm;
+
+    /// The scenario of a swarm file's text.
+    fn parse(text: &str, origin: &str) -> Scenario {
+        Scenario::from_swarm(&parse_swarm(text, origin).unwrap(), origin)
+    }
 
     /// A swarm of one seed class and the given leecher classes `(count, upload, download)`. The
     /// file is one piece: the bound does not depend on pieces.
-    fn swarm(size: &str, seed_upload: &str, leechers: &[(u32, &str, &str)]) -> Swarm {
+    fn swarm(size: &str, seed_upload: &str, leechers: &[(u32, &str, &str)]) -> Scenario {
         let mut text = format!(
             "[file]\nsize = \"{size}\"\npiece = \"{size}\"\n[network]\nlatency = \"1 ms\"\n\
              [[peers]]\nname = \"seed\"\ncount = 1\nupload = \"{seed_upload}\"\ndownload = \"1 Mbit/s\"\nseed = true\n"
@@ -197,7 +222,7 @@ mod tests {
         for (k, (count, up, down)) in leechers.iter().enumerate() {
             text += &format!("[[peers]]\nname = \"l{k}\"\ncount = {count}\nupload = \"{up}\"\ndownload = \"{down}\"\n");
         }
-        parse(&text, "test.toml").unwrap()
+        parse(&text, "test.toml")
     }
 
     #[test]
@@ -237,7 +262,7 @@ mod tests {
         let text = "[file]\nsize = \"1 MiB\"\npiece = \"1 MiB\"\n[network]\nlatency = \"0 s\"\n\
                     [[peers]]\nname = \"s\"\ncount = 3\nupload = \"1 Mbit/s\"\ndownload = \"0 bit/s\"\nseed = true\n\
                     [[peers]]\nname = \"free\"\ncount = 4\nupload = \"0 bit/s\"\ndownload = \"1 Gbit/s\"\n";
-        let bound = min_distribution_time(&parse(text, "t").unwrap()).unwrap();
+        let bound = min_distribution_time(&parse(text, "t")).unwrap();
         assert_eq!(bound.seed_upload, Seconds::new(8_388_608, 3_000_000));
         // 4 copies from 3 Mbit/s of seeds: the swarm term, 4/3 of the seed term.
         assert_eq!(bound.swarm_upload, Seconds::new(4 * 8_388_608, 3_000_000));
@@ -254,10 +279,47 @@ mod tests {
     }
 
     #[test]
+    fn several_files_generalise_each_term() {
+        use crate::sim::scenario::{SimClass, SimFile, SimPeer};
+        let file = |name: &str, bytes: u64, wanted_by: u32| SimFile {
+            name: name.into(),
+            size_bytes: bytes,
+            piece_bytes: bytes,
+            pieces: 1,
+            owners: 1,
+            wanted_by,
+        };
+        let peer = |owns: Vec<u32>, wants: Vec<u32>| SimPeer { class: 0, owns, wants };
+        // Peer 1 owns a (1,000 bytes), peer 2 owns b (3,000); peer 3 wants both, peer 4 wants a.
+        let scenario = Scenario {
+            origin: "t".into(),
+            seed: 1,
+            latency_ns: 0,
+            files: vec![file("a", 1_000, 2), file("b", 3_000, 1)],
+            classes: vec![SimClass {
+                name: "peer".into(),
+                count: 4,
+                upload_bits_per_s: 1_000,
+                download_bits_per_s: 2_000,
+            }],
+            peers: vec![peer(vec![0], vec![]), peer(vec![1], vec![]), peer(vec![], vec![0, 1]), peer(vec![], vec![0])],
+        };
+        let bound = min_distribution_time(&scenario).unwrap();
+        // b's 24,000 bits leave its one owner at 1,000 bit/s; peer 3 takes in 32,000 at 2,000;
+        // 40,000 bits wanted leave 4,000 bit/s of uplinks.
+        assert_eq!(bound.seed_upload, Seconds::new(24_000, 1_000));
+        assert_eq!(bound.slowest_download, Seconds::new(32_000, 2_000));
+        assert_eq!(bound.swarm_upload, Seconds::new(40_000, 4_000));
+        assert_eq!(bound.binding, Term::SeedUpload);
+        assert_eq!(min_finish(&scenario, PeerId(4)), Some(Seconds::new(8_000, 2_000)));
+        assert_eq!(min_finish(&scenario, PeerId(1)), Some(Seconds::ZERO), "wants nothing");
+    }
+
+    #[test]
     fn no_leechers_no_bound() {
         let text = "[file]\nsize = \"1 MiB\"\npiece = \"1 MiB\"\n[network]\nlatency = \"0 s\"\n\
                     [[peers]]\nname = \"s\"\ncount = 3\nupload = \"1 Mbit/s\"\ndownload = \"0 bit/s\"\nseed = true\n";
-        assert_eq!(min_distribution_time(&parse(text, "t").unwrap()), None);
+        assert_eq!(min_distribution_time(&parse(text, "t")), None);
     }
 
     #[test]
