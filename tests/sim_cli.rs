@@ -205,6 +205,28 @@ fn a_bad_course_input_is_named_with_its_line() {
     assert_one_line_refusal(&run, "course/in2.txt:2: ", "", scratch.path(), &before);
 }
 
+/// What the tracker refuses in a live run, it refuses here too: owners that disagree about a
+/// file, and a wanted file that nobody owns.
+#[test]
+fn a_course_swarm_the_tracker_refuses_is_refused() {
+    let scratch = Scratch::new("sim-course-swarm");
+    let folder = course_folder(&scratch);
+    let other = "6dd6078d720fc86c885f7f87faf0d32a";
+    write(folder.join("in2.txt"), format!("1\nfile1 1\n{other}\n0\n"));
+    let before = entries(scratch.path());
+    let run = bitorrent(scratch.path(), &course_args("course", &[]), TIMEOUT);
+    assert_one_line_refusal(
+        &run,
+        "course: file1: in1.txt and in2.txt own it with different segments",
+        "",
+        scratch.path(),
+        &before,
+    );
+    write(folder.join("in2.txt"), "0\n1\nfile9\n");
+    let run = bitorrent(scratch.path(), &course_args("course", &[]), TIMEOUT);
+    assert_one_line_refusal(&run, "course: in2.txt: wants file9, which no peer owns", "", scratch.path(), &before);
+}
+
 #[test]
 fn a_bad_course_option_is_one_line() {
     let scratch = Scratch::new("sim-course-option");

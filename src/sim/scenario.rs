@@ -10,7 +10,9 @@ use serde::Serialize;
 use super::link::Nanos;
 use super::swarm::Swarm;
 use crate::input::{self, InputError, PeerInput};
-use crate::model::PeerId;
+use crate::model::{FileId, FileName, PeerId};
+use crate::tracker::{Tracker, TrackerError};
+use crate::wire::Message;
 
 /// A scenario, ready to run. Peer ids are those of the live runtime: the tracker is peer 0, the
 /// peers are 1..=N, and `peers[k]` is peer `k + 1`.
@@ -72,10 +74,9 @@ pub enum CourseError {
     Input(#[from] InputError),
     #[error("{folder}: no in1.txt: a course folder holds in1.txt .. in<N>.txt, one per peer")]
     Empty { folder: String },
-    #[error("{file}: owned by in{first}.txt and in{second}.txt with different segments")]
-    Conflict { file: String, first: u32, second: u32 },
-    #[error("in{peer}.txt: wants {file}, which no peer owns")]
-    NobodyOwns { file: String, peer: u32 },
+    /// Owners that disagree, a wanted file nobody owns: what the tracker refuses in a live run.
+    #[error("{folder}: {error}")]
+    Swarm { folder: String, error: TrackerError },
 }
 
 impl Scenario {
@@ -141,42 +142,36 @@ impl Scenario {
         if inputs.is_empty() {
             return Err(CourseError::Empty { folder: folder.display().to_string() });
         }
-        // Files by name, in name order (as the tracker numbers them), with their first owner.
-        let mut names: Vec<(String, u32, u32)> = Vec::new(); // (name, segments, first owner)
+        // The swarm as a whole is checked by the tracker itself, as in a live run: two owners of
+        // a name must agree on its segments, a wanted file must have an owner. Its go numbers
+        // the files (by name), and the scenario's files take those numbers.
+        let mut tracker = Tracker::new(inputs.len() as u32);
         for (index, peer) in inputs.iter().enumerate() {
-            let rank = index as u32 + 1;
-            for file in &peer.owned {
-                let name = file.name.to_string();
-                match names.iter().find(|(known, _, _)| *known == name) {
-                    Some(&(_, segments, first)) => {
-                        let first_hashes = &inputs[first as usize - 1].owned.iter().find(|f| f.name == file.name);
-                        if segments != file.hashes.len() as u32 || first_hashes.is_some_and(|f| f.hashes != file.hashes)
-                        {
-                            return Err(CourseError::Conflict { file: name, first, second: rank });
-                        }
-                    }
-                    None => names.push((name, file.hashes.len() as u32, rank)),
-                }
-            }
+            let register = Message::Register { owned: peer.owned.clone(), wanted: peer.wanted.clone() };
+            tracker
+                .handle(PeerId(index as u32 + 1), register)
+                .map_err(|error| CourseError::Swarm { folder: folder.display().to_string(), error })?;
         }
-        names.sort();
-        let index_of = |name: &str| names.iter().position(|(known, _, _)| known == name);
-        let mut peers = Vec::with_capacity(inputs.len());
-        for (index, peer) in inputs.iter().enumerate() {
-            let owns = peer.owned.iter().map(|file| index_of(file.name.as_str()).expect("listed") as u32).collect();
-            let mut wants = Vec::with_capacity(peer.wanted.len());
-            for name in &peer.wanted {
-                let Some(file) = index_of(name.as_str()) else {
-                    return Err(CourseError::NobodyOwns { file: name.to_string(), peer: index as u32 + 1 });
-                };
-                wants.push(file as u32);
-            }
-            peers.push(SimPeer { class: 0, owns, wants });
-        }
+        let names: Vec<(String, u32)> = (0..)
+            .map_while(|id| {
+                let id = FileId(id);
+                tracker.file_name(id).map(|name| (name.to_string(), tracker.segments(id) as u32))
+            })
+            .collect();
+        let index_of =
+            |name: &FileName| names.iter().position(|(known, _)| known == name.as_str()).expect("numbered") as u32;
+        let peers: Vec<SimPeer> = inputs
+            .iter()
+            .map(|peer| SimPeer {
+                class: 0,
+                owns: peer.owned.iter().map(|file| index_of(&file.name)).collect(),
+                wants: peer.wanted.iter().map(index_of).collect(),
+            })
+            .collect();
         let files = names
             .iter()
             .enumerate()
-            .map(|(index, (name, segments, _))| SimFile {
+            .map(|(index, (name, segments))| SimFile {
                 name: name.clone(),
                 size_bytes: u64::from(*segments) * piece_bytes,
                 piece_bytes,
