@@ -96,18 +96,24 @@ impl MirroredSwarm {
         Message::SwarmRefresh { file, seen: if from_start { 0 } else { self.version } }
     }
 
-    /// Applies the tracker's answer to a refresh; true if it said anything (the scheduler then
-    /// retries stalled segments and looks at the swarm again).
+    /// Applies the tracker's answer to a refresh, publishing the new view; true if the view
+    /// changed (the scheduler then looks at the swarm again).
     ///
     /// Two refreshes can be out at once (one every 10 segments, one when stalled); both answers
-    /// then carry the same changes, and applying a change twice changes nothing.
+    /// then carry the same changes, and applying a change twice changes nothing. A sampled answer
+    /// (the simulated engine's tracker) may likewise bring only members already in the view, or
+    /// none it has room for.
     pub fn update(&mut self, changes: Vec<Holder>, version: u32) -> bool {
         self.version = self.version.max(version);
         if changes.is_empty() {
             return false;
         }
-        let mut view = SwarmView::clone(&self.view.load());
+        let old = self.view.load();
+        let mut view = SwarmView::clone(&old);
         changes.into_iter().for_each(|change| change.apply_to(&mut view, self.cap));
+        if view == *old {
+            return false;
+        }
         self.view.publish(Arc::new(view));
         true
     }

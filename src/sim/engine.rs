@@ -69,9 +69,8 @@ struct SimulatedPeer {
     held: Vec<Option<Arc<SegmentSet>>>,
     /// By file id: its view of each wanted file's swarm.
     swarms: Vec<Option<MirroredSwarm>>,
-    /// Segments handed out (its load) and requests refused, as the upload server counts them.
+    /// Segments handed out: its load, as the upload server counts it.
     uploaded: u64,
-    refused: u64,
     uploaded_bytes: u64,
     downloaded_bytes: u64,
     done_at: Option<Nanos>,
@@ -188,7 +187,6 @@ impl<'a> Engine<'a> {
                     held: vec![None; files],
                     swarms: (0..files).map(|_| None).collect(),
                     uploaded: 0,
-                    refused: 0,
                     uploaded_bytes: 0,
                     downloaded_bytes: 0,
                     done_at: None,
@@ -359,11 +357,7 @@ impl<'a> Engine<'a> {
             ));
         };
         let reply = upload::reply(set, file, segment, with_bitfield, |granted| {
-            if granted {
-                peer.uploaded += 1;
-            } else {
-                peer.refused += 1;
-            }
+            peer.uploaded += u64::from(granted);
             peer.uploaded
         });
         let Message::SegmentReply { granted, .. } = reply else { unreachable!("upload::reply replies") };
