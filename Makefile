@@ -10,7 +10,7 @@ RUNS ?= 100
 LOOM_MAX_PREEMPTIONS ?= 2
 export LOOM_MAX_PREEMPTIONS
 
-.PHONY: all deps run test lint loom stress bench clean
+.PHONY: all deps run test lint loom stress bench bench-sim clean
 
 all: bitorrent
 
@@ -52,6 +52,12 @@ stress: bitorrent
 
 bench: bitorrent
 	scripts/bench.sh
+
+# The simulated engine on a ladder of flash crowds (1,000 / 10,000 / 100,000 leechers by
+# default; LADDER="..." for others): wall seconds, peak memory, events per second, efficiency.
+LADDER ?= 1000 10000 100000
+bench-sim: bitorrent
+	scripts/bench-sim.sh $(LADDER)
 
 clean:
 	$(CARGO) clean

@@ -186,20 +186,10 @@ impl Actors {
     }
 }
 
-/// The download scheduler's policies for peer `me`: its piece order (a random one from the run's
-/// seed and its id, or first to last) and how it chooses among holders. Both engines' peers are
-/// built with these.
-pub fn policies(
-    me: PeerId,
-    seed: u64,
-    in_order: bool,
-) -> (Box<dyn policy::PiecePolicy>, Box<dyn policy::HolderPolicy>) {
-    let pieces: Box<dyn policy::PiecePolicy> = if in_order {
-        Box::new(policy::InOrder)
-    } else {
-        Box::new(policy::RandomOrder(Rng::derive(seed, me.0 as u64)))
-    };
-    (pieces, Box::new(policy::LeastBusy::default()))
+/// Peer `me`'s piece order: a random one from the run's seed and its id, or first to last. Both
+/// engines' peers are built with it.
+pub fn piece_policy(me: PeerId, seed: u64, in_order: bool) -> Box<dyn policy::PiecePolicy> {
+    if in_order { Box::new(policy::InOrder) } else { Box::new(policy::RandomOrder(Rng::derive(seed, me.0 as u64))) }
 }
 
 /// Starts the four actors of peer `me`; returns the router the pump feeds and the actors to join.
@@ -210,10 +200,18 @@ pub fn start(me: PeerId, input: PeerInput, config: &PeerConfig, outbox: Outbox) 
     upload_server.test_panic = config.test_panic.armed(Site::Upload, me);
     let upload_state = upload_server.state();
     let (mut tracker_mirror, mirror) = TrackerMirror::new(me, input, outbox.clone(), book, upload_handle);
-    let (pieces, holders) = policies(me, config.seed, config.in_order);
+    let pieces = piece_policy(me, config.seed, config.in_order);
+    let holders = Box::new(policy::LeastBusy::default());
     let (mut file_writer, writer) = FileWriter::new(me, config.output_dir.clone(), mirror.clone(), outbox.clone());
     file_writer.test_panic = config.test_panic.armed(Site::Writer, me);
-    let download_config = DownloadConfig { me, wanted, window: config.window.max(1), seed: config.seed };
+    let download_config = DownloadConfig {
+        me,
+        wanted,
+        window: config.window.max(1),
+        seed: config.seed,
+        neighbours: scheduler::NEIGHBOURS,
+        when_stalled: scheduler::WhenStalled::AskTracker,
+    };
     let (mut scheduler, download) =
         DownloadScheduler::new(download_config, outbox.clone(), mirror.clone(), writer, pieces, holders);
     scheduler.test_panic = config.test_panic.armed(Site::Download, me);

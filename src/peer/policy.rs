@@ -89,20 +89,52 @@ impl Default for LeastBusy {
 
 impl HolderPolicy for LeastBusy {
     fn choose(&mut self, candidates: &[Candidate], share_cap: u32) -> usize {
-        self.turn = self.turn.wrapping_add(1);
-        let start = self.turn % candidates.len();
-        // Scan from a rotating start, wrapping round; strict `<` keeps the first of equals met.
-        // (One division a choice, not one a candidate: this runs for every request.)
-        let mut best = start;
-        let mut best_rank = Self::rank(&candidates[start], share_cap);
-        for index in (start + 1..candidates.len()).chain(0..start) {
-            let rank = Self::rank(&candidates[index], share_cap);
-            if rank < best_rank {
-                best = index;
-                best_rank = rank;
-            }
+        best_in_turn(&mut self.turn, candidates, |candidate| Self::rank(candidate, share_cap))
+    }
+}
+
+/// The candidate of smallest rank; ties go to the first met scanning from a start that moves on
+/// one place each choice (wrapping round), so that equals take turns.
+fn best_in_turn<R: Ord>(turn: &mut usize, candidates: &[Candidate], rank: impl Fn(&Candidate) -> R) -> usize {
+    *turn = turn.wrapping_add(1);
+    let start = *turn % candidates.len();
+    // Strict `<` keeps the first of equals met. (One division a choice, not one a candidate:
+    // this runs for every request.)
+    let mut best = start;
+    let mut best_rank = rank(&candidates[start]);
+    for index in (start + 1..candidates.len()).chain(0..start) {
+        let candidate_rank = rank(&candidates[index]);
+        if candidate_rank < best_rank {
+            best = index;
+            best_rank = candidate_rank;
         }
-        best
+    }
+    best
+}
+
+/// The holder with the fewest of this downloader's requests out to it: requests spread over
+/// the holders, and a fast holder, which answers sooner, is asked again sooner, so each is used
+/// at its own speed (a BitTorrent client pipelines requests per connection the same way). Ties go
+/// round-robin. Holders set aside for refusing lately come last, then those over their share.
+#[derive(Default)]
+pub struct FewestInFlight {
+    turn: usize,
+}
+
+impl FewestInFlight {
+    pub fn new() -> FewestInFlight {
+        FewestInFlight::default()
+    }
+
+    /// Smaller is better.
+    fn rank(candidate: &Candidate, share_cap: u32) -> (bool, bool, u32) {
+        (candidate.set_aside, candidate.given >= share_cap, candidate.in_flight)
+    }
+}
+
+impl HolderPolicy for FewestInFlight {
+    fn choose(&mut self, candidates: &[Candidate], share_cap: u32) -> usize {
+        best_in_turn(&mut self.turn, candidates, |candidate| Self::rank(candidate, share_cap))
     }
 }
 
@@ -159,6 +191,21 @@ mod tests {
             seen[policy.choose(&candidates, NO_CAP)] += 1;
         }
         assert_eq!(seen, [10, 10, 10]);
+    }
+
+    #[test]
+    fn fewest_in_flight_spreads_requests_and_ignores_counts_handed_out() {
+        let mut policy = FewestInFlight::new();
+        // A seed that has handed out far more is still asked when fewer requests are out to it.
+        let (seed, partial) = (candidate(1, 900, 1), candidate(2, 3, 2));
+        assert_eq!(policy.choose(&[seed, partial], NO_CAP), 0);
+        let refused = Candidate { set_aside: true, ..candidate(3, 0, 0) };
+        assert_eq!(policy.choose(&[refused, partial], NO_CAP), 1, "a holder that refused lately comes last");
+        let mut seen = [0; 3];
+        for _ in 0..30 {
+            seen[policy.choose(&[candidate(1, 5, 0), candidate(2, 0, 0), candidate(3, 9, 0)], NO_CAP)] += 1;
+        }
+        assert_eq!(seen, [10, 10, 10], "equals take turns");
     }
 
     #[test]

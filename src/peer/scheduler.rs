@@ -61,6 +61,22 @@ pub struct DownloadConfig {
     pub window: usize,
     /// The run's seed: which partial holders become this peer's neighbours comes from it.
     pub seed: u64,
+    /// How many partial holders of a file it asks, besides the seeds (see `NEIGHBOURS`).
+    pub neighbours: usize,
+    /// What it does when no holder it knows may give a segment it needs.
+    pub when_stalled: WhenStalled,
+}
+
+/// What a peer does when no holder it knows may give a segment it needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WhenStalled {
+    /// Ask the tracker for the whole swarm, and look again when it answers. The live runtime's
+    /// way: its transfers take microseconds, so by the answer some holder has moved on.
+    AskTracker,
+    /// Wait: the driver calls [`Scheduler::wake`] a while later, when what it knows of the
+    /// holders has aged. The simulated engine's way: there a transfer takes seconds, and asking
+    /// the tracker again and again meanwhile only floods it.
+    Wait,
 }
 
 /// What the scheduler decided, for its driver to carry out. The driver keeps one, hands it to
@@ -78,6 +94,9 @@ pub struct Actions {
     pub finished: Vec<FinishedFile>,
     /// Every wanted file is whole (said once, after the last of `finished`).
     pub all_finished: bool,
+    /// Stalled, waiting (`WhenStalled::Wait`): call [`Scheduler::wake`] a while later. Said once
+    /// until then.
+    pub wait: bool,
 }
 
 /// Ask the tracker what changed in the file's swarm since our view or, `from_start`, for the
@@ -227,7 +246,7 @@ impl Download {
 /// transfers (README, "How a run goes"). Each peer draws its own
 /// neighbours from the run's seed, so every holder is some peers' neighbour and uploads stay
 /// even.
-const NEIGHBOURS: usize = 4;
+pub const NEIGHBOURS: usize = 4;
 
 /// The protocol's refresh period, in segments received.
 const REFRESH_EVERY: u32 = 10;
@@ -253,6 +272,8 @@ pub struct Scheduler {
     /// for: kept to spare allocations a request.
     candidates: Vec<Candidate>,
     asks: Vec<u32>,
+    /// A wait is out (`WhenStalled::Wait`).
+    waiting: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -278,6 +299,7 @@ impl Scheduler {
             figures: DownloadFigures::default(),
             candidates: Vec::new(),
             asks: Vec::new(),
+            waiting: false,
         }
     }
 
@@ -333,6 +355,13 @@ impl Scheduler {
         }
     }
 
+    /// The wait asked for (`Actions::wait`) is over: what we know of the holders ages as at a
+    /// refresh, and stalled segments are tried again at the next decision.
+    pub fn wake(&mut self) {
+        self.waiting = false;
+        self.downloads.iter_mut().for_each(Download::refreshing);
+    }
+
     /// A holder answered one of our requests. An answer to a request not made is an error: the
     /// holder or the transport is broken.
     pub fn on_reply(
@@ -386,6 +415,11 @@ impl Scheduler {
     /// "all finished" once every wanted file is whole.
     pub fn decide(&mut self, actions: &mut Actions) {
         self.fill_window(actions);
+        let stalled = || self.downloads.iter().any(|download| !download.stalled.is_empty());
+        if self.config.when_stalled == WhenStalled::Wait && !self.waiting && self.in_flight == 0 && stalled() {
+            self.waiting = true;
+            actions.wait = true;
+        }
         if self.started && !self.all_done_sent && self.finished_files == self.config.wanted {
             self.all_done_sent = true;
             actions.all_finished = true;
@@ -441,11 +475,11 @@ impl Scheduler {
     /// neighbours, drawn again only when the swarm has grown (swarms only grow: the tracker adds
     /// every asker), not at every refresh: most refreshes bring the same members.
     fn pick_neighbours(&mut self, index: usize) {
-        let DownloadConfig { me, seed, .. } = self.config;
+        let DownloadConfig { me, seed, neighbours, .. } = self.config;
         let download = &mut self.downloads[index];
         let swarm = download.start.swarm.load();
         if swarm.len() != download.neighbours_drawn_from {
-            download.neighbours = Self::draw_neighbours(me, seed, download.start.id, &swarm);
+            download.neighbours = Self::draw_neighbours(me, seed, neighbours, download.start.id, &swarm);
             download.neighbours_drawn_from = swarm.len();
         }
         let neighbours = &download.neighbours;
@@ -459,7 +493,7 @@ impl Scheduler {
     /// score, a hash of (seed, me, file, holder). A holder keeps its score as the swarm grows,
     /// so the set changes only when a newcomer scores lower: what was learned of the neighbours
     /// stays useful.
-    fn draw_neighbours(me: PeerId, seed: u64, file: FileId, swarm: &[Holder]) -> PeerTable<bool> {
+    fn draw_neighbours(me: PeerId, seed: u64, count: usize, file: FileId, swarm: &[Holder]) -> PeerTable<bool> {
         let score = |peer: PeerId| {
             Rng::derive(seed ^ (u64::from(file.0) << 32), (u64::from(me.0) << 32) | u64::from(peer.0)).next_u64()
         };
@@ -470,7 +504,7 @@ impl Scheduler {
             .collect();
         partial.sort_unstable();
         let mut neighbours = PeerTable::new();
-        for &(_, peer) in partial.iter().take(NEIGHBOURS) {
+        for &(_, peer) in partial.iter().take(count) {
             *neighbours.row(peer) = true;
         }
         neighbours
@@ -525,13 +559,19 @@ impl Scheduler {
                 asks.push(ask);
             }
             if candidates.is_empty() {
-                download.queue.pop_front();
-                download.stalled.push(segment);
-                if !download.refresh_pending {
-                    download.refresh_pending = true;
-                    actions.refreshes.push(Refresh { file: download.start.id, from_start: true });
+                // Whether a holder is a candidate does not depend on the segment: a seed always
+                // is; a partial holder is if its bitfield shows any segment still unrequested
+                // (and this one is), or, not knowing, if it is not being probed already. So no
+                // segment of the queue has a candidate now: they all stall, at once.
+                download.stalled.extend(download.queue.drain(..));
+                match self.config.when_stalled {
+                    WhenStalled::AskTracker if !download.refresh_pending => {
+                        download.refresh_pending = true;
+                        actions.refreshes.push(Refresh { file: download.start.id, from_start: true });
+                    }
+                    _ => {}
                 }
-                continue;
+                return false;
             }
             let chosen = self.holders.choose(candidates, download.share_cap());
             let (holder, ask) = (candidates[chosen].peer, asks[chosen]);
@@ -654,7 +694,18 @@ mod tests {
         }
 
         fn with_seed(window: usize, len: u32, swarm: &[Holder], holders: Box<dyn HolderPolicy>, seed: u64) -> Bench {
-            let config = DownloadConfig { me: ME, wanted: 1, window, seed };
+            Bench::configured(window, len, swarm, holders, seed, WhenStalled::AskTracker)
+        }
+
+        fn configured(
+            window: usize,
+            len: u32,
+            swarm: &[Holder],
+            holders: Box<dyn HolderPolicy>,
+            seed: u64,
+            when_stalled: WhenStalled,
+        ) -> Bench {
+            let config = DownloadConfig { me: ME, wanted: 1, window, seed, neighbours: NEIGHBOURS, when_stalled };
             let mut scheduler = Scheduler::new(config, Box::new(InOrder), holders);
             let mut actions = Actions::default();
             let segments = Arc::new(SegmentSet::empty(len));
@@ -780,6 +831,28 @@ mod tests {
         bench.reply(5, 2, true, 1, None);
         assert_eq!(bench.decide(), [asked(5, 5, false), asked(5, 0, false)]);
         assert_eq!(bench.refreshes(), []);
+    }
+
+    #[test]
+    fn a_peer_that_waits_when_stalled_asks_no_tracker_and_waits_only_with_nothing_in_flight() {
+        let mut bench = Bench::configured(4, 6, &[partial(3)], Box::new(Prefer(vec![])), 1, WhenStalled::Wait);
+        // The holder is probed; nothing else may be asked, but a reply is still to come.
+        assert_eq!(bench.decide(), [asked(3, 0, true)]);
+        assert_eq!(bench.refreshes(), []);
+        assert!(!bench.actions.wait, "a wait while a reply may bring news");
+        // It holds nothing: with nothing in flight and nothing to ask, the peer waits, once.
+        bench.reply(3, 0, false, 0, Some(&[]));
+        assert_eq!(bench.decide(), []);
+        assert!(std::mem::take(&mut bench.actions.wait));
+        assert_eq!(bench.decide(), []);
+        assert!(!bench.actions.wait, "a second wait asked for while one is out");
+        assert_eq!(bench.refreshes(), []);
+        // The wait is over: what the holder lacked may have come since, so it is probed again
+        // (for the first segment that stalled; the refused one went behind it).
+        bench.scheduler.wake();
+        assert_eq!(bench.decide(), [asked(3, 1, true)]);
+        bench.reply(3, 1, false, 0, Some(&[2]));
+        assert_eq!(bench.decide(), [asked(3, 2, false)]);
     }
 
     #[test]
