@@ -46,6 +46,13 @@ const NEIGHBOURS: usize = 8;
 /// Pieces in flight at once: 3 MiB of 256 KiB pieces, some 6 s of a 4 Mbit/s downlink.
 const WINDOW: usize = 12;
 
+/// How many times a stalled peer's wait doubles while waits bring it nothing: up to four times
+/// a piece's time. Early in a flash crowd most peers and their neighbours have nothing, and a
+/// peer that looked again every piece time probed all its neighbours each time; with 10,000
+/// leechers, doubling twice cut the run's events by a quarter (30.9 to 23.5 million) for the
+/// same efficiency (0.842, 0.844). Doubling once cut a sixth; three times cost efficiency.
+const WAIT_DOUBLINGS: u32 = 2;
+
 /// How often, in events, the engine reports its progress.
 const PROGRESS_EVERY: u64 = 1 << 16;
 
@@ -93,6 +100,8 @@ struct SimulatedPeer {
     uploaded_bytes: u64,
     downloaded_bytes: u64,
     done_at: Option<Nanos>,
+    /// Waits in a row that ended with no piece received since: each one doubles the next.
+    fruitless_waits: u32,
 }
 
 /// The engine's queue as the network and the peers see it: every event keyed by the sequencer.
@@ -212,6 +221,7 @@ impl<'a> Engine<'a> {
                     uploaded_bytes: 0,
                     downloaded_bytes: 0,
                     done_at: None,
+                    fruitless_waits: 0,
                 }
             })
             .collect();
@@ -275,6 +285,7 @@ impl<'a> Engine<'a> {
                 self.network.handle(self.now, event, &mut self.timeline, &mut delivered);
                 for (from, to, piece) in delivered.drain(..) {
                     self.last_piece_at = self.now;
+                    self.peer(PeerId(to)).fruitless_waits = 0;
                     self.peer(PeerId(from)).uploaded_bytes += piece.bytes;
                     self.peer(PeerId(to)).downloaded_bytes += piece.bytes;
                     self.on_reply(PeerId(to), PeerId(from), piece.reply)?;
@@ -428,7 +439,9 @@ impl<'a> Engine<'a> {
             self.send(me, PeerId::TRACKER, Message::FileComplete { file: finished.file });
         }
         if std::mem::take(&mut actions.wait) {
-            let at = self.now + self.stall_wait(me);
+            let fruitless = self.peer(me).fruitless_waits;
+            self.peer(me).fruitless_waits = fruitless.saturating_add(1);
+            let at = self.now + (self.stall_wait(me) << fruitless.min(WAIT_DOUBLINGS));
             self.timeline.events.push(self.timeline.sequencer.key(at, me.0, me.0), Event::Wake);
         }
         if std::mem::take(&mut actions.all_finished) {
@@ -445,9 +458,10 @@ impl<'a> Engine<'a> {
         Ok(())
     }
 
-    /// How long a stalled peer waits before it looks again: the time a piece takes to reach it
-    /// on its own downlink (what its holders learn in that time is what may unstall it), and no
-    /// less than a round trip.
+    /// How long a stalled peer waits before it looks again, the first time: the time a piece
+    /// takes to reach it on its own downlink (what its holders learn in that time is what may
+    /// unstall it), and no less than a round trip. (Waits that bring nothing double it, up to
+    /// `WAIT_DOUBLINGS` times.)
     fn stall_wait(&self, me: PeerId) -> Nanos {
         let spec = self.scenario.peer(me);
         let class = &self.scenario.classes[spec.class as usize];

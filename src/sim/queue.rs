@@ -22,12 +22,30 @@ pub struct EventKey {
     pub seq: u64,
 }
 
-/// An event's key and where the event waits in the queue's slab, ordered by the key alone.
-/// The heap moves these small entries, not the events, which may be large (a message).
-#[derive(PartialEq, Eq, PartialOrd, Ord)]
-struct Entry {
+/// An event and its key, ordered by the key alone (keys are unique: see `Sequencer`).
+struct Entry<E> {
     key: EventKey,
-    slot: u32,
+    event: E,
+}
+
+impl<E> PartialEq for Entry<E> {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+    }
+}
+
+impl<E> Eq for Entry<E> {}
+
+impl<E> PartialOrd for Entry<E> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl<E> Ord for Entry<E> {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key.cmp(&other.key)
+    }
 }
 
 /// Numbers the events each peer causes, so that every key is unique.
@@ -54,27 +72,25 @@ impl Sequencer {
 ///
 /// A radix heap on the events' times, since simulated time only goes forward: no event is ever
 /// pushed earlier than the last one popped. An event waits in the bucket named by the highest bit
-/// in which its time differs from the last time popped; when the bucket of equal times (bucket
-/// 0) runs dry, the first non-empty bucket is spread over the lower ones from its earliest time.
-/// An event moves down at most 64 times in all, and the buckets are plain vectors, walked in
-/// order: with a million events pending, a binary heap's pops, each a walk down twenty levels
-/// scattered over tens of megabytes, were the engine's largest cost. Events of equal time are
-/// sorted by the rest of their key when their bucket is spread (in a flash crowd, tens of
-/// thousands share a nanosecond: every peer registers at 0, and equal links keep them in step);
-/// one pushed at the current time later waits in a small heap beside them.
+/// in which its time differs from the last time popped; when the events at that time run out, the
+/// first non-empty bucket is spread over the lower ones from its earliest time. An event moves
+/// down at most 64 times in all, and the buckets are plain vectors walked in order, the events
+/// in them: with a million events pending, a binary heap's pops (a walk down twenty levels
+/// scattered over tens of megabytes) were the engine's largest cost, and then, with the heap
+/// holding indices, the first touch of each event in a slab. Events of equal time are sorted by
+/// the rest of their key when their bucket is spread (in a flash crowd, tens of thousands share
+/// a nanosecond: every peer registers at 0, and equal links keep them in step); one pushed at
+/// the current time later waits in a small heap beside them.
 pub struct EventQueue<E> {
     /// The time of the last event popped: every pending event is at it or later.
     last: Nanos,
     /// Events at `last`, sorted by key, the earliest last (so that it pops off the end).
-    now: Vec<Entry>,
+    now: Vec<Entry<E>>,
     /// Events at `last` pushed since `now` was sorted, by key.
-    now_late: BinaryHeap<Reverse<Entry>>,
+    now_late: BinaryHeap<Reverse<Entry<E>>>,
     /// `later[b]`: events whose time differs from `last` first in bit `b` (from 0, the lowest).
-    later: Vec<Vec<Entry>>,
+    later: Vec<Vec<Entry<E>>>,
     len: usize,
-    /// The events, by slot; a slot is reused once its event is taken.
-    slab: Vec<Option<E>>,
-    free: Vec<u32>,
 }
 
 impl<E> Default for EventQueue<E> {
@@ -85,8 +101,6 @@ impl<E> Default for EventQueue<E> {
             now_late: BinaryHeap::new(),
             later: (0..64).map(|_| Vec::new()).collect(),
             len: 0,
-            slab: Vec::new(),
-            free: Vec::new(),
         }
     }
 }
@@ -99,25 +113,16 @@ impl<E> EventQueue<E> {
     /// Queues `event`. Its time may not be earlier than the last event's popped.
     pub fn push(&mut self, key: EventKey, event: E) {
         assert!(key.at >= self.last, "an event at {} ns, before the last popped at {} ns", key.at, self.last);
-        let slot = match self.free.pop() {
-            Some(slot) => {
-                self.slab[slot as usize] = Some(event);
-                slot
-            }
-            None => {
-                self.slab.push(Some(event));
-                u32::try_from(self.slab.len() - 1).expect("fewer than 2^32 events pending")
-            }
-        };
-        self.place(Entry { key, slot });
+        match key.at ^ self.last {
+            0 => self.now_late.push(Reverse(Entry { key, event })),
+            differ => self.later[Self::bucket(differ)].push(Entry { key, event }),
+        }
         self.len += 1;
     }
 
-    fn place(&mut self, entry: Entry) {
-        match entry.key.at ^ self.last {
-            0 => self.now_late.push(Reverse(entry)),
-            differ => self.later[63 - differ.leading_zeros() as usize].push(entry),
-        }
+    /// The bucket of an event whose time differs from `last` by the bits `differ` (not 0).
+    fn bucket(differ: Nanos) -> usize {
+        63 - differ.leading_zeros() as usize
     }
 
     /// The earliest event, taken off the queue.
@@ -130,22 +135,20 @@ impl<E> EventQueue<E> {
             for entry in entries.drain(..) {
                 match entry.key.at ^ self.last {
                     0 => self.now.push(entry),
-                    differ => self.later[63 - differ.leading_zeros() as usize].push(entry),
+                    differ => self.later[Self::bucket(differ)].push(entry),
                 }
             }
             self.later[bucket] = entries; // its room, kept for later
-            self.now.sort_unstable_by(|a, b| b.cmp(a));
+            self.now.sort_unstable_by_key(|entry| Reverse(entry.key));
         }
         let sooner_late = match (self.now.last(), self.now_late.peek()) {
-            (Some(sorted), Some(Reverse(late))) => late < sorted,
+            (Some(sorted), Some(Reverse(late))) => late.key < sorted.key,
             (None, _) => true,
             (Some(_), None) => false,
         };
-        let Entry { key, slot } =
+        let Entry { key, event } =
             if sooner_late { self.now_late.pop().map(|Reverse(entry)| entry) } else { self.now.pop() }?;
         self.len -= 1;
-        let event = self.slab[slot as usize].take().expect("a queued slot holds its event");
-        self.free.push(slot);
         Some((key, event))
     }
 
