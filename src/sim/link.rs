@@ -18,7 +18,7 @@
 //! no division but the one by `n`, which rounds down: a transfer is never served faster than its
 //! share. A completion time rounds up, for the same reason.
 
-use std::collections::VecDeque;
+use smallvec::SmallVec;
 
 /// Simulated time: nanoseconds since the start of the run.
 pub type Nanos = u64;
@@ -39,21 +39,24 @@ pub struct Link {
     service: u128,
     /// When `service` was last brought up to date.
     updated_at: Nanos,
-    /// The busy flows, in no order. A link has a few (a peer's connections that carry a piece
-    /// now), so a scan finds the next to finish sooner than a heap and a map, each a tree of
-    /// its own allocations, found theirs: in a swarm of 10,000 peers those were a tenth of the
-    /// engine's time.
-    busy: Vec<BusyFlow>,
+    /// The busy flows, in no order, each with the finish tag of the transfer it is sending.
+    busy: SmallVec<[BusyFlow; 4]>,
+    /// Every transfer on the link, in the order they joined: a flow's first is the one it is
+    /// sending, the others wait behind it.
+    queued: SmallVec<[Queued; 6]>,
 }
 
+// A link holds a few flows (a peer's connections that carry a piece now) and a few transfers,
+// kept inline in the link itself and scanned: with 100,000 peers, a heap of flows and a map of
+// per-flow queues, and then a vector of flows each with a queue of its own, were a third of
+// the engine's time, nearly all of it cache misses on their separate allocations.
+
 /// A flow with a transfer on the link.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 struct BusyFlow {
     flow: FlowId,
-    /// The finish tag of the transfer at the head of `queue`.
+    /// The finish tag of the transfer it is sending.
     tag: u128,
-    /// Its transfers and their sizes in bits, the one being sent first.
-    queue: VecDeque<(TransferId, u64)>,
 }
 
 impl BusyFlow {
@@ -63,9 +66,32 @@ impl BusyFlow {
     }
 }
 
+/// A transfer the link has sent, as `finish` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sent {
+    pub id: TransferId,
+    /// The peer at the other end.
+    pub flow: FlowId,
+    pub bits: u64,
+}
+
+/// A transfer on the link.
+#[derive(Debug, Clone, Copy)]
+struct Queued {
+    flow: FlowId,
+    id: TransferId,
+    bits: u64,
+}
+
 impl Link {
     pub fn new(capacity_bits_per_second: u64) -> Link {
-        Link { capacity: capacity_bits_per_second, service: 0, updated_at: 0, busy: Vec::new() }
+        Link {
+            capacity: capacity_bits_per_second,
+            service: 0,
+            updated_at: 0,
+            busy: SmallVec::new(),
+            queued: SmallVec::new(),
+        }
     }
 
     pub fn capacity(&self) -> u64 {
@@ -90,16 +116,13 @@ impl Link {
     /// A transfer of `bits` joins the link at `now`, behind what its flow is sending already.
     pub fn start(&mut self, now: Nanos, flow: FlowId, id: TransferId, bits: u64) {
         self.advance(now);
-        match self.busy.iter_mut().find(|busy| busy.flow == flow) {
-            Some(busy) => busy.queue.push_back((id, bits)),
-            None => {
-                let tag = self.service + u128::from(bits) * NANOS_PER_SECOND;
-                self.busy.push(BusyFlow { flow, tag, queue: VecDeque::from([(id, bits)]) });
-            }
+        if !self.busy.iter().any(|busy| busy.flow == flow) {
+            self.busy.push(BusyFlow { flow, tag: self.service + u128::from(bits) * NANOS_PER_SECOND });
         }
+        self.queued.push(Queued { flow, id, bits });
     }
 
-    /// The busy flow whose head transfer finishes first, by index in `busy`.
+    /// The busy flow whose transfer finishes first, by index in `busy`.
     fn first_to_finish(&self) -> Option<usize> {
         (0..self.busy.len()).min_by_key(|&index| self.busy[index].order())
     }
@@ -121,17 +144,19 @@ impl Link {
 
     /// The transfers finished by `now` (in finish order), taken off the link; the next transfer
     /// of each of their flows starts where the finished one's service ended.
-    pub fn finish(&mut self, now: Nanos, finished: &mut Vec<TransferId>) {
+    pub fn finish(&mut self, now: Nanos, finished: &mut Vec<Sent>) {
         self.advance(now);
         while let Some(index) = self.first_to_finish() {
-            let busy = &mut self.busy[index];
-            if busy.tag > self.service {
+            let BusyFlow { flow, tag } = self.busy[index];
+            if tag > self.service {
                 break;
             }
-            let (id, _) = busy.queue.pop_front().expect("a busy flow has a transfer");
-            finished.push(id);
-            match busy.queue.front() {
-                Some(&(_, bits)) => busy.tag += u128::from(bits) * NANOS_PER_SECOND,
+            let sent = self.queued.iter().position(|queued| queued.flow == flow).expect("a busy flow has a transfer");
+            let Queued { flow, id, bits } = self.queued.remove(sent);
+            finished.push(Sent { id, flow, bits });
+            // The flow's next transfer, if any, is the first of its behind the one sent.
+            match self.queued[sent..].iter().find(|queued| queued.flow == flow) {
+                Some(next) => self.busy[index].tag = tag + u128::from(next.bits) * NANOS_PER_SECOND,
                 None => {
                     self.busy.swap_remove(index);
                 }
@@ -154,7 +179,7 @@ mod tests {
         while let Some(at) = link.next_completion() {
             link.finish(at, &mut finished);
             assert!(!finished.is_empty(), "a completion event finished nothing at {at}");
-            done.extend(finished.drain(..).map(|id| (id, at)));
+            done.extend(finished.drain(..).map(|sent| (sent.id, at)));
         }
         done
     }
@@ -234,7 +259,7 @@ mod tests {
                 let next = link.next_completion().expect("busy");
                 now += rng.below(next - now);
                 link.finish(now, &mut finished);
-                all_done.append(&mut finished);
+                all_done.extend(finished.drain(..).map(|sent| sent.id));
             }
             all_done.extend(drain(&mut link).into_iter().map(|(id, _)| id));
             let last = link.updated_at;

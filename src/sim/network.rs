@@ -13,7 +13,7 @@
 //! Messages without a payload to speak of (requests, refusals, the tracker's) take `latency`
 //! alone; the engine schedules those itself.
 
-use super::link::{Link, Nanos, TransferId};
+use super::link::{Link, Nanos, Sent, TransferId};
 
 /// Which of a peer's two links.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,8 +27,9 @@ pub enum Direction {
 pub enum NetEvent {
     /// A link's next completion (ignored if the link's next completion has moved since).
     LinkDue { peer: u32, direction: Direction },
-    /// A piece has crossed the network and reaches the receiver's downlink.
-    Arrive { transfer: TransferId },
+    /// A piece has crossed the network and reaches the receiver's downlink. It carries what
+    /// the downlink needs, so that the piece's record is touched only when it is delivered.
+    Arrive { transfer: TransferId, from: u32, to: u32, bits: u64 },
 }
 
 /// One piece on its way, and what the engine will want back when it arrives.
@@ -67,10 +68,11 @@ pub struct Network<P> {
     /// Pieces on their way, by transfer id; freed ids are reused.
     transfers: Vec<Option<Transfer<P>>>,
     free: Vec<TransferId>,
-    /// When a piece started on the uplink, and when it reached the downlink, by transfer id.
+    /// When a piece started on the uplink, and when it reached the downlink, by transfer id:
+    /// kept only with `records`.
     started: Vec<(Nanos, Nanos)>,
     records: Option<Vec<TransferRecord>>,
-    finished: Vec<TransferId>,
+    finished: Vec<Sent>,
 }
 
 impl<P> Network<P> {
@@ -121,7 +123,9 @@ impl<P> Network<P> {
                 self.transfers.len() as TransferId - 1
             }
         };
-        self.started[id as usize] = (now, 0);
+        if self.records.is_some() {
+            self.started[id as usize] = (now, 0);
+        }
         self.uplinks[from as usize].start(now, to, id, bits);
         self.reschedule(from, Direction::Up, out);
     }
@@ -130,10 +134,10 @@ impl<P> Network<P> {
     /// downlink go to `delivered` as (sender, receiver, payload).
     pub fn handle(&mut self, now: Nanos, event: NetEvent, out: &mut impl Schedule, delivered: &mut Vec<(u32, u32, P)>) {
         match event {
-            NetEvent::Arrive { transfer } => {
-                let Some(piece) = &self.transfers[transfer as usize] else { return };
-                let (from, to, bits) = (piece.from, piece.to, piece.bits);
-                self.started[transfer as usize].1 = now;
+            NetEvent::Arrive { transfer, from, to, bits } => {
+                if self.records.is_some() {
+                    self.started[transfer as usize].1 = now;
+                }
                 self.downlinks[to as usize].start(now, from, transfer, bits);
                 self.reschedule(to, Direction::Down, out);
             }
@@ -150,15 +154,14 @@ impl<P> Network<P> {
                 match direction {
                     Direction::Up => {
                         self.uplinks[peer as usize].finish(now, &mut finished);
-                        for &transfer in &finished {
-                            let Some(piece) = &self.transfers[transfer as usize] else { continue };
-                            let at = now + self.latency;
-                            out.schedule(at, piece.to, piece.from, NetEvent::Arrive { transfer });
+                        for &Sent { id, flow: to, bits } in &finished {
+                            let arrive = NetEvent::Arrive { transfer: id, from: peer, to, bits };
+                            out.schedule(now + self.latency, to, peer, arrive);
                         }
                     }
                     Direction::Down => {
                         self.downlinks[peer as usize].finish(now, &mut finished);
-                        for &transfer in &finished {
+                        for &Sent { id: transfer, .. } in &finished {
                             let Some(piece) = self.transfers[transfer as usize].take() else { continue };
                             if let Some(records) = &mut self.records {
                                 let (up_start, down_start) = self.started[transfer as usize];

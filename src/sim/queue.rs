@@ -68,6 +68,9 @@ impl Sequencer {
     }
 }
 
+/// The most events' room an emptied bucket keeps.
+const KEEP_ROOM: usize = 1 << 12;
+
 /// Pending events, earliest first.
 ///
 /// A radix heap on the events' times, since simulated time only goes forward: no event is ever
@@ -138,7 +141,11 @@ impl<E> EventQueue<E> {
                     differ => self.later[Self::bucket(differ)].push(entry),
                 }
             }
-            self.later[bucket] = entries; // its room, kept for later
+            // Its room is kept for the bucket's next events, unless large: a bucket that once
+            // held many (at the start, every peer's first messages) would keep that for ever.
+            if entries.capacity() <= KEEP_ROOM {
+                self.later[bucket] = entries;
+            }
             self.now.sort_unstable_by_key(|entry| Reverse(entry.key));
         }
         let sooner_late = match (self.now.last(), self.now_late.peek()) {
