@@ -10,7 +10,7 @@
 //! (`queue.rs`), so a run depends on nothing but the scenario and its seed.
 
 use super::link::Nanos;
-use super::network::{NetEvent, Network, Schedule};
+use super::network::{NetEvent, Network, Schedule, TransferRecord};
 use super::outcome::{Outcome, PeerOutcome, Progress};
 use super::queue::{EventQueue, Sequencer};
 use super::scenario::Scenario;
@@ -149,8 +149,22 @@ struct Engine<'a> {
 
 /// Runs `scenario` to the end: until every peer holds what it wants.
 pub fn simulate(scenario: &Scenario, on_progress: &mut dyn FnMut(&Progress)) -> Result<Outcome, SimError> {
+    simulate_recording(scenario, on_progress, false).map(|(outcome, _)| outcome)
+}
+
+/// Runs `scenario` to the end, and, if `keep_records`, returns what every piece spent on each
+/// link (for the tests that check the links over a whole run; kept only then, since a record
+/// a piece is memory a large run has no use for).
+fn simulate_recording(
+    scenario: &Scenario,
+    on_progress: &mut dyn FnMut(&Progress),
+    keep_records: bool,
+) -> Result<(Outcome, Vec<TransferRecord>), SimError> {
     refuse_what_cannot_finish(scenario)?;
     let mut engine = Engine::new(scenario);
+    if keep_records {
+        engine.network.keep_records();
+    }
     engine.register_everyone();
     while engine.done < engine.wanting {
         let stuck = || SimError::Stuck {
@@ -171,7 +185,8 @@ pub fn simulate(scenario: &Scenario, on_progress: &mut dyn FnMut(&Progress)) -> 
         }
     }
     on_progress(&engine.progress());
-    Ok(engine.outcome())
+    let records = engine.network.records().to_vec();
+    Ok((engine.outcome(), records))
 }
 
 /// A wanted file whose holders all upload nothing can never spread.
@@ -616,6 +631,47 @@ mod tests {
         assert_eq!(first, run(&swarm), "two runs of one swarm and seed differ");
         let other = run(&swarm.clone().with_seed(4));
         assert_ne!(first.peers, other.peers, "another seed gave the very same run");
+    }
+
+    /// A piece's time on a link, (start, end), and its bits.
+    type Span = ((Nanos, Nanos), u64);
+
+    /// The link model's promise, checked on whole runs: from the run's transfer records
+    /// alone, no link carried more than its capacity in any interval. For each link, the bits
+    /// of the pieces wholly inside [a, b] are at most capacity x (b - a); the worst intervals
+    /// start where a piece started and end where one ended, so those are all that are tried.
+    #[test]
+    fn over_a_whole_run_no_link_carries_more_than_its_capacity_in_any_interval() {
+        for (shape, swarm) in shapes() {
+            let scenario = Scenario::from_swarm(&swarm, "test.toml");
+            let (outcome, records) = simulate_recording(&scenario, &mut |_| {}, true).expect("the swarm finishes");
+            let delivered: u64 = records.iter().map(|record| record.bits / 8).sum();
+            let downloaded: u64 = outcome.peers.iter().map(|peer| peer.downloaded_bytes).sum();
+            assert_eq!(delivered, downloaded, "{shape}: a record for every piece delivered");
+            for (index, spec) in scenario.peers.iter().enumerate() {
+                let peer = index as u32 + 1;
+                let class = &scenario.classes[spec.class as usize];
+                let up = records.iter().filter(|r| r.from == peer).map(|r| (r.up, r.bits)).collect();
+                let down = records.iter().filter(|r| r.to == peer).map(|r| (r.down, r.bits)).collect();
+                let links: [(&str, u64, Vec<Span>); 2] =
+                    [("uplink", class.upload_bits_per_s, up), ("downlink", class.download_bits_per_s, down)];
+                for (name, capacity, mut spans) in links {
+                    spans.sort_unstable_by_key(|&((_, end), _)| end);
+                    for &((a, _), _) in &spans {
+                        let mut inside = 0u128;
+                        for &((start, end), bits) in spans.iter().filter(|&&((start, _), _)| start >= a) {
+                            inside += u128::from(bits);
+                            let can = u128::from(capacity) * u128::from(end - a) / 1_000_000_000;
+                            assert!(
+                                inside <= can,
+                                "{shape}: peer {peer}'s {name} carried {inside} bits in [{a}, {end}] ns, \
+                                 more than its {capacity} bit/s allow ({can}); a piece started at {start}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]
