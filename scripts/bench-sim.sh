@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# `make bench-sim`: the simulated engine on a ladder of flash crowds (one 10 Mbit/s seed,
-# leechers at 1 Mbit/s up and 4 Mbit/s down, a 100 MiB file in 256 KiB pieces, 50 ms latency:
-# DESIGN.md's worked example of the bound, at several sizes).
+# `make bench-sim`: the simulated engine on a ladder of flash crowds: inputs/swarms/flash-crowd.toml
+# (one 10 Mbit/s seed, leechers at 1 Mbit/s up and 4 Mbit/s down, a 100 MiB file in 256 KiB
+# pieces, 50 ms latency: DESIGN.md's worked example of the bound) with its leecher count changed.
 #
 # Prints and writes (to $OUT, default bench-sim-results.txt) one row per size: leechers, wall
 # seconds, peak memory (the process's maximum resident set), events, events per wall second,
@@ -15,6 +15,7 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 bin="$top/bitorrent"
 out=${OUT:-$top/bench-sim-results.txt}
+shape="$top/inputs/swarms/flash-crowd.toml"
 ladder=("$@")
 [ ${#ladder[@]} -gt 0 ] || ladder=(1000 10000 100000)
 
@@ -39,31 +40,15 @@ header=$(printf '%9s %9s %9s %11s %11s %11s %10s %10s %9s %9s' \
   leechers wall_s peak_MiB events events/s simulated_s t_min_s efficiency mean_s B/peer)
 {
   echo "# bitorrent sim benchmark, $(date -u +%F), $(nproc) cores, $(uname -m); one run per size"
-  echo "# flash crowds: 1 seed at 10 Mbit/s up; leechers 1 Mbit/s up, 4 Mbit/s down; 100 MiB in 256 KiB pieces; 50 ms"
+  echo "# swarms: inputs/swarms/flash-crowd.toml (1 seed at 10 Mbit/s up; leechers 1 Mbit/s up, 4 Mbit/s down; 100 MiB in 256 KiB pieces; 50 ms), N leechers"
   echo "$header"
 } | tee "$out"
 
 for leechers in "${ladder[@]}"; do
   swarm="$scratch/flash-crowd-$leechers.toml"
-  cat >"$swarm" <<EOF
-seed = 7
-[file]
-size = "100 MiB"
-piece = "256 KiB"
-[network]
-latency = "50 ms"
-[[peers]]
-name = "seed"
-count = 1
-upload = "10 Mbit/s"
-download = "100 Mbit/s"
-seed = true
-[[peers]]
-name = "leecher"
-count = $leechers
-upload = "1 Mbit/s"
-download = "4 Mbit/s"
-EOF
+  # The shipped flash crowd with its leecher count changed (its one `count = 1000`).
+  sed "s/^count = 1000\( .*\)\{0,1\}$/count = $leechers/" "$shape" >"$swarm"
+  grep -q "^count = $leechers$" "$swarm" || { echo "bench-sim: $shape has no leecher count to change" >&2; exit 1; }
   results="$scratch/out-$leechers"
   /usr/bin/time -f '%e %M' -o "$scratch/time" "$bin" sim "$swarm" --out "$results" --quiet
   read -r wall peak_kib <"$scratch/time"
