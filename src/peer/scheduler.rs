@@ -420,8 +420,12 @@ impl Scheduler {
     /// "all finished" once every wanted file is whole.
     pub fn decide(&mut self, actions: &mut Actions) {
         self.fill_window(actions);
-        let stalled = || self.downloads.iter().any(|download| !download.stalled.is_empty());
-        if self.config.when_stalled == WhenStalled::Wait && !self.waiting && self.in_flight == 0 && stalled() {
+        // A file waits when it has stalled segments and nothing in flight that could bring news
+        // of its holders; one file's requests do not hold another's wait back.
+        let waits = |download: &Download| {
+            !download.stalled.is_empty() && download.holders.iter().all(|(_, holder)| holder.asked == 0)
+        };
+        if self.config.when_stalled == WhenStalled::Wait && !self.waiting && self.downloads.iter().any(waits) {
             self.waiting = true;
             actions.wait = true;
         }
@@ -858,6 +862,47 @@ mod tests {
         assert_eq!(bench.decide(), [asked(3, 1, true)]);
         bench.reply(3, 1, false, 0, Some(&[2]));
         assert_eq!(bench.decide(), [asked(3, 2, false)]);
+    }
+
+    #[test]
+    fn a_stalled_file_waits_even_while_another_file_has_requests_out() {
+        let config = DownloadConfig {
+            me: ME,
+            wanted: 2,
+            window: 3,
+            seed: 1,
+            neighbours: NEIGHBOURS,
+            when_stalled: WhenStalled::Wait,
+        };
+        let mut scheduler = Scheduler::new(config, Box::new(InOrder), Box::new(Prefer(vec![])));
+        let mut actions = Actions::default();
+        scheduler.start();
+        // File 0 has one partial holder, peer 3; file 1 a seed, peer 2, and many segments.
+        for (id, holders, len) in [(0, vec![partial(3)], 4), (1, vec![seed(2)], 40)] {
+            let name = FileName::new(&format!("file{id}")).expect("a good name");
+            let hashes = Hashes::new(vec![SegmentHash([b'a'; SegmentHash::LEN]); len]);
+            let segments = Arc::new(SegmentSet::empty(len as u32));
+            let swarm = Arc::new(SnapshotCell::new(holders));
+            scheduler.add_file(FileStart { id: FileId(id), name, hashes, segments, swarm }, &mut actions);
+        }
+        scheduler.decide(&mut actions);
+        let asked: Vec<(u32, u32)> = actions
+            .requests
+            .drain(..)
+            .map(|(to, message)| match message {
+                Message::SegmentRequest { file, .. } => (to.0, file.0),
+                other => panic!("the scheduler sent {other:?}"),
+            })
+            .collect();
+        assert_eq!(asked, [(3, 0), (2, 1), (2, 1)], "a probe for file 0, the rest of the window to the seed");
+        assert!(!actions.wait);
+        // Peer 3 holds nothing of file 0: file 0 has nothing in flight and nothing to ask, and
+        // waits, though file 1's requests are still out.
+        let refusal = Reply { from: PeerId(3), file: FileId(0), segment: 0, granted: false, load: 0, held: vec![0] };
+        scheduler.on_reply(refusal, &mut actions).expect("a reply to a request");
+        scheduler.decide(&mut actions);
+        assert!(scheduler.in_flight() > 0, "file 1's requests are out");
+        assert!(actions.wait, "file 0 waits for news of its holder, whatever file 1 does");
     }
 
     #[test]
