@@ -124,7 +124,7 @@ struct Download {
     /// holder's bitfield to find something to ask of it when it lacks the next in `queue`.
     unrequested: Vec<u64>,
     /// Segments no holder in the current swarm would give; retried when the swarm changes.
-    stalled: Vec<u32>,
+    stalled: VecDeque<u32>,
     /// Segments received since the last swarm refresh (the protocol refreshes every 10).
     since_refresh: u32,
     /// A refresh from the start, which is always answered, is out (asked when stalled).
@@ -235,7 +235,27 @@ impl Download {
             holder.aside.refreshed();
             holder.refreshes_since_bitfield = holder.refreshes_since_bitfield.saturating_add(1);
         });
-        self.queue.extend(self.stalled.drain(..));
+        self.unstall();
+    }
+
+    /// Every segment of the queue stalls, behind those that stalled before. Moved whole when
+    /// nothing stalled before: a stall then costs neither a copy nor a second queue's room.
+    fn stall(&mut self) {
+        if self.stalled.is_empty() {
+            std::mem::swap(&mut self.queue, &mut self.stalled);
+        } else {
+            self.stalled.extend(self.queue.drain(..));
+        }
+    }
+
+    /// Stalled segments go back to the queue, behind what it holds (moved whole into an empty
+    /// one).
+    fn unstall(&mut self) {
+        if self.queue.is_empty() {
+            std::mem::swap(&mut self.queue, &mut self.stalled);
+        } else {
+            self.queue.extend(self.stalled.drain(..));
+        }
     }
 
     /// The most segments one holder should give when others can: half the file, rounded up.
@@ -333,7 +353,7 @@ impl Scheduler {
             start,
             queue,
             unrequested,
-            stalled: Vec::new(),
+            stalled: VecDeque::new(),
             since_refresh: 0,
             refresh_pending: false,
             holders: PeerTable::new(),
@@ -354,7 +374,7 @@ impl Scheduler {
         let Some(index) = self.index_of(file) else { return };
         let download = &mut self.downloads[index];
         download.refresh_pending = false;
-        download.queue.extend(download.stalled.drain(..));
+        download.unstall();
         if changed {
             self.pick_neighbours(index);
         }
@@ -572,7 +592,7 @@ impl Scheduler {
                 // is; a partial holder is if its bitfield shows any segment still unrequested
                 // (and this one is), or, not knowing, if it is not being probed already. So no
                 // segment of the queue has a candidate now: they all stall, at once.
-                download.stalled.extend(download.queue.drain(..));
+                download.stall();
                 match self.config.when_stalled {
                     WhenStalled::AskTracker if !download.refresh_pending => {
                         download.refresh_pending = true;
