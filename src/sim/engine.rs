@@ -18,7 +18,7 @@ use crate::model::{FileId, FileName, Hashes, OwnedFile, PeerId, SegmentHash};
 use crate::peer::mirror::MirroredSwarm;
 use crate::peer::policy::FewestInFlight;
 use crate::peer::scheduler::{Actions, DownloadConfig, DownloadError, FileStart, Reply, Scheduler, WhenStalled};
-use crate::peer::segments::SegmentSet;
+use crate::peer::segments::{self, SegmentSet};
 use crate::peer::{piece_policy, upload};
 use crate::sync::Arc;
 use crate::tracker::{PeerSet, Tracker, TrackerError};
@@ -29,18 +29,18 @@ use crate::wire::{Holder, Message};
 /// drawn at random, a view of 80 also keeps each peer's memory small whatever the swarm's size.
 pub const VIEW_CAP: usize = 80;
 
-/// How a simulated peer downloads. The live runtime's settings suit transfers that take
-/// microseconds: a window of 32 requests, 4 neighbours, the least loaded holder by segments
-/// handed out, the tracker asked again at once when stalled. On links where a piece takes
-/// seconds each was measured to waste the swarm's upload (a 100-leecher flash crowd of a 100 MiB
-/// file finished at 0.04 of the bound, and the seed uploaded at a tenth of its rate: counts of
-/// segments handed out make a fast seed look busy). A simulated peer is set up as a BitTorrent
-/// client is: a peer set of some neighbours besides the seeds, some seconds of data in flight,
-/// requests spread over holders by how many are out to each (`FewestInFlight`: a fast holder
-/// answers sooner, so it is asked again sooner), and, when nothing can be asked, a wait
-/// (`stall_wait`) rather than the tracker asked again. README, "The simulated peer", has the
-/// figures behind each value.
-///
+// How a simulated peer downloads. The live runtime's settings suit transfers that take
+// microseconds: a window of 32 requests, 4 neighbours, the least loaded holder by segments
+// handed out, the tracker asked again at once when stalled. On links where a piece takes
+// seconds each was measured to waste the swarm's upload (a 100-leecher flash crowd of a 100 MiB
+// file finished at 0.04 of the bound, and the seed uploaded at a tenth of its rate: counts of
+// segments handed out make a fast seed look busy). A simulated peer is set up as a BitTorrent
+// client is: a peer set of some neighbours besides the seeds, some seconds of data in flight,
+// requests spread over holders by how many are out to each (`FewestInFlight`: a fast holder
+// answers sooner, so it is asked again sooner), and, when nothing can be asked, a wait
+// (`stall_wait`) rather than the tracker asked again. README, "The simulated peer", has the
+// figures behind each value.
+
 /// Partial holders it asks besides the seeds.
 const NEIGHBOURS: usize = 8;
 /// Pieces in flight at once: 3 MiB of 256 KiB pieces, some 6 s of a 4 Mbit/s downlink.
@@ -65,10 +65,10 @@ pub enum SimError {
     #[error("the swarm cannot finish: {file} is wanted, but every peer that holds it uploads at 0 bit/s")]
     NoUpload { file: String },
     #[error(
-        "the swarm is stuck: at {at_seconds:.3} s of simulated time no piece has arrived for an hour, \
-         and {waiting} of {wanting} peers still lack what they want"
+        "the swarm is stuck at {at_seconds:.3} s of simulated time: {why}, and {waiting} of {wanting} peers \
+         still lack what they want"
     )]
-    Stuck { at_seconds: f64, waiting: u32, wanting: u32 },
+    Stuck { at_seconds: f64, why: &'static str, waiting: u32, wanting: u32 },
     #[error(transparent)]
     Tracker(#[from] TrackerError),
     #[error("peer {peer}: {error}")]
@@ -102,6 +102,8 @@ struct SimulatedPeer {
     done_at: Option<Nanos>,
     /// Waits in a row that ended with no piece received since: each one doubles the next.
     fruitless_waits: u32,
+    /// Its uplink moves something (a free rider's does not).
+    uploads: bool,
 }
 
 /// The engine's queue as the network and the peers see it: every event keyed by the sequencer.
@@ -167,15 +169,20 @@ fn simulate_recording(
     }
     engine.register_everyone();
     while engine.done < engine.wanting {
-        let stuck = || SimError::Stuck {
+        let stuck = |why| SimError::Stuck {
             at_seconds: engine.now as f64 / 1e9,
+            why,
             waiting: engine.wanting - engine.done,
             wanting: engine.wanting,
         };
-        if engine.now.saturating_sub(engine.last_piece_at) > STUCK_AFTER {
-            return Err(stuck());
+        // A piece on a link is sure to arrive (only peers that upload send), however slow the
+        // link; with none, peers that only wait and probe for an hour are going nowhere.
+        if engine.network.in_flight() == 0 && engine.now.saturating_sub(engine.last_piece_at) > STUCK_AFTER {
+            return Err(stuck("no piece has arrived for an hour, and none is on its way"));
         }
-        let Some((key, event)) = engine.timeline.events.pop() else { return Err(stuck()) };
+        let Some((key, event)) = engine.timeline.events.pop() else {
+            return Err(stuck("nothing is left to happen"));
+        };
         debug_assert!(key.at >= engine.now, "events are handled in time order");
         engine.now = key.at;
         engine.events += 1;
@@ -237,6 +244,7 @@ impl<'a> Engine<'a> {
                     downloaded_bytes: 0,
                     done_at: None,
                     fruitless_waits: 0,
+                    uploads: scenario.classes[spec.class as usize].upload_bits_per_s > 0,
                 }
             })
             .collect();
@@ -408,10 +416,18 @@ impl<'a> Engine<'a> {
                 &format!("request for file id {}, which it does not serve", file.0),
             ));
         };
-        let reply = upload::reply(set, file, segment, with_bitfield, |granted| {
-            peer.uploaded += u64::from(granted);
-            peer.uploaded
-        });
+        let reply = if peer.uploads {
+            upload::reply(set, file, segment, with_bitfield, |granted| {
+                peer.uploaded += u64::from(granted);
+                peer.uploaded
+            })
+        } else {
+            // A peer that uploads at 0 bit/s (a free rider) could never send a piece: it says
+            // no, with a bitfield of nothing to give, so that nobody waits on it for ever and
+            // askers look elsewhere until what they know of it ages.
+            let held = vec![0; segments::bits::words_for(set.len())];
+            Message::SegmentReply { file, segment, granted: false, load: 0, held }
+        };
         let Message::SegmentReply { granted, .. } = reply else { unreachable!("upload::reply replies") };
         if granted {
             let bits = self.scenario.files[file.0 as usize].piece_bits(segment);
@@ -536,7 +552,7 @@ mod tests {
         )
     }
 
-    /// Swarms of several shapes: homogeneous, classes of different speeds, a slow seed.
+    /// Swarms of several shapes: homogeneous, classes of different speeds, a slow seed, free riders.
     fn shapes() -> Vec<(&'static str, Swarm)> {
         vec![
             (
@@ -563,6 +579,15 @@ mod tests {
                     &(class("seed", 1, "1 Mbit/s", "1 Mbit/s", true)
                         + &class("leecher", 12, "10 Mbit/s", "10 Mbit/s", false)),
                     "2 MiB",
+                ),
+            ),
+            (
+                "free riders",
+                swarm(
+                    &(class("seed", 1, "4 Mbit/s", "4 Mbit/s", true)
+                        + &class("leecher", 10, "1 Mbit/s", "4 Mbit/s", false)
+                        + &class("free rider", 10, "0 bit/s", "4 Mbit/s", false)),
+                    "6 MiB",
                 ),
             ),
         ]
@@ -615,6 +640,21 @@ mod tests {
                         peer.downloaded_bytes
                     );
                 }
+            }
+        }
+    }
+
+    /// A peer that uploads at 0 bit/s says no to every request: before it did, it said yes to
+    /// pieces its uplink could never send, and the swarm stalled on them for ever.
+    #[test]
+    fn free_riders_get_the_file_and_upload_nothing() {
+        let (_, swarm) = shapes().into_iter().find(|(shape, _)| *shape == "free riders").unwrap();
+        let outcome = run(&swarm);
+        for (index, peer) in outcome.peers.iter().enumerate() {
+            let class = swarm.class_of(PeerId(index as u32 + 1)).unwrap();
+            assert!(peer.done_at.is_some(), "peer {} ({}) never finished", index + 1, class.name);
+            if class.name == "free rider" {
+                assert_eq!(peer.uploaded_bytes, 0, "free rider {} uploaded", index + 1);
             }
         }
     }

@@ -95,6 +95,11 @@ impl<P> Network<P> {
         }
     }
 
+    /// Pieces sent and not yet delivered.
+    pub fn in_flight(&self) -> usize {
+        self.transfers.len() - self.free.len()
+    }
+
     pub fn latency(&self) -> Nanos {
         self.latency
     }
