@@ -140,6 +140,42 @@ fn every_bad_swarm_file_is_one_line_at_its_line_and_column_and_leaves_no_folder(
     }
 }
 
+/// A swarm within the peer ceiling but far beyond this machine's memory is refused at once,
+/// from the memory a peer is measured to take, before anything is allocated for it.
+#[test]
+fn a_swarm_too_large_for_the_memory_is_refused_before_it_runs() {
+    // 16,777,215 peers at 11 KB or more each: over 190 GB.
+    let huge = spoilt("count = 30", "count = 16777214");
+    let available_gb = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find_map(|l| l.strip_prefix("MemAvailable:")?.trim().strip_suffix("kB")?.trim().parse::<u64>().ok())
+        })
+        .map(|kib| kib as f64 * 1024.0 / 1e9);
+    match available_gb {
+        Some(gb) if gb < 150.0 => {}
+        other => {
+            eprintln!(
+                "skipped: this machine's free memory ({other:?} GB) may hold 16 million peers, or cannot be read"
+            );
+            return;
+        }
+    }
+    let scratch = Scratch::new("sim-huge");
+    write(scratch.join("swarm.toml"), huge);
+    let before = entries(scratch.path());
+    let run = bitorrent(scratch.path(), &["sim", "swarm.toml"], TIMEOUT);
+    assert_one_line_refusal(
+        &run,
+        "swarm.toml: ",
+        "16777215 peers of a 16-piece file need about",
+        scratch.path(),
+        &before,
+    );
+    assert!(!scratch.join("sim-out").exists(), "a results folder was created");
+}
+
 #[test]
 fn a_bad_swarm_file_leaves_earlier_results_as_they_were() {
     let scratch = Scratch::new("sim-bad-keeps");
