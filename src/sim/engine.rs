@@ -124,10 +124,15 @@ impl Timeline {
     }
 }
 
-/// A granted piece on its way: the reply it answers with, carried with the data.
+/// A granted piece on its way, with the "yes" it carries: the holder's answer but for its
+/// sender, who is the network's to know. Kept small: every piece on a link holds one (a whole
+/// `Message` made it 112 bytes a piece, and ten or so pieces are in flight for each peer).
 struct Piece {
-    reply: Message,
-    bytes: u64,
+    file: FileId,
+    segment: u32,
+    load: u32,
+    /// The holder's bitfield, when the request asked for it.
+    held: Vec<u64>,
 }
 
 struct Engine<'a> {
@@ -309,9 +314,12 @@ impl<'a> Engine<'a> {
                 for (from, to, piece) in delivered.drain(..) {
                     self.last_piece_at = self.now;
                     self.peer(PeerId(to)).fruitless_waits = 0;
-                    self.peer(PeerId(from)).uploaded_bytes += piece.bytes;
-                    self.peer(PeerId(to)).downloaded_bytes += piece.bytes;
-                    self.on_reply(PeerId(to), PeerId(from), piece.reply)?;
+                    let bytes = self.scenario.files[piece.file.0 as usize].piece_bits(piece.segment) / 8;
+                    self.peer(PeerId(from)).uploaded_bytes += bytes;
+                    self.peer(PeerId(to)).downloaded_bytes += bytes;
+                    let Piece { file, segment, load, held } = piece;
+                    let reply = Reply { from: PeerId(from), file, segment, granted: true, load, held };
+                    self.on_reply(PeerId(to), reply)?;
                 }
                 self.delivered = delivered;
                 Ok(())
@@ -362,7 +370,9 @@ impl<'a> Engine<'a> {
                 self.answer(me, from, file, segment, with_bitfield)
             }
             // A refusal: no data, so it came by latency alone. A yes comes with its piece.
-            reply @ Message::SegmentReply { granted: false, .. } => self.on_reply(me, from, reply),
+            Message::SegmentReply { file, segment, granted: false, load, held } => {
+                self.on_reply(me, Reply { from, file, segment, granted: false, load, held })
+            }
             Message::Stop => Ok(()),
             other => Err(self.unexpected(me, from, &format!("{:?}", other.kind()))),
         }
@@ -428,23 +438,20 @@ impl<'a> Engine<'a> {
             let held = vec![0; segments::bits::words_for(set.len())];
             Message::SegmentReply { file, segment, granted: false, load: 0, held }
         };
-        let Message::SegmentReply { granted, .. } = reply else { unreachable!("upload::reply replies") };
-        if granted {
-            let bits = self.scenario.files[file.0 as usize].piece_bits(segment);
-            let piece = Piece { reply, bytes: bits / 8 };
-            self.network.send(self.now, me.0, asker.0, bits, piece, &mut self.timeline);
-        } else {
-            self.send(me, asker, reply);
+        match reply {
+            Message::SegmentReply { granted: true, load, held, .. } => {
+                let bits = self.scenario.files[file.0 as usize].piece_bits(segment);
+                let piece = Piece { file, segment, load, held };
+                self.network.send(self.now, me.0, asker.0, bits, piece, &mut self.timeline);
+            }
+            refusal => self.send(me, asker, refusal),
         }
         Ok(())
     }
 
-    fn on_reply(&mut self, me: PeerId, from: PeerId, reply: Message) -> Result<(), SimError> {
-        let Message::SegmentReply { file, segment, granted, load, held } = reply else {
-            return Err(self.unexpected(me, from, "reply that is not one"));
-        };
+    fn on_reply(&mut self, me: PeerId, reply: Reply) -> Result<(), SimError> {
         let mut actions = std::mem::take(&mut self.actions);
-        let result = self.peer(me).scheduler.on_reply(Reply { from, file, segment, granted, load, held }, &mut actions);
+        let result = self.peer(me).scheduler.on_reply(reply, &mut actions);
         self.actions = actions;
         result.map_err(|error| SimError::Download { peer: me, error })?;
         self.decide(me)
