@@ -293,28 +293,12 @@ pub fn progress_text(progress: &Progress, elapsed: Duration) -> String {
 mod tests {
     use super::*;
     use crate::sim::outcome::PeerOutcome;
+    use crate::sim::scratch::Folder;
 
     const SWARM: &str = "seed = 7\n[file]\nsize = \"1 MiB\"\npiece = \"256 KiB\"\n[network]\nlatency = \"20 ms\"\n\
                          [[peers]]\nname = \"seed\"\ncount = 1\nupload = \"8 Mbit/s\"\ndownload = \"8 Mbit/s\"\n\
                          seed = true\n[[peers]]\nname = \"leecher\"\ncount = 2\nupload = \"8 Mbit/s\"\n\
                          download = \"8 Mbit/s\"\n";
-
-    struct Folder(PathBuf);
-
-    impl Folder {
-        fn new(label: &str) -> Folder {
-            let path = std::env::temp_dir().join(format!("bitorrent-command-{label}-{}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&path);
-            std::fs::create_dir_all(&path).unwrap();
-            Folder(path)
-        }
-    }
-
-    impl Drop for Folder {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
 
     /// A stand-in engine: every leecher done at 1 s, 2 s, ..., the seed at 0; reports twice.
     fn fake(scenario: &Scenario, on_progress: &mut dyn FnMut(&Progress)) -> Result<Outcome, String> {
@@ -338,7 +322,7 @@ mod tests {
 
     #[test]
     fn a_swarm_file_runs_and_its_results_are_written() {
-        let folder = Folder::new("swarm");
+        let folder = Folder::new("command-swarm");
         let request = swarm_request(&folder, None);
         let finished = run(&request, fake).unwrap();
         assert_eq!(finished.peers, 3);
@@ -371,7 +355,7 @@ mod tests {
 
     #[test]
     fn the_seed_option_overrides_the_files() {
-        let folder = Folder::new("seed");
+        let folder = Folder::new("command-seed");
         let (scenario, swarm) = load_scenario(&swarm_request(&folder, None)).unwrap();
         assert_eq!((scenario.seed, swarm.unwrap().seed()), (7, 7));
         let (scenario, swarm) = load_scenario(&swarm_request(&folder, Some(99))).unwrap();
@@ -380,7 +364,7 @@ mod tests {
 
     #[test]
     fn an_engine_error_names_the_input_and_touches_no_folder() {
-        let folder = Folder::new("engine-error");
+        let folder = Folder::new("command-engine-error");
         let request = swarm_request(&folder, None);
         let error =
             run(&request, |_: &Scenario, _: &mut dyn FnMut(&Progress)| Err("the swarm cannot finish")).unwrap_err();
@@ -408,7 +392,7 @@ mod tests {
 
     #[test]
     fn a_course_folder_takes_its_links_from_the_options() {
-        let folder = Folder::new("course");
+        let folder = Folder::new("command-course");
         let (scenario, swarm) = load_scenario(&course(&folder, "1 Mbit/s", "2.5 MB/s", "20 ms", None)).unwrap();
         assert!(swarm.is_none());
         assert_eq!(scenario.seed, DEFAULT_SEED);
@@ -425,7 +409,7 @@ mod tests {
 
     #[test]
     fn bad_course_options_are_one_line_each() {
-        let folder = Folder::new("course-bad");
+        let folder = Folder::new("command-course-bad");
         for (request, expected) in [
             (
                 course(&folder, "1 Mbps", "1 Mbit/s", "1 ms", None),

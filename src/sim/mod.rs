@@ -21,6 +21,8 @@ pub mod outcome;
 pub mod queue;
 pub mod results;
 pub mod scenario;
+#[cfg(all(test, not(feature = "loom")))]
+mod scratch;
 pub mod swarm;
 pub mod theory;
 pub mod units;

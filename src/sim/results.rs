@@ -412,6 +412,7 @@ fn fresh_sibling(parent: &Path, name: &str, what: &str) -> std::io::Result<PathB
 mod tests {
     use super::*;
     use crate::sim::outcome::PeerOutcome;
+    use crate::sim::scratch::{Folder, names};
     use crate::sim::swarm;
 
     const SWARM: &str = "seed = 7\n[file]\nsize = \"4 MiB\"\npiece = \"256 KiB\"\n[network]\nlatency = \"20 ms\"\n\
@@ -439,34 +440,6 @@ mod tests {
             simulated: 40_500_000_001,
             events: 1234,
         }
-    }
-
-    struct Folder(PathBuf);
-
-    impl Folder {
-        fn new(label: &str) -> Folder {
-            let path = std::env::temp_dir().join(format!("bitorrent-results-{label}-{}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&path);
-            std::fs::create_dir_all(&path).unwrap();
-            Folder(path)
-        }
-
-        fn names(&self) -> Vec<String> {
-            names(&self.0)
-        }
-    }
-
-    impl Drop for Folder {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-
-    fn names(dir: &Path) -> Vec<String> {
-        let mut names: Vec<String> =
-            std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
-        names.sort();
-        names
     }
 
     #[test]
@@ -610,7 +583,7 @@ mod tests {
 
     #[test]
     fn a_course_scenario_uses_its_own_bound_and_no_swarm_fields() {
-        let folder = Folder::new("course");
+        let folder = Folder::new("results-course");
         let hash = |c: char| c.to_string().repeat(32);
         std::fs::write(folder.0.join("in1.txt"), format!("1\nf 2\n{}\n{}\n0\n", hash('a'), hash('b'))).unwrap();
         std::fs::write(folder.0.join("in2.txt"), "0\n1\nf\n").unwrap();
@@ -646,7 +619,7 @@ mod tests {
 
     #[test]
     fn a_new_folder_is_written_and_no_temporary_is_left() {
-        let parent = Folder::new("new");
+        let parent = Folder::new("results-new");
         let out = parent.0.join("deeper").join("out");
         let swarm = swarm();
         let scenario = Scenario::from_swarm(&swarm, "swarm.toml");
@@ -660,7 +633,7 @@ mod tests {
 
     #[test]
     fn an_existing_folder_is_replaced_whole() {
-        let parent = Folder::new("replace");
+        let parent = Folder::new("results-replace");
         let out = parent.0.join("out");
         std::fs::create_dir(&out).unwrap();
         std::fs::write(out.join(SUMMARY), "old").unwrap();
@@ -674,7 +647,7 @@ mod tests {
 
     #[test]
     fn a_failed_write_leaves_the_old_folder_intact_and_no_temporary() {
-        let parent = Folder::new("failed");
+        let parent = Folder::new("results-failed");
         let out = parent.0.join("out");
         std::fs::create_dir(&out).unwrap();
         std::fs::write(out.join(SUMMARY), "old").unwrap();
@@ -697,7 +670,7 @@ mod tests {
 
     #[test]
     fn a_folder_that_is_not_results_is_refused_untouched() {
-        let parent = Folder::new("foreign");
+        let parent = Folder::new("results-foreign");
         let out = parent.0.join("src");
         std::fs::create_dir(&out).unwrap();
         std::fs::write(out.join("main.rs"), "fn main() {}").unwrap();
