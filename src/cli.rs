@@ -176,6 +176,10 @@ pub struct SimArgs {
     /// Print nothing but errors: no progress line, no summary line
     #[arg(long, short = 'q')]
     pub quiet: bool,
+    /// Worker threads that split the peers between them (in each rank, under mpirun); the
+    /// results are the same for any number
+    #[arg(long, short = 't', default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=i64::from(crate::sim::engine::MAX_THREADS)))]
+    pub threads: u32,
 }
 
 impl SimArgs {

@@ -185,7 +185,12 @@ fn generate(args: &GenArgs) -> ExitCode {
 
 /// `bitorrent sim`: the simulated engine, in this process; never MPI, in any build.
 fn simulate(args: &SimArgs) -> ExitCode {
-    match bitorrent::sim::command::run(&args.request(), bitorrent::sim::engine::simulate) {
+    let threads = args.threads;
+    let engine = |scenario: &bitorrent::sim::scenario::Scenario, on_progress: &mut dyn FnMut(&_)| {
+        bitorrent::sim::engine::simulate_split(scenario, threads, None, on_progress)
+            .map(|outcome| outcome.expect("a run of one rank has its outcome"))
+    };
+    match bitorrent::sim::command::run(&args.request(), engine) {
         Ok(finished) => {
             if !args.quiet || finished.leftover.is_some() {
                 console::say(finished);

@@ -18,11 +18,14 @@ pub mod engine;
 pub mod link;
 pub mod network;
 pub mod outcome;
+pub mod placement;
 pub mod queue;
 pub mod results;
 pub mod scenario;
 #[cfg(all(test, not(feature = "loom")))]
 mod scratch;
+pub mod shard;
 pub mod swarm;
 pub mod theory;
 pub mod units;
+pub mod window;

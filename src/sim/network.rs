@@ -7,13 +7,18 @@
 //! one connection one after the other, `link.rs`). So a piece that has both links to itself
 //! takes `b/u + latency + b/d`, and a stream that keeps two or more pieces in flight moves at
 //! `min(u, d)`: the downlink takes one piece while the uplink sends the next. Uploads to `k`
-//! peers get `u/k` each, and no link ever moves more than its capacity. Each link is local to
-//! its peer, so peers on different shards share nothing but the pieces in flight between them.
+//! peers get `u/k` each, and no link ever moves more than its capacity.
+//!
+//! Each link is local to its peer, and a shard's `Network` holds its own peers' links alone: a
+//! piece is the sender's shard's until it leaves the uplink, and travels to the receiver's in
+//! its `Arrive` event, a latency later. So shards share nothing but events at least a latency
+//! ahead, which is what lets them run a window of that length apart (DESIGN.md, "sharding").
 //!
 //! Messages without a payload to speak of (requests, refusals, the tracker's) take `latency`
 //! alone; the engine schedules those itself.
 
 use super::link::{Link, Nanos, Sent, TransferId};
+use super::placement::Placement;
 
 /// Which of a peer's two links.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,20 +28,32 @@ pub enum Direction {
 }
 
 /// What the network asks the engine to schedule, and hands back when it is due.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum NetEvent {
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NetEvent<P> {
     /// A link's next completion (ignored if the link's next completion has moved since).
     LinkDue { peer: u32, direction: Direction },
-    /// A piece has crossed the network and reaches the receiver's downlink. It carries what
-    /// the downlink needs, so that the piece's record is touched only when it is delivered.
-    Arrive { transfer: TransferId, from: u32, to: u32, bits: u64 },
+    /// A piece has crossed the network and reaches the receiver's downlink, with all the
+    /// receiver's shard needs of it.
+    Arrive(Arrival<P>),
 }
 
-/// One piece on its way, and what the engine will want back when it arrives.
+/// A piece reaching its receiver's downlink.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Arrival<P> {
+    pub from: u32,
+    pub to: u32,
+    pub bits: u64,
+    /// When it started on the sender's uplink (for the records).
+    pub sent_at: Nanos,
+    pub payload: P,
+}
+
+/// One piece on one of a shard's links, and what the engine will want back when it is through.
 struct Transfer<P> {
     from: u32,
     to: u32,
     bits: u64,
+    sent_at: Nanos,
     payload: P,
 }
 
@@ -52,52 +69,65 @@ pub struct TransferRecord {
 }
 
 /// Where the network puts the events it needs: the engine's queue, which keys them
-/// (`queue::Sequencer`).
-pub trait Schedule {
+/// (`queue::Sequencer`), or another shard's.
+pub trait Schedule<P> {
     /// An event at `at` for peer `to`, caused by peer `from`.
-    fn schedule(&mut self, at: Nanos, to: u32, from: u32, event: NetEvent);
+    fn schedule(&mut self, at: Nanos, to: u32, from: u32, event: NetEvent<P>);
 }
 
+/// The links of one shard's peers.
 pub struct Network<P> {
     latency: Nanos,
+    placement: Placement,
+    /// By row (`Placement::slot`).
     uplinks: Vec<Link>,
     downlinks: Vec<Link>,
     /// The completion each link has an event scheduled for; an event for another time is stale.
     up_due: Vec<Option<Nanos>>,
     down_due: Vec<Option<Nanos>>,
-    /// Pieces on their way, by transfer id; freed ids are reused.
+    /// By row: the bits each uplink has sent so far.
+    sent_bits: Vec<u64>,
+    /// Pieces on this shard's links, by transfer id (a name local to the shard, which decides
+    /// nothing); freed ids are reused.
     transfers: Vec<Option<Transfer<P>>>,
     free: Vec<TransferId>,
-    /// When a piece started on the uplink, and when it reached the downlink, by transfer id:
-    /// kept only with `records`.
-    started: Vec<(Nanos, Nanos)>,
+    /// When a piece reached the downlink, by transfer id: kept only with `records`.
+    arrived: Vec<Nanos>,
     records: Option<Vec<TransferRecord>>,
     finished: Vec<Sent>,
 }
 
 impl<P> Network<P> {
-    /// A network of peers with these (upload, download) capacities in bit/s.
-    pub fn new(latency: Nanos, capacities: impl IntoIterator<Item = (u64, u64)>) -> Network<P> {
+    /// The links of a shard's rows, with these (upload, download) capacities in bit/s, row by
+    /// row; `placement` says which row each peer has.
+    pub fn new(latency: Nanos, placement: Placement, capacities: impl IntoIterator<Item = (u64, u64)>) -> Network<P> {
         let (uplinks, downlinks): (Vec<Link>, Vec<Link>) =
             capacities.into_iter().map(|(up, down)| (Link::new(up), Link::new(down))).unzip();
-        let peers = uplinks.len();
+        let rows = uplinks.len();
         Network {
             latency,
+            placement,
             uplinks,
             downlinks,
-            up_due: vec![None; peers],
-            down_due: vec![None; peers],
+            up_due: vec![None; rows],
+            down_due: vec![None; rows],
+            sent_bits: vec![0; rows],
             transfers: Vec::new(),
             free: Vec::new(),
-            started: Vec::new(),
+            arrived: Vec::new(),
             records: None,
             finished: Vec::new(),
         }
     }
 
-    /// Pieces sent and not yet delivered.
+    /// Pieces on this shard's links, not yet delivered (pieces between shards are not counted).
     pub fn in_flight(&self) -> usize {
         self.transfers.len() - self.free.len()
+    }
+
+    /// The bits peer `id`'s uplink has sent so far (each piece counted once it is through).
+    pub fn sent_bits(&self, id: u32) -> u64 {
+        self.sent_bits[self.placement.slot(id)]
     }
 
     pub fn latency(&self) -> Nanos {
@@ -114,42 +144,57 @@ impl<P> Network<P> {
         self.records.as_deref().unwrap_or(&[])
     }
 
-    /// Sends a piece of `bits` from `from` to `to`, starting on the sender's uplink at `now`.
-    pub fn send(&mut self, now: Nanos, from: u32, to: u32, bits: u64, payload: P, out: &mut impl Schedule) {
-        let transfer = Transfer { from, to, bits, payload };
-        let id = match self.free.pop() {
+    fn hold(&mut self, transfer: Transfer<P>) -> TransferId {
+        match self.free.pop() {
             Some(id) => {
                 self.transfers[id as usize] = Some(transfer);
                 id
             }
             None => {
                 self.transfers.push(Some(transfer));
-                self.started.push((0, 0));
+                self.arrived.push(0);
                 self.transfers.len() as TransferId - 1
             }
-        };
-        if self.records.is_some() {
-            self.started[id as usize] = (now, 0);
         }
-        self.uplinks[from as usize].start(now, to, id, bits);
+    }
+
+    fn release(&mut self, id: TransferId) -> Transfer<P> {
+        let transfer = self.transfers[id as usize].take().expect("a transfer on a link is held");
+        self.free.push(id);
+        transfer
+    }
+
+    /// Sends a piece of `bits` from `from` (one of the shard's peers) to `to`, starting on the
+    /// sender's uplink at `now`.
+    pub fn send(&mut self, now: Nanos, from: u32, to: u32, bits: u64, payload: P, out: &mut impl Schedule<P>) {
+        let id = self.hold(Transfer { from, to, bits, sent_at: now, payload });
+        self.uplinks[self.placement.slot(from)].start(now, to, id, bits);
         self.reschedule(from, Direction::Up, out);
     }
 
     /// Handles one of the network's own events. Pieces that came through the receiver's
     /// downlink go to `delivered` as (sender, receiver, payload).
-    pub fn handle(&mut self, now: Nanos, event: NetEvent, out: &mut impl Schedule, delivered: &mut Vec<(u32, u32, P)>) {
+    pub fn handle(
+        &mut self,
+        now: Nanos,
+        event: NetEvent<P>,
+        out: &mut impl Schedule<P>,
+        delivered: &mut Vec<(u32, u32, P)>,
+    ) {
         match event {
-            NetEvent::Arrive { transfer, from, to, bits } => {
+            NetEvent::Arrive(Arrival { from, to, bits, sent_at, payload }) => {
+                let id = self.hold(Transfer { from, to, bits, sent_at, payload });
                 if self.records.is_some() {
-                    self.started[transfer as usize].1 = now;
+                    self.arrived[id as usize] = now;
                 }
-                self.downlinks[to as usize].start(now, from, transfer, bits);
+                self.downlinks[self.placement.slot(to)].start(now, from, id, bits);
                 self.reschedule(to, Direction::Down, out);
             }
             NetEvent::LinkDue { peer, direction } => {
+                let row = self.placement.slot(peer);
                 let due = match direction {
-                    Direction::Up => &mut self.up_due[peer as usize],
-                    Direction::Down => &mut self.down_due[peer as usize],
+                    Direction::Up => &mut self.up_due[row],
+                    Direction::Down => &mut self.down_due[row],
                 };
                 if *due != Some(now) {
                     return; // stale: the link's next completion moved after this was scheduled
@@ -158,27 +203,28 @@ impl<P> Network<P> {
                 let mut finished = std::mem::take(&mut self.finished);
                 match direction {
                     Direction::Up => {
-                        self.uplinks[peer as usize].finish(now, &mut finished);
-                        for &Sent { id, flow: to, bits } in &finished {
-                            let arrive = NetEvent::Arrive { transfer: id, from: peer, to, bits };
-                            out.schedule(now + self.latency, to, peer, arrive);
+                        self.uplinks[row].finish(now, &mut finished);
+                        for &Sent { id, .. } in &finished {
+                            let Transfer { from, to, bits, sent_at, payload } = self.release(id);
+                            self.sent_bits[row] += bits;
+                            let arrival = Arrival { from, to, bits, sent_at, payload };
+                            out.schedule(now + self.latency, to, from, NetEvent::Arrive(arrival));
                         }
                     }
                     Direction::Down => {
-                        self.downlinks[peer as usize].finish(now, &mut finished);
-                        for &Sent { id: transfer, .. } in &finished {
-                            let Some(piece) = self.transfers[transfer as usize].take() else { continue };
+                        self.downlinks[row].finish(now, &mut finished);
+                        for &Sent { id, .. } in &finished {
+                            let arrived = self.arrived[id as usize];
+                            let piece = self.release(id);
                             if let Some(records) = &mut self.records {
-                                let (up_start, down_start) = self.started[transfer as usize];
                                 records.push(TransferRecord {
                                     from: piece.from,
                                     to: piece.to,
                                     bits: piece.bits,
-                                    up: (up_start, down_start - self.latency),
-                                    down: (down_start, now),
+                                    up: (piece.sent_at, arrived - self.latency),
+                                    down: (arrived, now),
                                 });
                             }
-                            self.free.push(transfer);
                             delivered.push((piece.from, piece.to, piece.payload));
                         }
                     }
@@ -191,10 +237,11 @@ impl<P> Network<P> {
     }
 
     /// Schedules the link's next completion if it has moved.
-    fn reschedule(&mut self, peer: u32, direction: Direction, out: &mut impl Schedule) {
+    fn reschedule(&mut self, peer: u32, direction: Direction, out: &mut impl Schedule<P>) {
+        let row = self.placement.slot(peer);
         let (link, due) = match direction {
-            Direction::Up => (&self.uplinks[peer as usize], &mut self.up_due[peer as usize]),
-            Direction::Down => (&self.downlinks[peer as usize], &mut self.down_due[peer as usize]),
+            Direction::Up => (&self.uplinks[row], &mut self.up_due[row]),
+            Direction::Down => (&self.downlinks[row], &mut self.down_due[row]),
         };
         let next = link.next_completion();
         if next != *due {
@@ -209,6 +256,7 @@ impl<P> Network<P> {
 #[cfg(all(test, not(feature = "loom")))]
 mod tests {
     use super::*;
+    use crate::sim::placement::Placement;
     use crate::sim::queue::{EventQueue, Sequencer};
 
     const MBIT: u64 = 1_000_000;
@@ -217,12 +265,12 @@ mod tests {
 
     /// The engine's queue, as the network sees it.
     struct Queue {
-        events: EventQueue<NetEvent>,
+        events: EventQueue<NetEvent<u32>>,
         sequencer: Sequencer,
     }
 
-    impl Schedule for Queue {
-        fn schedule(&mut self, at: Nanos, to: u32, from: u32, event: NetEvent) {
+    impl Schedule<u32> for Queue {
+        fn schedule(&mut self, at: Nanos, to: u32, from: u32, event: NetEvent<u32>) {
             self.events.push(self.sequencer.key(at, to, from), event);
         }
     }
@@ -237,9 +285,11 @@ mod tests {
 
     impl Bench {
         fn new(latency: Nanos, capacities: &[(u64, u64)]) -> Bench {
-            let mut network = Network::new(latency, capacities.iter().copied());
+            // One shard: peer k on row k.
+            let mut network = Network::new(latency, Placement::whole(), capacities.iter().copied());
             network.keep_records();
-            let queue = Queue { events: EventQueue::new(), sequencer: Sequencer::new(capacities.len()) };
+            let queue =
+                Queue { events: EventQueue::new(), sequencer: Sequencer::new(Placement::whole(), capacities.len()) };
             Bench { network, queue, delivered: vec![] }
         }
 

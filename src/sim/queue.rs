@@ -9,6 +9,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use super::link::Nanos;
+use super::placement::Placement;
 
 /// When an event happens and how it ranks among those at the same time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -48,20 +49,24 @@ impl<E> Ord for Entry<E> {
     }
 }
 
-/// Numbers the events each peer causes, so that every key is unique.
-#[derive(Debug, Default)]
+/// Numbers the events each peer of a shard causes, so that every key is unique. A peer's
+/// events are all caused on its own shard, so its count is the same however peers are split.
+#[derive(Debug)]
 pub struct Sequencer {
+    placement: Placement,
+    /// By row of the shard (`Placement::slot`).
     next: Vec<u64>,
 }
 
 impl Sequencer {
-    pub fn new(peers: usize) -> Sequencer {
-        Sequencer { next: vec![0; peers] }
+    /// A sequencer for a shard of `slots` rows.
+    pub fn new(placement: Placement, slots: usize) -> Sequencer {
+        Sequencer { placement, next: vec![0; slots] }
     }
 
-    /// The key of the next event `from` causes for `to` at `at`.
+    /// The key of the next event `from` (one of the shard's peers) causes for `to` at `at`.
     pub fn key(&mut self, at: Nanos, to: u32, from: u32) -> EventKey {
-        let counter = &mut self.next[from as usize];
+        let counter = &mut self.next[self.placement.slot(from)];
         let seq = *counter;
         *counter += 1;
         EventKey { at, to, from, seq }
@@ -130,10 +135,21 @@ impl<E> EventQueue<E> {
 
     /// The earliest event, taken off the queue.
     pub fn pop(&mut self) -> Option<(EventKey, E)> {
+        self.pop_before(Nanos::MAX)
+    }
+
+    /// The earliest event if it happens before `end`, taken off the queue. Nothing changes
+    /// otherwise: events at `end` or later may still be pushed (a sharded run's window ends at
+    /// `end`, and what other shards send arrives then or later).
+    pub fn pop_before(&mut self, end: Nanos) -> Option<(EventKey, E)> {
         if self.now.is_empty() && self.now_late.is_empty() {
             let bucket = self.later.iter().position(|bucket| !bucket.is_empty())?;
+            let earliest = self.later[bucket].iter().map(|entry| entry.key.at).min().expect("a non-empty bucket");
+            if earliest >= end {
+                return None;
+            }
             let mut entries = std::mem::take(&mut self.later[bucket]);
-            self.last = entries.iter().map(|entry| entry.key.at).min().expect("a non-empty bucket");
+            self.last = earliest;
             // Every entry now differs from `last` in a lower bit than `bucket`, or not at all.
             for entry in entries.drain(..) {
                 match entry.key.at ^ self.last {
@@ -153,6 +169,9 @@ impl<E> EventQueue<E> {
             (None, _) => true,
             (Some(_), None) => false,
         };
+        if self.last >= end {
+            return None;
+        }
         let Entry { key, event } =
             if sooner_late { self.now_late.pop().map(|Reverse(entry)| entry) } else { self.now.pop() }?;
         self.len -= 1;
@@ -212,6 +231,23 @@ mod tests {
         let mut shuffled = keys.clone();
         rng.shuffle(&mut shuffled);
         assert_eq!(drain(&keys), drain(&shuffled));
+    }
+
+    /// A window's end: nothing at or after `end` comes out, and events may still be pushed
+    /// between the last one popped and `end` (another shard's, arriving at the window's end).
+    #[test]
+    fn pop_before_stops_at_the_window_end_and_leaves_room_behind_it() {
+        let mut queue = EventQueue::new();
+        for (at, seq) in [(10, 0), (25, 1), (40, 2)] {
+            queue.push(key(at, 1, 1, seq), seq);
+        }
+        assert_eq!(queue.pop_before(20).map(|(key, _)| key.at), Some(10));
+        assert_eq!(queue.pop_before(20), None);
+        queue.push(key(20, 2, 2, 3), 3); // at the window's end, before the 25 already queued
+        queue.push(key(25, 0, 0, 4), 4);
+        let rest: Vec<u64> = std::iter::from_fn(|| queue.pop_before(40)).map(|(_, event)| event).collect();
+        assert_eq!(rest, vec![3, 4, 1]);
+        assert_eq!(queue.pop().map(|(key, _)| key.at), Some(40));
     }
 
     /// The engine's pattern: pops interleaved with pushes at or after the time popped, times

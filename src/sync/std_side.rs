@@ -9,7 +9,7 @@ pub type Arc<T> = std::sync::Arc<T>;
 pub mod thread {
     use std::time::Duration;
 
-    pub use std::thread::JoinHandle;
+    pub use std::thread::{JoinHandle, Scope, ScopedJoinHandle};
 
     /// Spawns a named thread (names show in debuggers and panics).
     pub fn spawn_named<F, T>(name: String, body: F) -> JoinHandle<T>
@@ -18,6 +18,25 @@ pub mod thread {
         T: Send + 'static,
     {
         std::thread::Builder::new().name(name).spawn(body).expect("the OS refused to start a thread")
+    }
+
+    /// Runs `body` with a scope in which threads may borrow what the caller owns; every thread
+    /// spawned in it is joined before this returns.
+    pub fn scope<'env, T>(body: impl for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> T) -> T {
+        std::thread::scope(body)
+    }
+
+    /// Spawns a named thread in `scope`.
+    pub fn spawn_scoped<'scope, 'env, F, T>(
+        scope: &'scope Scope<'scope, 'env>,
+        name: String,
+        body: F,
+    ) -> ScopedJoinHandle<'scope, T>
+    where
+        F: FnOnce() -> T + Send + 'scope,
+        T: Send + 'scope,
+    {
+        std::thread::Builder::new().name(name).spawn_scoped(scope, body).expect("the OS refused to start a thread")
     }
 
     /// Lets another thread run. A function, not a re-export, so that clippy's

@@ -1,0 +1,564 @@
+//! One shard of a simulated run: some of the swarm's peers (and, on shard 0, the tracker), their
+//! links and their events, run window by window (`window.rs`).
+//!
+//! Every decision is the protocol core's, the same code the live runtime's actors drive: the
+//! tracker's state machine (`tracker.rs`, with a sampled peer set), each peer's download
+//! scheduler (`peer::scheduler`), its way of keeping a swarm view (`peer::mirror::MirroredSwarm`)
+//! and of answering a request (`peer::upload::reply`). What a shard adds is what the live
+//! runtime gets from the world: time, and a network. A message takes the scenario's latency; a
+//! granted piece travels through the sender's uplink, the latency and the receiver's downlink
+//! (`network.rs`), and its reply arrives with it.
+//!
+//! A shard handles its events in the queue's total order (`queue.rs`). Peers touch each other
+//! only through events, and every event for another peer happens at least a latency later: so
+//! each peer sees the same events in the same order however the peers are split, and a run's
+//! results depend on nothing but the scenario and its seed.
+
+use super::engine::SimError;
+use super::link::Nanos;
+use super::network::{NetEvent, Network, Schedule, TransferRecord};
+use super::outcome::PeerOutcome;
+use super::placement::Placement;
+use super::queue::{EventKey, EventQueue, Sequencer};
+use super::scenario::Scenario;
+use super::window::WindowReport;
+use crate::model::{FileId, FileName, Hashes, OwnedFile, PeerId, SegmentHash};
+use crate::peer::mirror::MirroredSwarm;
+use crate::peer::policy::FewestInFlight;
+use crate::peer::scheduler::{Actions, DownloadConfig, FileStart, Reply, Scheduler, WhenStalled};
+use crate::peer::segments::{self, SegmentSet};
+use crate::peer::{piece_policy, upload};
+use crate::sync::Arc;
+use crate::tracker::{PeerSet, Tracker};
+use crate::wire::{Holder, Message};
+
+/// The most members a peer's view of a swarm takes. A BitTorrent client keeps a peer set of some
+/// tens, not the swarm (mainline's limit is 80 connections); with the tracker's answers of 50
+/// drawn at random, a view of 80 also keeps each peer's memory small whatever the swarm's size.
+pub const VIEW_CAP: usize = 80;
+
+// How a simulated peer downloads. The live runtime's settings suit transfers that take
+// microseconds: a window of 32 requests, 4 neighbours, the least loaded holder by segments
+// handed out, the tracker asked again at once when stalled. On links where a piece takes
+// seconds each was measured to waste the swarm's upload (a 100-leecher flash crowd of a 100 MiB
+// file finished at 0.04 of the bound, and the seed uploaded at a tenth of its rate: counts of
+// segments handed out make a fast seed look busy). A simulated peer is set up as a BitTorrent
+// client is: a peer set of some neighbours besides the seeds, some seconds of data in flight,
+// requests spread over holders by how many are out to each (`FewestInFlight`: a fast holder
+// answers sooner, so it is asked again sooner), and, when nothing can be asked, a wait
+// (`stall_wait`) rather than the tracker asked again. README, "The simulated peer", has the
+// figures behind each value.
+
+/// Partial holders it asks besides the seeds.
+const NEIGHBOURS: usize = 8;
+/// Pieces in flight at once: 3 MiB of 256 KiB pieces, some 6 s of a 4 Mbit/s downlink.
+const WINDOW: usize = 12;
+
+/// How many times a stalled peer's wait doubles while waits bring it nothing: up to four times
+/// a piece's time. Early in a flash crowd most peers and their neighbours have nothing, and a
+/// peer that looked again every piece time probed all its neighbours each time; with 10,000
+/// leechers, doubling twice cut the run's events by a quarter (30.9 to 23.5 million) for the
+/// same efficiency (0.842, 0.844). Doubling once cut a sixth; three times cost efficiency.
+const WAIT_DOUBLINGS: u32 = 2;
+
+/// What happens at an event's time.
+#[derive(Debug)]
+pub enum Event {
+    /// The network's own: a link's next completion, a piece reaching a downlink.
+    Net(NetEvent<Piece>),
+    /// A message arrives (it was sent `latency` earlier).
+    Deliver { from: PeerId, message: Message },
+    /// A stalled peer's wait is over.
+    Wake,
+}
+
+/// An event on its way to another shard.
+pub type Routed = (EventKey, Event);
+
+/// A granted piece on its way, with the "yes" it carries: the holder's answer but for its
+/// sender, who is the network's to know. Kept small: every piece on a link holds one (a whole
+/// `Message` made it 112 bytes a piece, and ten or so pieces are in flight for each peer).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Piece {
+    pub file: FileId,
+    pub segment: u32,
+    pub load: u32,
+    /// The holder's bitfield, when the request asked for it.
+    pub held: Vec<u64>,
+}
+
+/// One peer's state: its scheduler and what it keeps beside it in the live runtime's mirror and
+/// upload server.
+struct SimulatedPeer {
+    scheduler: Scheduler,
+    /// By file id: what it holds (and serves from) of each file it owns or downloads.
+    held: Vec<Option<Arc<SegmentSet>>>,
+    /// By file id: its view of each wanted file's swarm.
+    swarms: Vec<Option<MirroredSwarm>>,
+    /// Segments handed out: its load, as the upload server counts it.
+    uploaded: u64,
+    downloaded_bytes: u64,
+    done_at: Option<Nanos>,
+    /// Waits in a row that ended with no piece received since: each one doubles the next.
+    fruitless_waits: u32,
+    /// Its uplink moves something (a free rider's does not).
+    uploads: bool,
+}
+
+/// The shard's queue as its network and peers see it: events keyed by the sequencer, kept when
+/// they are for one of its own peers, put in the outbox of their shard otherwise.
+struct Timeline {
+    placement: Placement,
+    shard: u32,
+    events: EventQueue<Event>,
+    sequencer: Sequencer,
+    /// By shard: events for it, handed over at the window's end.
+    outboxes: Vec<Vec<Routed>>,
+    /// The earliest event put in an outbox in this window.
+    earliest_sent: Option<Nanos>,
+}
+
+impl Schedule<Piece> for Timeline {
+    fn schedule(&mut self, at: Nanos, to: u32, from: u32, event: NetEvent<Piece>) {
+        self.push(at, to, from, Event::Net(event));
+    }
+}
+
+impl Timeline {
+    fn push(&mut self, at: Nanos, to: u32, from: u32, event: Event) {
+        let key = self.sequencer.key(at, to, from);
+        let shard = self.placement.shard_of(to);
+        if shard == self.shard {
+            self.events.push(key, event);
+        } else {
+            self.earliest_sent = Some(self.earliest_sent.map_or(at, |earliest| earliest.min(at)));
+            self.outboxes[shard as usize].push((key, event));
+        }
+    }
+
+    fn deliver(&mut self, at: Nanos, from: PeerId, to: PeerId, message: Message) {
+        self.push(at, to.0, from.0, Event::Deliver { from, message });
+    }
+}
+
+pub struct Shard<'a> {
+    scenario: &'a Scenario,
+    placement: Placement,
+    index: u32,
+    now: Nanos,
+    latency: Nanos,
+    timeline: Timeline,
+    network: Network<Piece>,
+    /// On shard 0 alone.
+    tracker: Option<Tracker>,
+    /// By row, from row 1: `peers[r - 1]` is the peer in row `r` (`Placement::slot`).
+    peers: Vec<SimulatedPeer>,
+    /// Scratch for a scheduler's decisions, emptied as they are carried out.
+    actions: Actions,
+    delivered: Vec<(u32, u32, Piece)>,
+    done: u32,
+    events: u64,
+    /// When a piece last arrived at one of its peers.
+    last_piece_at: Nanos,
+    /// When its last peer to be done was done.
+    last_done_at: Nanos,
+    /// In the current window: (a time, events handled before it), one for each time handled,
+    /// so that the last window can count only the events up to the run's end.
+    window_times: Vec<(Nanos, u64)>,
+}
+
+impl<'a> Shard<'a> {
+    /// Shard `index` of a run split as `placement` says.
+    pub fn new(scenario: &'a Scenario, placement: Placement, index: u32) -> Shard<'a> {
+        let count = scenario.peer_count();
+        let files = scenario.files.len();
+        let rows = placement.slots(index, count);
+        // Row 0 is the tracker's, on a link of its own that carries no pieces.
+        let capacities = std::iter::once((0, 0)).chain(placement.peers_of(index, count).map(|id| {
+            let class = scenario.class_of(PeerId(id));
+            (class.upload_bits_per_s, class.download_bits_per_s)
+        }));
+        let peers = placement
+            .peers_of(index, count)
+            .map(|id| {
+                let me = PeerId(id);
+                let spec = scenario.peer(me);
+                let pieces = piece_policy(me, scenario.seed, false);
+                let holders = Box::new(FewestInFlight::new());
+                let config = DownloadConfig {
+                    me,
+                    wanted: spec.wants.len(),
+                    window: WINDOW,
+                    seed: scenario.seed,
+                    neighbours: NEIGHBOURS,
+                    when_stalled: WhenStalled::Wait,
+                };
+                SimulatedPeer {
+                    scheduler: Scheduler::new(config, pieces, holders),
+                    held: vec![None; files],
+                    swarms: (0..files).map(|_| None).collect(),
+                    uploaded: 0,
+                    downloaded_bytes: 0,
+                    done_at: None,
+                    fruitless_waits: 0,
+                    uploads: scenario.class_of(me).upload_bits_per_s > 0,
+                }
+            })
+            .collect();
+        let tracker = (index == placement.shard_of(0)).then(|| {
+            Tracker::with_peer_set(count, PeerSet::Sample { max: PeerSet::BITTORRENT_SAMPLE, seed: scenario.seed })
+        });
+        Shard {
+            scenario,
+            placement,
+            index,
+            now: 0,
+            latency: scenario.latency_ns,
+            timeline: Timeline {
+                placement,
+                shard: index,
+                events: EventQueue::new(),
+                sequencer: Sequencer::new(placement, rows),
+                outboxes: (0..placement.shards()).map(|_| Vec::new()).collect(),
+                earliest_sent: None,
+            },
+            network: Network::new(scenario.latency_ns, placement, capacities),
+            tracker,
+            peers,
+            actions: Actions::default(),
+            delivered: Vec::new(),
+            done: 0,
+            events: 0,
+            last_piece_at: 0,
+            last_done_at: 0,
+            window_times: Vec::new(),
+        }
+    }
+
+    pub fn keep_records(&mut self) {
+        self.network.keep_records();
+    }
+
+    pub fn records(&self) -> &[TransferRecord] {
+        self.network.records()
+    }
+
+    fn peer(&mut self, id: PeerId) -> &mut SimulatedPeer {
+        &mut self.peers[self.placement.slot(id.0) - 1]
+    }
+
+    /// The events for other shards made since the last window closed, by shard.
+    pub fn outboxes(&mut self) -> &mut [Vec<Routed>] {
+        &mut self.timeline.outboxes
+    }
+
+    /// Takes in events other shards sent.
+    pub fn receive(&mut self, inbox: &mut Vec<Routed>) {
+        for (key, event) in inbox.drain(..) {
+            debug_assert_eq!(self.placement.shard_of(key.to), self.index, "an event for another shard");
+            self.timeline.events.push(key, event);
+        }
+    }
+
+    /// At time 0 every peer registers, as in the live runtime: the files it owns, with their
+    /// hashes, and the names of those it wants. A file's hashes are made up (a simulated file
+    /// has no content), the same for every owner, so that owners agree.
+    pub fn register_everyone(&mut self) {
+        let hashes: Vec<Vec<SegmentHash>> = self.scenario.files.iter().enumerate().map(made_up_hashes).collect();
+        let names: Vec<FileName> = self
+            .scenario
+            .files
+            .iter()
+            .map(|file| FileName::new(&file.name).expect("a scenario's file names are valid"))
+            .collect();
+        for id in self.placement.peers_of(self.index, self.scenario.peer_count()) {
+            let spec = self.scenario.peer(PeerId(id));
+            let owned = spec
+                .owns
+                .iter()
+                .map(|&file| OwnedFile { name: names[file as usize].clone(), hashes: hashes[file as usize].clone() })
+                .collect();
+            let wanted = spec.wants.iter().map(|&file| names[file as usize].clone()).collect();
+            self.send(PeerId(id), PeerId::TRACKER, Message::Register { owned, wanted });
+        }
+    }
+
+    /// Handles every event of its own before `end`, in order.
+    pub fn run_window(&mut self, end: Nanos) -> Result<(), SimError> {
+        self.window_times.clear();
+        self.timeline.earliest_sent = None;
+        while let Some((key, event)) = self.timeline.events.pop_before(end) {
+            debug_assert!(key.at >= self.now, "events are handled in time order");
+            if self.window_times.last().is_none_or(|&(at, _)| at != key.at) {
+                self.window_times.push((key.at, self.events));
+            }
+            self.now = key.at;
+            self.events += 1;
+            self.handle(PeerId(key.to), event)?;
+        }
+        Ok(())
+    }
+
+    /// Where the shard stands, for the window's end.
+    pub fn report(&self) -> WindowReport {
+        let queued = self.timeline.events.next_time();
+        let next = match (queued, self.timeline.earliest_sent) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        WindowReport {
+            next,
+            done: self.done,
+            events: self.events,
+            in_flight: self.network.in_flight() as u64,
+            now: self.now,
+            last_piece_at: self.last_piece_at,
+            last_done_at: self.last_done_at,
+            failed: false,
+        }
+    }
+
+    /// The events it handled up to and including time `end`, the run's end: in the last window
+    /// a shard may have gone past it.
+    pub fn events_until(&self, end: Nanos) -> u64 {
+        match self.window_times.iter().find(|&&(at, _)| at > end) {
+            Some(&(_, before)) => before,
+            None => self.events,
+        }
+    }
+
+    /// Its peers' outcomes, by id.
+    pub fn outcomes(&self) -> impl Iterator<Item = (PeerId, PeerOutcome)> + '_ {
+        self.placement.peers_of(self.index, self.scenario.peer_count()).zip(&self.peers).map(|(id, peer)| {
+            let wants_nothing = self.scenario.peer(PeerId(id)).wants.is_empty();
+            let outcome = PeerOutcome {
+                done_at: if wants_nothing { Some(0) } else { peer.done_at },
+                uploaded_bytes: self.network.sent_bits(id) / 8,
+                downloaded_bytes: peer.downloaded_bytes,
+            };
+            (PeerId(id), outcome)
+        })
+    }
+
+    /// A message from `from` to `to`, arriving after the latency.
+    fn send(&mut self, from: PeerId, to: PeerId, message: Message) {
+        self.timeline.deliver(self.now + self.latency, from, to, message);
+    }
+
+    fn handle(&mut self, at: PeerId, event: Event) -> Result<(), SimError> {
+        match event {
+            Event::Net(event) => {
+                let mut delivered = std::mem::take(&mut self.delivered);
+                self.network.handle(self.now, event, &mut self.timeline, &mut delivered);
+                for (from, to, piece) in delivered.drain(..) {
+                    self.last_piece_at = self.now;
+                    let bytes = self.scenario.files[piece.file.0 as usize].piece_bits(piece.segment) / 8;
+                    // (The sender's share is its uplink's count, on its own shard.)
+                    let peer = self.peer(PeerId(to));
+                    peer.fruitless_waits = 0;
+                    peer.downloaded_bytes += bytes;
+                    let Piece { file, segment, load, held } = piece;
+                    let reply = Reply { from: PeerId(from), file, segment, granted: true, load, held };
+                    self.on_reply(PeerId(to), reply)?;
+                }
+                self.delivered = delivered;
+                Ok(())
+            }
+            Event::Deliver { from, message } if at == PeerId::TRACKER => {
+                let tracker = self.tracker.as_mut().expect("the tracker's events go to its shard");
+                for (to, reply) in tracker.handle(from, message)? {
+                    self.send(PeerId::TRACKER, to, reply);
+                }
+                Ok(())
+            }
+            Event::Deliver { from, message } => self.at_peer(at, from, message),
+            Event::Wake => {
+                self.peer(at).scheduler.wake();
+                self.decide(at)
+            }
+        }
+    }
+
+    /// A message reaches peer `me`: what the live runtime's router, mirror, upload desk and
+    /// scheduler would do with it.
+    fn at_peer(&mut self, me: PeerId, from: PeerId, message: Message) -> Result<(), SimError> {
+        match message {
+            Message::Go { owned } => {
+                let spec = self.scenario.peer(me);
+                let pieces: Vec<u32> =
+                    spec.owns.iter().map(|&file| self.scenario.files[file as usize].pieces).collect();
+                let peer = self.peer(me);
+                for ((_, id), pieces) in owned.iter().zip(pieces) {
+                    peer.held[id.0 as usize] = Some(Arc::new(SegmentSet::full(pieces)));
+                }
+                peer.scheduler.start();
+                self.decide(me)
+            }
+            Message::Swarm { file, name, hashes, holders, version } => {
+                self.add_file(me, file, name, hashes, holders, version);
+                self.decide(me)
+            }
+            Message::SwarmUpdate { file, changes, version } => {
+                let peer = self.peer(me);
+                let Some(swarm) = peer.swarms.get_mut(file.0 as usize).and_then(Option::as_mut) else {
+                    return Err(self.unexpected(me, from, "refresh of a swarm it was never sent"));
+                };
+                let changed = swarm.update(changes, version);
+                peer.scheduler.swarm_refreshed(file, changed);
+                self.decide(me)
+            }
+            Message::SegmentRequest { file, segment, with_bitfield } => {
+                self.answer(me, from, file, segment, with_bitfield)
+            }
+            // A refusal: no data, so it came by latency alone. A yes comes with its piece.
+            Message::SegmentReply { file, segment, granted: false, load, held } => {
+                self.on_reply(me, Reply { from, file, segment, granted: false, load, held })
+            }
+            Message::Stop => Ok(()),
+            other => Err(self.unexpected(me, from, &format!("{:?}", other.kind()))),
+        }
+    }
+
+    fn unexpected(&self, peer: PeerId, from: PeerId, what: &str) -> SimError {
+        SimError::Unexpected { peer, from, what: what.to_string() }
+    }
+
+    /// The swarm of a wanted file arrives: the peer starts downloading it, serving what it gets
+    /// from the first segment on.
+    fn add_file(
+        &mut self,
+        me: PeerId,
+        file: FileId,
+        name: FileName,
+        hashes: Hashes,
+        holders: Vec<Holder>,
+        version: u32,
+    ) {
+        let segments = Arc::new(SegmentSet::empty(hashes.len() as u32));
+        let swarm = MirroredSwarm::new(holders, version, VIEW_CAP);
+        let start = FileStart { id: file, name, hashes, segments: segments.clone(), swarm: swarm.view().clone() };
+        let mut actions = std::mem::take(&mut self.actions);
+        let peer = self.peer(me);
+        peer.held[file.0 as usize] = Some(segments);
+        peer.swarms[file.0 as usize] = Some(swarm);
+        peer.scheduler.add_file(start, &mut actions);
+        self.actions = actions;
+    }
+
+    /// Peer `me` answers a request of `asker`'s, as its upload server would: a refusal goes
+    /// back by latency alone; a granted piece goes through the network.
+    fn answer(
+        &mut self,
+        me: PeerId,
+        asker: PeerId,
+        file: FileId,
+        segment: u32,
+        with_bitfield: bool,
+    ) -> Result<(), SimError> {
+        let peer = &mut self.peers[self.placement.slot(me.0) - 1];
+        let Some(set) = peer.held.get(file.0 as usize).and_then(Option::as_ref) else {
+            // The live runtime's server keeps such a request until the file's id is known (MPI
+            // orders messages per sender only). Here every peer learns its files' ids at the go,
+            // a latency before anyone can ask it: a request for another file is a bug, not a
+            // race, and dropping it would leave the asker waiting for ever.
+            return Err(self.unexpected(
+                me,
+                asker,
+                &format!("request for file id {}, which it does not serve", file.0),
+            ));
+        };
+        let reply = if peer.uploads {
+            upload::reply(set, file, segment, with_bitfield, |granted| {
+                peer.uploaded += u64::from(granted);
+                peer.uploaded
+            })
+        } else {
+            // A peer that uploads at 0 bit/s (a free rider) could never send a piece: it says
+            // no, with a bitfield of nothing to give, so that nobody waits on it for ever and
+            // askers look elsewhere until what they know of it ages.
+            let held = vec![0; segments::bits::words_for(set.len())];
+            Message::SegmentReply { file, segment, granted: false, load: 0, held }
+        };
+        match reply {
+            Message::SegmentReply { granted: true, load, held, .. } => {
+                let bits = self.scenario.files[file.0 as usize].piece_bits(segment);
+                let piece = Piece { file, segment, load, held };
+                self.network.send(self.now, me.0, asker.0, bits, piece, &mut self.timeline);
+            }
+            refusal => self.send(me, asker, refusal),
+        }
+        Ok(())
+    }
+
+    fn on_reply(&mut self, me: PeerId, reply: Reply) -> Result<(), SimError> {
+        let mut actions = std::mem::take(&mut self.actions);
+        let result = self.peer(me).scheduler.on_reply(reply, &mut actions);
+        self.actions = actions;
+        result.map_err(|error| SimError::Download { peer: me, error })?;
+        self.decide(me)
+    }
+
+    /// The scheduler decides after an event, and its decisions go out: requests to holders,
+    /// refreshes and completions to the tracker.
+    fn decide(&mut self, me: PeerId) -> Result<(), SimError> {
+        let mut actions = std::mem::take(&mut self.actions);
+        self.peer(me).scheduler.decide(&mut actions);
+        for (to, request) in actions.requests.drain(..) {
+            self.send(me, to, request);
+        }
+        for refresh in actions.refreshes.drain(..) {
+            let message = self.peers[self.placement.slot(me.0) - 1].swarms[refresh.file.0 as usize]
+                .as_ref()
+                .map(|swarm| swarm.refresh(refresh.file, refresh.from_start));
+            if let Some(message) = message {
+                self.send(me, PeerId::TRACKER, message);
+            }
+        }
+        for finished in actions.finished.drain(..) {
+            self.send(me, PeerId::TRACKER, Message::FileComplete { file: finished.file });
+        }
+        if std::mem::take(&mut actions.wait) {
+            let fruitless = self.peer(me).fruitless_waits;
+            self.peer(me).fruitless_waits = fruitless.saturating_add(1);
+            let at = self.now + (self.stall_wait(me) << fruitless.min(WAIT_DOUBLINGS));
+            self.timeline.push(at, me.0, me.0, Event::Wake);
+        }
+        if std::mem::take(&mut actions.all_finished) {
+            // A peer that wanted nothing is done from the start (`outcome`); one that wanted
+            // something, when it has the last of it.
+            if !self.scenario.peer(me).wants.is_empty() {
+                let now = self.now;
+                self.peer(me).done_at = Some(now);
+                self.done += 1;
+                self.last_done_at = now;
+            }
+            self.send(me, PeerId::TRACKER, Message::AllDone);
+        }
+        self.actions = actions;
+        Ok(())
+    }
+
+    /// How long a stalled peer waits before it looks again, the first time: the time a piece
+    /// takes to reach it on its own downlink (what its holders learn in that time is what may
+    /// unstall it), and no less than a round trip. (Waits that bring nothing double it, up to
+    /// `WAIT_DOUBLINGS` times.)
+    fn stall_wait(&self, me: PeerId) -> Nanos {
+        let spec = self.scenario.peer(me);
+        let class = &self.scenario.classes[spec.class as usize];
+        let piece_bits = spec.wants.first().map_or(0, |&file| self.scenario.files[file as usize].piece_bits(0));
+        let piece_time =
+            (u128::from(piece_bits) * 1_000_000_000).div_ceil(u128::from(class.download_bits_per_s.max(1)));
+        (piece_time as Nanos).max(2 * self.latency)
+    }
+}
+
+/// Made-up hashes for file number `index`: 32 hex digits each, distinct within the file.
+fn made_up_hashes((index, file): (usize, &super::scenario::SimFile)) -> Vec<SegmentHash> {
+    (0..file.pieces)
+        .map(|piece| {
+            let value = crate::rng::mix(((index as u64) << 32) | u64::from(piece));
+            let text = format!("{value:016x}{:016x}", crate::rng::mix(value));
+            SegmentHash::parse(&text).expect("32 hex digits make a hash")
+        })
+        .collect()
+}
