@@ -55,9 +55,7 @@ fn command_line_error(error: clap::Error) -> ExitCode {
 #[cfg(feature = "mpi")]
 fn command_line_error(error: clap::Error) -> ExitCode {
     let code = ExitCode::from(error.exit_code().clamp(0, 255) as u8);
-    let launched_by_mpirun =
-        ["OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK"].iter().any(|name| std::env::var_os(name).is_some());
-    if !launched_by_mpirun {
+    if !launched_by_mpirun() {
         let _ = error.print();
         return code;
     }
@@ -183,22 +181,92 @@ fn generate(args: &GenArgs) -> ExitCode {
     }
 }
 
-/// `bitorrent sim`: the simulated engine, in this process; never MPI, in any build.
+/// `bitorrent sim`: the simulated engine, in this process, or over the ranks of an MPI job when
+/// mpirun started it.
 fn simulate(args: &SimArgs) -> ExitCode {
+    #[cfg(feature = "mpi")]
+    if launched_by_mpirun() {
+        return simulate_on_ranks(args);
+    }
     let threads = args.threads;
     let engine = |scenario: &bitorrent::sim::scenario::Scenario, on_progress: &mut dyn FnMut(&_)| {
         bitorrent::sim::engine::simulate_split(scenario, threads, None, on_progress)
             .map(|outcome| outcome.expect("a run of one rank has its outcome"))
     };
     match bitorrent::sim::command::run(&args.request(), engine) {
-        Ok(finished) => {
-            if !args.quiet || finished.leftover.is_some() {
-                console::say(finished);
-            }
-            ExitCode::SUCCESS
-        }
+        Ok(finished) => say_finished(args, &finished),
         Err(error) => fail(error),
     }
+}
+
+fn say_finished(args: &SimArgs, finished: &bitorrent::sim::command::Finished) -> ExitCode {
+    if !args.quiet || finished.leftover.is_some() {
+        console::say(finished);
+    }
+    ExitCode::SUCCESS
+}
+
+#[cfg(feature = "mpi")]
+fn launched_by_mpirun() -> bool {
+    ["OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK"].iter().any(|name| std::env::var_os(name).is_some())
+}
+
+/// `mpirun -np R ./bitorrent sim ...`: every rank reads the input, runs its shards, and rank 0
+/// writes the results. Every rank says an error that is its own; one that all share (a bad swarm
+/// file, a stuck swarm), rank 0 alone.
+#[cfg(feature = "mpi")]
+fn simulate_on_ranks(args: &SimArgs) -> ExitCode {
+    use bitorrent::sim::engine::{self, SimError};
+    use bitorrent::sim::mpi_ranks::MpiRanks;
+
+    // Worker 0, on this thread, is the only one to call MPI.
+    let needed = if args.threads > 1 { mpi::Threading::Funneled } else { mpi::Threading::Single };
+    let Some((universe, threading)) = mpi::initialize_with_threading(needed) else {
+        return fail("MPI could not be initialised");
+    };
+    if threading < needed {
+        return fail(format!("MPI gives threading level {threading:?}; bitorrent sim needs {needed:?}"));
+    }
+    let mut ranks = MpiRanks::new(universe.world());
+    let rank = bitorrent::sim::window::Ranks::rank(&ranks);
+    let threads = args.threads;
+    let mut started = false;
+    let mut own_error = false;
+    let result = bitorrent::sim::command::run_on_rank(&args.request(), |scenario, on_progress| {
+        started = true;
+        let unready: Vec<String> = ranks
+            .poll(true)
+            .iter()
+            .enumerate()
+            .filter(|(_, ready)| !**ready)
+            .map(|(rank, _)| rank.to_string())
+            .collect();
+        if !unready.is_empty() {
+            return Err(format!("rank {} could not read the input (and says why)", unready.join(", ")));
+        }
+        engine::simulate_split(scenario, threads, Some(&mut ranks), on_progress).map_err(|error: SimError| {
+            own_error = !error.is_everyones();
+            error.to_string()
+        })
+    });
+    let code = match result {
+        Ok(Some(finished)) => say_finished(args, &finished),
+        Ok(None) => ExitCode::SUCCESS,
+        Err(error) => {
+            if !started {
+                // This rank could not read its input: the others must not wait for it. When rank
+                // 0 could not either, it says why for all.
+                own_error = ranks.poll(false)[0];
+            }
+            if rank == 0 || own_error {
+                console::say(if rank == 0 { error.to_string() } else { format!("rank {rank}: {error}") });
+            }
+            ExitCode::FAILURE
+        }
+    };
+    drop(ranks);
+    drop(universe); // MPI_Finalize, after the worker threads are joined
+    code
 }
 
 #[cfg(feature = "mpi")]

@@ -114,6 +114,16 @@ pub fn run<E: fmt::Display>(
     request: &Request,
     simulate: impl FnOnce(&Scenario, &mut dyn FnMut(&Progress)) -> Result<Outcome, E>,
 ) -> Result<Finished, CommandError> {
+    run_on_rank(request, |scenario, on_progress| simulate(scenario, on_progress).map(Some))
+        .map(|finished| finished.expect("a run in one process writes its results"))
+}
+
+/// `run` on one rank of a split run: `simulate` gives the outcome on the rank that writes the
+/// results and `None` on the others, which then write nothing and say nothing.
+pub fn run_on_rank<E: fmt::Display>(
+    request: &Request,
+    simulate: impl FnOnce(&Scenario, &mut dyn FnMut(&Progress)) -> Result<Option<Outcome>, E>,
+) -> Result<Option<Finished>, CommandError> {
     let (scenario, swarm) = load_scenario(request)?;
     let mut line = (!request.quiet && std::io::stderr().is_terminal())
         .then(|| ProgressLine::new(std::io::stderr(), Instant::now()));
@@ -127,10 +137,11 @@ pub fn run<E: fmt::Display>(
     drop(line); // clears the progress line before anything else is said
     let outcome = outcome
         .map_err(|error| CommandError::Engine { origin: scenario.origin.clone(), message: error.to_string() })?;
+    let Some(outcome) = outcome else { return Ok(None) };
     let run = Run { scenario: &scenario, swarm: swarm.as_ref(), outcome: &outcome, wall_seconds };
     let Summary { peers, simulated_seconds, t_min_seconds, efficiency, events, .. } = results::summary(&run)?;
     let written = results::write(&request.out, &run)?;
-    Ok(Finished {
+    Ok(Some(Finished {
         origin: scenario.origin.clone(),
         peers,
         simulated_seconds,
@@ -140,7 +151,7 @@ pub fn run<E: fmt::Display>(
         wall_seconds,
         out: request.out.clone(),
         leftover: written.leftover,
-    })
+    }))
 }
 
 /// The scenario `request` names, every input read and checked; with the swarm file, when it

@@ -56,6 +56,17 @@ pub enum SimError {
     WorkerPanicked { worker: u32, message: String },
 }
 
+impl SimError {
+    /// Whether every shard of a split run stops with this error, having come to it together
+    /// (from the scenario, or from the job's combined reports), rather than one shard alone.
+    pub fn is_everyones(&self) -> bool {
+        matches!(
+            self,
+            SimError::NoUpload { .. } | SimError::NoLatency { .. } | SimError::Stuck { .. } | SimError::OtherShard
+        )
+    }
+}
+
 /// The other ranks of an MPI job, as the engine needs them: to trade windows (`Ranks`), and at
 /// the end to bring every rank's peers to rank 0.
 pub trait JobRanks: Ranks<Routed> {

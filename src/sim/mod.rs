@@ -16,11 +16,14 @@
 pub mod command;
 pub mod engine;
 pub mod link;
+#[cfg(feature = "mpi")]
+pub mod mpi_ranks;
 pub mod network;
 pub mod outcome;
 pub mod placement;
 pub mod queue;
 pub mod results;
+pub mod routed;
 pub mod scenario;
 #[cfg(all(test, not(feature = "loom")))]
 mod scratch;

@@ -1,0 +1,340 @@
+//! What ranks send each other in a simulation split over an MPI job, as bytes: a window's events
+//! for another rank's shards, the shards' window reports, and at the end their peers' outcomes.
+//!
+//! Little-endian integers throughout; a message inside an event is the live runtime's own wire
+//! encoding (`wire.rs`), so what crosses ranks is read by the same decoder as what crosses the
+//! live runtime's MPI. A swarm's hashes are the largest thing sent, once to every peer: the
+//! decoder keeps one copy per file and hands that out (`Decoder`), as one rank's shards share
+//! the tracker's one list, so that a million peers do not hold a million copies.
+
+use super::engine::ShardEnd;
+use super::network::{Arrival, Direction, NetEvent};
+use super::outcome::PeerOutcome;
+use super::queue::EventKey;
+use super::shard::{Event, Piece, Routed};
+use super::window::WindowReport;
+use crate::model::{FileId, Hashes, PeerId};
+use crate::wire::{DecodeError, Message};
+
+/// Bytes that could not be read back: a bug, since only this module writes them.
+#[derive(Debug, thiserror::Error)]
+pub enum RoutedError {
+    #[error("a batch from another rank ends early while reading {0}")]
+    Truncated(&'static str),
+    #[error("a batch from another rank has an unknown event tag {0}")]
+    UnknownTag(u8),
+    #[error("a message from another rank: {0}")]
+    Message(#[from] DecodeError),
+}
+
+const DELIVER: u8 = 0;
+const ARRIVE: u8 = 1;
+const LINK_DUE: u8 = 2;
+const WAKE: u8 = 3;
+
+/// Appends `events` to `out`, counted.
+pub fn encode_batch(events: &[Routed], out: &mut Vec<u8>) {
+    put_u32(out, events.len() as u32);
+    let mut message_bytes = Vec::new();
+    for (key, event) in events {
+        put_u64(out, key.at);
+        put_u32(out, key.to);
+        put_u32(out, key.from);
+        put_u64(out, key.seq);
+        match event {
+            Event::Deliver { from, message } => {
+                out.push(DELIVER);
+                put_u32(out, from.0);
+                message.encode_into(&mut message_bytes);
+                put_u32(out, message_bytes.len() as u32);
+                out.extend_from_slice(&message_bytes);
+            }
+            Event::Net(NetEvent::Arrive(Arrival { from, to, bits, sent_at, payload })) => {
+                out.push(ARRIVE);
+                put_u32(out, *from);
+                put_u32(out, *to);
+                put_u64(out, *bits);
+                put_u64(out, *sent_at);
+                put_u32(out, payload.file.0);
+                put_u32(out, payload.segment);
+                put_u32(out, payload.load);
+                put_u32(out, payload.held.len() as u32);
+                payload.held.iter().for_each(|&word| put_u64(out, word));
+            }
+            Event::Net(NetEvent::LinkDue { peer, direction }) => {
+                out.push(LINK_DUE);
+                put_u32(out, *peer);
+                out.push(matches!(direction, Direction::Down) as u8);
+            }
+            Event::Wake => out.push(WAKE),
+        }
+    }
+}
+
+/// Reads batches back, sharing each file's hashes among the messages that carry them.
+#[derive(Default)]
+pub struct Decoder {
+    /// By file id: the copy handed out.
+    hashes: Vec<Option<Hashes>>,
+}
+
+impl Decoder {
+    /// Reads one batch (as `encode_batch` wrote it) from the front of `bytes`, into `events`;
+    /// returns the rest.
+    pub fn decode_batch<'b>(&mut self, bytes: &'b [u8], events: &mut Vec<Routed>) -> Result<&'b [u8], RoutedError> {
+        let mut input = Reader(bytes);
+        let count = input.u32("a batch's count")?;
+        events.reserve(count as usize);
+        for _ in 0..count {
+            let key = EventKey {
+                at: input.u64("a time")?,
+                to: input.u32("a peer")?,
+                from: input.u32("a peer")?,
+                seq: input.u64("a sequence number")?,
+            };
+            let event = match input.u8("an event tag")? {
+                DELIVER => {
+                    let from = PeerId(input.u32("a peer")?);
+                    let length = input.u32("a message's length")? as usize;
+                    let message = self.share_hashes(Message::decode(input.take(length, "a message")?)?);
+                    Event::Deliver { from, message }
+                }
+                ARRIVE => {
+                    let from = input.u32("a peer")?;
+                    let to = input.u32("a peer")?;
+                    let bits = input.u64("a piece's bits")?;
+                    let sent_at = input.u64("a time")?;
+                    let file = FileId(input.u32("a file id")?);
+                    let segment = input.u32("a segment")?;
+                    let load = input.u32("a load")?;
+                    let words = input.u32("a bitfield's length")? as usize;
+                    let held = (0..words).map(|_| input.u64("a bitfield")).collect::<Result<_, _>>()?;
+                    let payload = Piece { file, segment, load, held };
+                    Event::Net(NetEvent::Arrive(Arrival { from, to, bits, sent_at, payload }))
+                }
+                LINK_DUE => {
+                    let peer = input.u32("a peer")?;
+                    let direction = if input.u8("a direction")? == 1 { Direction::Down } else { Direction::Up };
+                    Event::Net(NetEvent::LinkDue { peer, direction })
+                }
+                WAKE => Event::Wake,
+                tag => return Err(RoutedError::UnknownTag(tag)),
+            };
+            events.push((key, event));
+        }
+        Ok(input.0)
+    }
+
+    /// A swarm's hashes as the copy already handed out for its file, when they are the same.
+    fn share_hashes(&mut self, message: Message) -> Message {
+        let Message::Swarm { file, name, hashes, holders, version } = message else { return message };
+        let index = file.0 as usize;
+        if self.hashes.len() <= index {
+            self.hashes.resize(index + 1, None);
+        }
+        let hashes = match &self.hashes[index] {
+            Some(shared) if **shared == *hashes => shared.clone(),
+            _ => {
+                self.hashes[index] = Some(hashes.clone());
+                hashes
+            }
+        };
+        Message::Swarm { file, name, hashes, holders, version }
+    }
+}
+
+/// The report's fields, in order, as integers (`u64::MAX` for no next event).
+pub fn encode_report(report: &WindowReport) -> [u64; 8] {
+    [
+        report.next.unwrap_or(u64::MAX),
+        u64::from(report.done),
+        report.events,
+        report.in_flight,
+        report.now,
+        report.last_piece_at,
+        report.last_done_at,
+        u64::from(report.failed),
+    ]
+}
+
+pub fn decode_report(fields: &[u64; 8]) -> WindowReport {
+    WindowReport {
+        next: (fields[0] != u64::MAX).then_some(fields[0]),
+        done: fields[1] as u32,
+        events: fields[2],
+        in_flight: fields[3],
+        now: fields[4],
+        last_piece_at: fields[5],
+        last_done_at: fields[6],
+        failed: fields[7] != 0,
+    }
+}
+
+/// A shard's end as bytes.
+pub fn encode_end(end: &ShardEnd, out: &mut Vec<u8>) {
+    put_u64(out, end.events);
+    put_u32(out, end.peers.len() as u32);
+    for (id, peer) in &end.peers {
+        put_u32(out, id.0);
+        put_u64(out, peer.done_at.unwrap_or(u64::MAX));
+        put_u64(out, peer.uploaded_bytes);
+        put_u64(out, peer.downloaded_bytes);
+    }
+}
+
+/// Reads one shard's end from the front of `bytes`; returns the rest.
+pub fn decode_end(bytes: &[u8]) -> Result<(ShardEnd, &[u8]), RoutedError> {
+    let mut input = Reader(bytes);
+    let events = input.u64("an event count")?;
+    let count = input.u32("a peer count")?;
+    let mut peers = Vec::with_capacity(count as usize);
+    for _ in 0..count {
+        let id = PeerId(input.u32("a peer")?);
+        let done_at = input.u64("a time")?;
+        let outcome = PeerOutcome {
+            done_at: (done_at != u64::MAX).then_some(done_at),
+            uploaded_bytes: input.u64("bytes")?,
+            downloaded_bytes: input.u64("bytes")?,
+        };
+        peers.push((id, outcome));
+    }
+    Ok((ShardEnd { peers, events }, input.0))
+}
+
+fn put_u32(out: &mut Vec<u8>, value: u32) {
+    out.extend_from_slice(&value.to_le_bytes());
+}
+
+fn put_u64(out: &mut Vec<u8>, value: u64) {
+    out.extend_from_slice(&value.to_le_bytes());
+}
+
+struct Reader<'b>(&'b [u8]);
+
+impl<'b> Reader<'b> {
+    fn take(&mut self, n: usize, what: &'static str) -> Result<&'b [u8], RoutedError> {
+        if self.0.len() < n {
+            return Err(RoutedError::Truncated(what));
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Ok(head)
+    }
+
+    fn u8(&mut self, what: &'static str) -> Result<u8, RoutedError> {
+        Ok(self.take(1, what)?[0])
+    }
+
+    fn u32(&mut self, what: &'static str) -> Result<u32, RoutedError> {
+        Ok(u32::from_le_bytes(self.take(4, what)?.try_into().expect("4 bytes")))
+    }
+
+    fn u64(&mut self, what: &'static str) -> Result<u64, RoutedError> {
+        Ok(u64::from_le_bytes(self.take(8, what)?.try_into().expect("8 bytes")))
+    }
+}
+
+#[cfg(all(test, not(feature = "loom")))]
+mod tests {
+    use super::*;
+    use crate::model::{FileName, SegmentHash};
+    use crate::wire::Holder;
+
+    fn key(at: u64, to: u32, from: u32, seq: u64) -> EventKey {
+        EventKey { at, to, from, seq }
+    }
+
+    fn hashes(n: u32) -> Hashes {
+        Hashes::new((0..n).map(|i| SegmentHash::parse(&format!("{:032x}", i + 1)).unwrap()).collect())
+    }
+
+    fn swarm_message(to_file: u32) -> Message {
+        Message::Swarm {
+            file: FileId(to_file),
+            name: FileName::new("file1").unwrap(),
+            hashes: hashes(5),
+            holders: vec![Holder { peer: PeerId(3), seed: true }],
+            version: 2,
+        }
+    }
+
+    #[test]
+    fn every_kind_of_event_reads_back_as_written() {
+        let events: Vec<Routed> = vec![
+            (key(50, 2, 0, 7), Event::Deliver { from: PeerId(0), message: swarm_message(0) }),
+            (key(51, 3, 4, 1), Event::Deliver { from: PeerId(4), message: Message::AllDone }),
+            (
+                key(60, 5, 6, 9),
+                Event::Net(NetEvent::Arrive(Arrival {
+                    from: 6,
+                    to: 5,
+                    bits: 2_097_152,
+                    sent_at: 12,
+                    payload: Piece { file: FileId(0), segment: 17, load: 3, held: vec![u64::MAX, 5] },
+                })),
+            ),
+            (key(61, 5, 5, 10), Event::Net(NetEvent::LinkDue { peer: 5, direction: Direction::Down })),
+            (key(62, 5, 5, 11), Event::Wake),
+        ];
+        let mut bytes = Vec::new();
+        encode_batch(&events, &mut bytes);
+        encode_batch(&events[1..2], &mut bytes);
+        let mut decoder = Decoder::default();
+        let mut read = Vec::new();
+        let rest = decoder.decode_batch(&bytes, &mut read).unwrap();
+        let rest = decoder.decode_batch(rest, &mut read).unwrap();
+        assert!(rest.is_empty());
+        let text = |events: &[Routed]| format!("{events:?}");
+        assert_eq!(text(&read[..5]), text(&events));
+        assert_eq!(text(&read[5..]), text(&events[1..2]));
+        let mut cut = Vec::new();
+        assert!(decoder.decode_batch(&bytes[..bytes.len() / 3], &mut cut).is_err(), "a batch cut short");
+    }
+
+    #[test]
+    fn a_files_hashes_are_one_copy_however_many_swarms_bring_them() {
+        let events: Vec<Routed> = (0..3)
+            .map(|n| (key(50, n + 1, 0, u64::from(n)), Event::Deliver { from: PeerId(0), message: swarm_message(0) }))
+            .collect();
+        let mut bytes = Vec::new();
+        encode_batch(&events, &mut bytes);
+        let mut read = Vec::new();
+        Decoder::default().decode_batch(&bytes, &mut read).unwrap();
+        let lists: Vec<*const SegmentHash> = read
+            .iter()
+            .map(|(_, event)| match event {
+                Event::Deliver { message: Message::Swarm { hashes, .. }, .. } => hashes.as_ptr(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert!(lists.windows(2).all(|pair| pair[0] == pair[1]), "three copies of one list");
+    }
+
+    #[test]
+    fn reports_and_ends_read_back_as_written() {
+        let report = WindowReport {
+            next: Some(9),
+            done: 3,
+            events: 1 << 40,
+            in_flight: 2,
+            now: 8,
+            last_piece_at: 7,
+            last_done_at: 6,
+            failed: true,
+        };
+        assert_eq!(decode_report(&encode_report(&report)), report);
+        let nothing = WindowReport::default();
+        assert_eq!(decode_report(&encode_report(&nothing)), nothing);
+        let end = ShardEnd {
+            peers: vec![
+                (PeerId(1), PeerOutcome { done_at: Some(0), uploaded_bytes: 5, downloaded_bytes: 0 }),
+                (PeerId(4), PeerOutcome { done_at: None, uploaded_bytes: 0, downloaded_bytes: 9 }),
+            ],
+            events: 77,
+        };
+        let mut bytes = Vec::new();
+        encode_end(&end, &mut bytes);
+        let (read, rest) = decode_end(&bytes).unwrap();
+        assert_eq!((read, rest.len()), (end, 0));
+    }
+}
