@@ -105,6 +105,15 @@ enum Handover<E> {
     Job { report: WindowReport, events: Vec<E> },
 }
 
+/// How `close` reads the other workers' batches: `Wait` for each, as it must; the loom models'
+/// planted bug does not (`Crossing::close_without_waiting`).
+#[derive(Clone, Copy)]
+enum Reading {
+    Wait,
+    #[cfg(feature = "loom")]
+    WithoutWaiting,
+}
+
 /// One worker's ends of the mailboxes to and from the other workers of its rank.
 pub struct Crossing<E> {
     worker: usize,
@@ -168,6 +177,34 @@ impl<E> Crossing<E> {
         ranks: Option<&mut (dyn Ranks<E> + 'r)>,
         inbox: &mut Vec<E>,
     ) -> Result<WindowReport, CloseError> {
+        self.close_reading(report, outboxes, ranks, inbox, Reading::Wait)
+    }
+
+    /// PLANTED BUG, for the loom models only (`loom-tests/window.rs`): `close`, except that it
+    /// reads each other worker's batch without waiting for it, and goes on without one that has
+    /// not come yet. The worker then leaves the window before every other worker has closed it:
+    /// it misses events of this window, and reads the batch it skipped in a later one. The
+    /// models must catch it.
+    #[cfg(feature = "loom")]
+    #[doc(hidden)]
+    pub fn close_without_waiting<'r>(
+        &mut self,
+        report: WindowReport,
+        outboxes: &mut [Vec<E>],
+        ranks: Option<&mut (dyn Ranks<E> + 'r)>,
+        inbox: &mut Vec<E>,
+    ) -> Result<WindowReport, CloseError> {
+        self.close_reading(report, outboxes, ranks, inbox, Reading::WithoutWaiting)
+    }
+
+    fn close_reading<'r>(
+        &mut self,
+        report: WindowReport,
+        outboxes: &mut [Vec<E>],
+        ranks: Option<&mut (dyn Ranks<E> + 'r)>,
+        inbox: &mut Vec<E>,
+        reading: Reading,
+    ) -> Result<WindowReport, CloseError> {
         debug_assert_eq!(outboxes.len(), self.shards() as usize);
         let several_ranks = self.ranks > 1;
         let mut remote: Vec<Vec<E>> = Vec::new();
@@ -187,7 +224,16 @@ impl<E> Crossing<E> {
         let mut rank_report = report;
         for worker in (0..self.workers).filter(|&worker| worker != self.worker) {
             let receiver = self.from[worker].as_ref().expect("a mailbox from every other worker");
-            match receiver.recv() {
+            let batch = match reading {
+                Reading::Wait => receiver.recv(),
+                #[cfg(feature = "loom")]
+                Reading::WithoutWaiting => match receiver.try_recv() {
+                    crate::sync::TryRecv::Item(handover) => Some(handover),
+                    crate::sync::TryRecv::Empty => continue,
+                    crate::sync::TryRecv::Closed => None,
+                },
+            };
+            match batch {
                 Some(Handover::Batch { report, events, remote: theirs }) => {
                     rank_report = rank_report.combine(report);
                     inbox.extend(events);
