@@ -39,12 +39,6 @@ fn a_downloader(scenario: &Scenario) -> u32 {
     index as u32 + 1
 }
 
-/// The run ended by itself (no hang) with a non-zero status.
-fn assert_failed_by_itself(run: &Run) {
-    assert!(!run.timed_out, "the job hung:\n{}", run.describe());
-    assert!(run.status.is_some_and(|status| !status.success()), "the job exited 0:\n{}", run.describe());
-}
-
 /// Every `client*` file in `dir` is one a peer wanted, whole: byte for byte its owner's hashes.
 fn assert_whole_or_absent(run: &Run, dir: &Path, expected: &Expected) {
     for name in client_files(dir) {
@@ -101,7 +95,7 @@ fn a_panic_ends_the_job(how: How, site: &str, actors: &str) {
         How::Local => local_env(RANKS, scratch.path(), &args, &env, BOUND),
         How::Mpirun => mpirun_env(RANKS, scratch.path(), &args, &env, BOUND),
     };
-    assert_failed_by_itself(&run);
+    run.assert_failed_by_itself();
     let message = format!("{says}{PANIC} planted this panic in the {site}");
     run.assert_stderr_mentions(&[&message]);
     assert_whole_or_absent(&run, scratch.path(), &expected);
@@ -201,7 +195,7 @@ fn mpirun_a_peer_killed_mid_run_ends_the_job() {
     });
     let ended = Instant::now();
     let killed_at = killed.unwrap_or_else(|why| panic!("{why}\n{}", run.describe()));
-    assert_failed_by_itself(&run);
+    run.assert_failed_by_itself();
     let took = ended - killed_at;
     assert!(took < Duration::from_secs(10), "the job took {took:?} to end after the kill:\n{}", run.describe());
     assert!(gone_within(&[BIN], Duration::from_secs(5)), "a rank of the job is still running after mpirun ended");
@@ -282,7 +276,7 @@ fn a_full_disk_fails_cleanly(how: How, actors: &str) {
         How::Local => local(RANKS, scratch.path(), &args, BOUND),
         How::Mpirun => mpirun(RANKS, scratch.path(), &args, BOUND),
     };
-    assert_failed_by_itself(&run);
+    run.assert_failed_by_itself();
     let failed: Vec<&String> = wanted
         .iter()
         .filter(|name| {

@@ -45,16 +45,6 @@ fn spoilt(from: &str, to: &str) -> String {
     SWARM.replacen(from, to, 1)
 }
 
-/// The entries of `dir`, hidden ones included, sorted.
-fn entries(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("list {}: {e}", dir.display()))
-        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
-
 /// A refused run: non-zero exit, exactly one line on stderr starting with `bitorrent: {prefix}`
 /// and containing `fragment`, nothing on stdout, and `dir` holding only `before`.
 fn assert_one_line_refusal(run: &Run, prefix: &str, fragment: &str, dir: &Path, before: &[String]) {
@@ -313,14 +303,6 @@ fn run_swarm(dir: &Path, text: &str, extra: &[&str]) -> Run {
     args.extend(extra);
     let _one_at_a_time = heavy_lock();
     bitorrent(dir, &args, RUN_TIMEOUT)
-}
-
-/// `summary.json` without its one nondeterministic line.
-fn summary_but_wall(dir: &Path) -> String {
-    let text = read(dir.join("summary.json"));
-    let value: serde_json::Value = serde_json::from_str(&text).expect("summary.json is JSON");
-    assert!(value["wall_seconds"].is_number(), "{text}");
-    text.lines().filter(|line| !line.trim_start().starts_with("\"wall_seconds\"")).collect::<Vec<_>>().join("\n")
 }
 
 #[test]

@@ -243,6 +243,10 @@ impl Download {
     fn stall(&mut self) {
         if self.stalled.is_empty() {
             std::mem::swap(&mut self.queue, &mut self.stalled);
+            // The emptied queue's room goes: a queue has room for the whole file, and two of
+            // them a peer were an eighth of a simulated peer's memory. Only a segment given
+            // back (`push_front`) or an unstall into a queue that is not empty needs it again.
+            self.queue.shrink_to_fit();
         } else {
             self.stalled.extend(self.queue.drain(..));
         }
@@ -253,6 +257,7 @@ impl Download {
     fn unstall(&mut self) {
         if self.queue.is_empty() {
             std::mem::swap(&mut self.queue, &mut self.stalled);
+            self.stalled.shrink_to_fit();
         } else {
             self.queue.extend(self.stalled.drain(..));
         }
@@ -309,11 +314,13 @@ pub enum DownloadError {
 
 impl Scheduler {
     pub fn new(config: DownloadConfig, pieces: Box<dyn PiecePolicy>, holders: Box<dyn HolderPolicy>) -> Scheduler {
+        // Room for exactly the files it wants: the first push would make room for four.
+        let downloads = Vec::with_capacity(config.wanted);
         Scheduler {
             config,
             pieces,
             holders,
-            downloads: Vec::new(),
+            downloads,
             by_id: Vec::new(),
             started: false,
             finished_files: 0,
@@ -516,6 +523,11 @@ impl Scheduler {
         download
             .askable
             .extend(swarm.iter().filter(|holder| holder.peer != me && (holder.seed || neighbours.get(holder.peer))));
+        // What was learned of a holder no longer asked goes, once nothing is out to it: a
+        // neighbour drawn out stays out (its score stands, and swarms only grow), and in a flash
+        // crowd each peer went through some twenty neighbours, a row of 100 bytes each.
+        let askable = &download.askable;
+        download.holders.retain(|peer, holder| holder.asked > 0 || askable.iter().any(|asked| asked.peer == peer));
     }
 
     /// This peer's neighbours among a file's partial holders: the `NEIGHBOURS` with the lowest

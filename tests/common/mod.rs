@@ -101,6 +101,24 @@ pub fn read(path: impl AsRef<Path>) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
 }
 
+/// The entries of `dir`, hidden ones included, sorted.
+pub fn entries(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("list {}: {e}", dir.display()))
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// A `bitorrent sim` results folder's `summary.json` without its one nondeterministic line.
+pub fn summary_but_wall(dir: &Path) -> String {
+    let text = read(dir.join("summary.json"));
+    let value: serde_json::Value = serde_json::from_str(&text).expect("summary.json is JSON");
+    assert!(value["wall_seconds"].is_number(), "{text}");
+    text.lines().filter(|line| !line.trim_start().starts_with("\"wall_seconds\"")).collect::<Vec<_>>().join("\n")
+}
+
 // ---------------------------------------------------------------------------------------------
 // Processes
 
@@ -161,6 +179,20 @@ pub fn rank_process(root: u32, rank: u32) -> Option<i32> {
     })
 }
 
+/// The processor time `pid` has used so far, all its threads, user and system; `None` once it is
+/// gone. A process that has used some is past its start and at work, whatever the machine's load.
+pub fn cpu_time(pid: i32) -> Option<Duration> {
+    // /proc counts in USER_HZ, which Linux fixes at 100 a second for every program's sake.
+    const TICKS_PER_SECOND: u64 = 100;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // "pid (comm) state ppid ... utime stime ...": fields 14 and 15, counted from 1; comm may
+    // hold spaces, so count from the last ')', after which state is field 3.
+    let mut after = stat[stat.rfind(')')? + 1..].split_whitespace().skip(14 - 3);
+    let mut ticks = || after.next()?.parse::<u64>().ok();
+    let (user, system) = (ticks()?, ticks()?);
+    Some(Duration::from_millis((user + system) * 1000 / TICKS_PER_SECOND))
+}
+
 /// What one run of the binary did.
 pub struct Run {
     pub command: String,
@@ -207,6 +239,12 @@ impl Run {
             "a bad input was accepted (exit status 0):\n{}",
             self.describe()
         );
+    }
+
+    /// A failed run: it ended by itself (no hang), with a non-zero status.
+    pub fn assert_failed_by_itself(&self) {
+        assert!(!self.timed_out, "the job hung:\n{}", self.describe());
+        assert!(self.status.is_some_and(|status| !status.success()), "the job exited 0:\n{}", self.describe());
     }
 
     pub fn assert_stderr_mentions(&self, fragments: &[&str]) {
