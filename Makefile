@@ -88,9 +88,10 @@ test-mpich:
 	fi
 	$(MPICH_ENV) $(CARGO) test --release --locked --test official course_test
 
-# The course's four tests with their ranks on three "hosts": Linux network namespaces on a
-# bridge, OpenMPI's rsh launcher starting its daemons in them (scripts/netns-rsh.sh), every
-# message between ranks over TCP. Needs root: without it, says why and skips, before building
+# The course's four tests, and the simulation split over 3 ranks (its results those of one
+# process), with their ranks on three "hosts": Linux network namespaces on a bridge, OpenMPI's
+# rsh launcher starting its daemons in them (scripts/netns-rsh.sh), every message between
+# ranks over TCP. Needs root: without it, says why and skips, before building
 # (so the script builds ./bitorrent itself, through make, rather than depend on it here).
 .PHONY: test-hosts
 test-hosts:

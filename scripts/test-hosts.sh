@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The course's four tests under mpirun with their ranks spread over three "hosts": Linux network
-# namespaces joined by a bridge, each with an address of its own on a private subnet, so that
-# ranks on different hosts talk over TCP between namespaces, as on a cluster. `make test-hosts`.
+# Runs across three "hosts", Linux network namespaces joined by a bridge, each with an address of
+# its own on a private subnet, so that ranks on different hosts talk over TCP between namespaces,
+# as on a cluster: the course's four tests under mpirun, and the simulated engine (`bitorrent
+# sim`) split over the ranks. `make test-hosts`.
 #
 # Usage: scripts/test-hosts.sh
 #   BITORRENT=PATH  the binary to run (default: ./bitorrent, built with make first)
@@ -24,23 +25,40 @@
 # hosts' hostnames differ, as real hosts' do; otherwise OpenMPI's session folders, named after
 # the hostname in the shared /tmp, collide: see netns-rsh.sh). MCA parameters: `pml ob1` and
 # `btl self,tcp` (no shared memory, nor UCX's own transports: every message between two ranks
-# goes over TCP), `btl_tcp_if_include` and `oob_tcp_if_include` set to the test subnet;
+# goes over TCP), `btl_tcp_if_include` and `oob_tcp_if_include` set to the test subnet,
+# `mpi_yield_when_idle 1` (the hosts share this machine's cores: see run_across_hosts);
 # `--map-by node` puts rank r on host r mod 3 + 1.
 #
 # Why it crossed namespaces over TCP, checked from inside each run (check_spread, check_tcp):
 # every rank, before becoming the program, records `ip netns identify` and its hostname, and
 # each must be on the host the mapping names, all three hosts used; and OpenMPI's TCP transport,
-# verbose, reports each connection it makes with the peer's address: every peer on another host
-# than the tracker (rank 0) must have a TCP connection with it, at the other's host address.
-# Both checks are first run on made-up records (every rank in one namespace, connections only
-# within a host), which they must refuse.
+# verbose, reports each connection it makes with the peer's address: each pair of ranks on
+# different hosts that the program must make talk has to have a TCP connection, reported by
+# either end at the other's host address. In the course's protocol that is every peer with the
+# tracker (rank 0); in the simulation, every pair, as each window every rank sends its batches
+# to every other (MPI_Alltoallv). Both checks are first run on made-up records (every rank in
+# one namespace, connections only within a host, connections only to rank 0 where every pair
+# must connect), which they must refuse. Each case also says how many bytes the hosts sent
+# each other over the bridge (OpenMPI's own traffic included).
+#
+# The cases:
+#   course1..4  the course's tests (4 to 7 ranks, up to three a host). Their judge is
+#               tests/official.rs's: the same ranks, inputs copied into an empty folder, every
+#               wanted client<R>_file<N> equal to out<N>.txt by `diff -q -w`, no other client*
+#               file, exit 0 within the course's 20 s.
+#   sim, sim-threads
+#               `bitorrent sim` on a flash crowd (301 peers, a 32-piece file, some 5,000
+#               windows of the latency: written into the work folder here) on 3 ranks, one a
+#               host, then on 3 ranks of `--threads 2`. Peers are dealt to the shards round
+#               robin, so about two in three messages between peers cross ranks. Its judge is the
+#               engine's promise: the results folder (summary.json, peers.csv) is byte for byte
+#               that of a one-process run of the same file (`bitorrent sim`, no mpirun) made
+#               outside the namespaces, but for summary.json's wall_seconds line. That
+#               comparison (same_results) is first shown to refuse a changed byte in either file.
 #
 # Why a script, not a Rust integration test like tests/official.rs: it needs root and builds a
 # network, which `cargo test` (run as any user, tests in parallel, killed at Ctrl-C without
 # running destructors) could not tear down reliably; a shell trap does, and `ip` is a command.
-# Its judge is tests/official.rs's: the same ranks, inputs copied into an empty folder, every
-# wanted client<R>_file<N> equal to out<N>.txt by `diff -q -w`, no other client* file, exit 0
-# within the course's 20 s.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -229,16 +247,24 @@ host_of_rank() { echo $(($1 % hosts + 1)); }
 # shellcheck disable=SC2016  # expanded by the rank's shell
 record_rank='ns=$(ip netns identify) && echo "${ns:-none} $(hostname)" >"$1/rank.$OMPI_COMM_WORLD_RANK" && shift && exec "$@"'
 
+# bridge_bytes: the bytes the hosts have sent on their eth0s, so onto the bridge, in all. Every
+# frame between hosts is sent by exactly one of them.
+bridge_bytes() {
+  local i total=0
+  for ((i = 1; i <= hosts; i++)); do
+    total=$((total + $(ip netns exec "${host_ns[i]}" cat /sys/class/net/eth0/statistics/tx_bytes)))
+  done
+  echo "$total"
+}
+
 # run_across_hosts LABEL NP LIMIT COMMAND...: COMMAND as the NP ranks of one mpirun job, rank
 # r on host r mod 3 + 1, in $work/LABEL/swarm (the caller puts the inputs there), within LIMIT
 # seconds. mpirun runs on host 1. Leaves in $work/LABEL: stdout.txt, stderr.txt, where/ (each
 # rank's namespace and hostname), ranks/ (each rank's own output, OpenMPI's --output-filename).
-# Fails, saying why, if the job hangs or exits non-zero.
+# Sets job_seconds (the job's wall time) and job_bytes (what the hosts sent over the bridge
+# meanwhile). Fails, saying why, if the job hangs or exits non-zero.
 #
-# This is the hook for other kinds of run across hosts. Next in line: the simulated engine
-# under mpirun, once it runs under MPI: `run_across_hosts sim NP LIMIT "$bin" sim SWARM.toml
-# -o results`, then its results folder compared byte for byte with a one-process run's, but
-# summary.json's wall_seconds.
+# The hook for any kind of run across hosts: run_checked runs it and the checks of where it ran.
 run_across_hosts() {
   local label=$1 np=$2 limit=$3
   shift 3
@@ -252,17 +278,28 @@ run_across_hosts() {
     --mca plm_rsh_agent "$agent" --mca plm_rsh_no_tree_spawn 1
     --mca pml ob1 --mca btl "self,tcp"
     --mca btl_tcp_if_include "$subnet" --mca oob_tcp_if_include "$subnet"
+    # A rank waiting in MPI spins unless told to yield, and OpenMPI, seeing at most two ranks
+    # on each host of two slots, does not tell it to: but the hosts share this machine's cores,
+    # maybe fewer than the ranks, so a spinning rank holds the core its peer needs to answer,
+    # and every message waits for the scheduler's time slice. The simulation's 5,000 windows
+    # of collectives took 47 s so on 2 cores (results still right; a C loop of MPI_Allgather
+    # crawled alike), 1 to 3 s yielding.
+    --mca mpi_yield_when_idle 1
     # Each TCP connection, with the peer's address, in each rank's output (check_tcp).
     --mca btl_base_verbose 30 --output-filename "$dir/ranks"
     bash -c "$record_rank" record-rank "$dir/where" "$@"
   )
-  local status=0
+  local status=0 start sent_before
+  start=$(date +%s.%N)
+  sent_before=$(bridge_bytes)
   # In the background, waited for: a signal then reaches the trap at once, not after mpirun.
   (cd "$dir/swarm" && exec timeout -k 5 "$limit" "$agent" "${host_address[1]}" "$(printf '%q ' "${command[@]}")") \
     </dev/null >"$dir/stdout.txt" 2>"$dir/stderr.txt" &
   running=$!
   wait "$running" || status=$?
   running=
+  job_seconds=$(awk -v start="$start" -v end="$(date +%s.%N)" 'BEGIN { printf "%.2f", end - start }')
+  job_bytes=$(($(bridge_bytes) - sent_before))
   case $status in
     0) ;;
     124 | 137) say "$label: mpirun across the hosts HUNG: killed by timeout after $limit s; last lines of its stderr:" >&2 ;;
@@ -332,35 +369,44 @@ tcp_connections() {
   done
 }
 
-# check_tcp DIR NP: every peer on another host than the tracker (rank 0) has a TCP connection
-# with it, reported by either end with the other end's host address. The protocol makes every
-# peer talk to the tracker, and with `btl self,tcp` that talk can only be TCP. Prints how many
-# rank pairs on different hosts connected.
+# check_tcp DIR NP PAIRS: each pair of ranks on different hosts that the program must make talk
+# has a TCP connection, reported by either end with the other end's host address; with `btl
+# self,tcp` that talk can only be TCP. PAIRS says which pairs must talk: `tracker`, every peer
+# with rank 0 (the course's protocol makes every peer talk to the tracker, and no more is
+# certain: two peers need not trade), or `all`, every pair (the simulation: in each window,
+# every rank sends its batches to every other, by MPI_Alltoallv, which OpenMPI carries rank to
+# rank, not relayed). Prints how many rank pairs on different hosts connected, whether they had
+# to or not.
 check_tcp() {
-  local dir=$1 np=$2 rank problems=0 tracker_host connections
+  local dir=$1 np=$2 pairs=$3 problems=0 connections first last=0 second host_first host_second
   connections=$(tcp_connections "$dir")
-  tracker_host=$(host_of_rank 0)
-  for ((rank = 1; rank < np; rank++)); do
-    local host
-    host=$(host_of_rank "$rank")
-    [ "$host" != "$tracker_host" ] || continue
-    if ! grep -q -x -e "0 $rank ${host_address[host]}" -e "$rank 0 ${host_address[tracker_host]}" <<<"$connections"; then
-      echo "  rank $rank (host$host, ${host_address[host]}): no TCP connection reported with rank 0" \
-        "(host$tracker_host, ${host_address[tracker_host]})"
-      problems=1
-    fi
+  [ "$pairs" = tracker ] || last=$((np - 1))
+  for ((first = 0; first <= last; first++)); do
+    host_first=$(host_of_rank "$first")
+    for ((second = first + 1; second < np; second++)); do
+      host_second=$(host_of_rank "$second")
+      [ "$host_first" != "$host_second" ] || continue
+      if ! grep -q -x -e "$first $second ${host_address[host_second]}" \
+        -e "$second $first ${host_address[host_first]}" <<<"$connections"; then
+        echo "  ranks $first (host$host_first, ${host_address[host_first]}) and $second" \
+          "(host$host_second, ${host_address[host_second]}): no TCP connection reported"
+        problems=1
+      fi
+    done
   done
-  local pairs
-  pairs=$(awk -v hosts="$hosts" '
+  local crossing
+  crossing=$(awk -v hosts="$hosts" '
     { a = $1 + 0; b = $2 + 0; if (a % hosts == b % hosts) next
       key = a < b ? a " " b : b " " a; if (!(key in seen)) { seen[key] = 1; n++ } }
     END { print n + 0 }' <<<"$connections")
-  [ $problems -ne 0 ] || echo "$pairs"
+  [ $problems -ne 0 ] || echo "$crossing"
   return $problems
 }
 
-# The checks must be able to fail: made-up records of a job that stayed in one namespace, and
-# of one whose ranks connected only within a host, are refused; a spread one is accepted.
+# The checks must be able to fail: made-up records of a job that stayed in one namespace, of
+# one whose ranks connected only within a host, and of one whose ranks connected only to rank 0
+# where every pair must, are refused; a spread one is accepted. And results that differ from
+# the one-process run's by one byte, of either file, are refused; by wall_seconds, accepted.
 self_test_checks() {
   local fake=$work/self-test np=4 rank
   mkdir -p "$fake/where" "$fake/ranks/1"
@@ -376,15 +422,82 @@ self_test_checks() {
   # Ranks 0 and 3 share host 1: a connection between them does not cross.
   mkdir -p "$fake/ranks/1/rank.0"
   echo "[x:1] btl:tcp: now connected to ${host_address[1]}, process [[7,1],3]" >"$fake/ranks/1/rank.0/stderr"
-  if check_tcp "$fake" "$np" >/dev/null; then
+  if check_tcp "$fake" "$np" tracker >/dev/null; then
     say "FAILED: check_tcp accepts connections within host 1 only" >&2
     return 1
   fi
   mkdir -p "$fake/ranks/1/rank.2"
   echo "[x:1] btl:tcp: now connected to ${host_address[2]}, process [[7,1],1]" >>"$fake/ranks/1/rank.0/stderr"
   echo "[x:2] btl:tcp: now connected to ${host_address[1]}, process [[7,1],0]" >"$fake/ranks/1/rank.2/stderr"
-  [ "$(check_tcp "$fake" "$np")" = 2 ] || { say "FAILED: check_tcp refuses, or miscounts, a crossing job" >&2; return 1; }
+  [ "$(check_tcp "$fake" "$np" tracker)" = 2 ] || { say "FAILED: check_tcp refuses, or miscounts, a crossing job" >&2; return 1; }
+  # Rank 0 talks to both other hosts, but ranks 1, 2 and 3 (hosts 2, 3 and 1) to none.
+  if check_tcp "$fake" "$np" all >/dev/null; then
+    say "FAILED: check_tcp accepts connections with rank 0 only where every pair must connect" >&2
+    return 1
+  fi
+  mkdir -p "$fake/ranks/1/rank.1" "$fake/ranks/1/rank.3"
+  echo "[x:2] btl:tcp: now connected to ${host_address[3]}, process [[7,1],2]" >"$fake/ranks/1/rank.1/stderr"
+  echo "[x:2] btl:tcp: now connected to ${host_address[1]}, process [[7,1],3]" >>"$fake/ranks/1/rank.1/stderr"
+  echo "[x:1] btl:tcp: now connected to ${host_address[3]}, process [[7,1],2]" >"$fake/ranks/1/rank.3/stderr"
+  if [ "$(check_tcp "$fake" "$np" all)" != 5 ]; then
+    say "FAILED: check_tcp refuses, or miscounts, a fully connected job" >&2
+    return 1
+  fi
+
+  local reference=$work/sim-reference/results copy=$fake/results problems
+  cp -r "$reference" "$copy"
+  sed -i 's/^\(  "wall_seconds": \).*/\11234.5/' "$copy/summary.json"
+  if cmp -s "$reference/summary.json" "$copy/summary.json"; then
+    say "FAILED: self-test: the reference's summary.json has no wall_seconds line to change" >&2
+    return 1
+  fi
+  if ! problems=$(same_results "$reference" "$copy"); then
+    say "FAILED: same_results refuses results that differ by wall_seconds only:" >&2
+    echo "$problems" >&2
+    return 1
+  fi
+  sed -i 's/^\(  "events": \)/\11/' "$copy/summary.json"
+  if same_results "$reference" "$copy" >/dev/null; then
+    say "FAILED: same_results accepts a summary.json with another events count" >&2
+    return 1
+  fi
+  rm -r "$copy"
+  cp -r "$reference" "$copy"
+  sed -i '$ s/[0-9]$/x/' "$copy/peers.csv"
+  if same_results "$reference" "$copy" >/dev/null; then
+    say "FAILED: same_results accepts a peers.csv with its last digit changed" >&2
+    return 1
+  fi
   rm -rf "$fake"
+}
+
+# run_checked LABEL NP LIMIT PAIRS COMMAND...: run_across_hosts LABEL NP LIMIT COMMAND..., then
+# check_spread and check_tcp (PAIRS) on it. On success sets ran_how to what a pass line says of
+# the job: its time, its ranks by host, what crossed between hosts. Fails saying why.
+run_checked() {
+  local label=$1 np=$2 limit=$3 pairs=$4
+  shift 4
+  local dir=$work/$label
+  run_across_hosts "$label" "$np" "$limit" "$@" || return 1
+  local problems crossing
+  if ! problems=$(check_spread "$dir" "$np"); then
+    say "$label: the ranks did not run where the hostfile put them:" >&2
+    echo "$problems" >&2
+    return 1
+  fi
+  if ! crossing=$(check_tcp "$dir" "$np" "$pairs"); then
+    say "$label: no TCP between hosts shown:" >&2
+    echo "$crossing" >&2
+    return 1
+  fi
+  local layout='' i rank
+  for ((i = 1; i <= hosts; i++)); do
+    layout+=" host$i:"
+    for ((rank = i - 1; rank < np; rank += hosts)); do layout+=" $rank"; done
+    [ "$i" -eq "$hosts" ] || layout+=";"
+  done
+  ran_how="in $job_seconds s; $np ranks by host:$layout; $crossing rank pairs on different hosts"
+  ran_how+=" connected over TCP; $((job_bytes / 1000)) kB sent between hosts"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -452,36 +565,126 @@ case_course() {
     say "$label: test$number has $inputs inputs, not one per peer ($((np - 1)))" >&2
     return 1
   fi
-  local start end
-  start=$(date +%s.%N)
-  run_across_hosts "$label" "$np" "$course_limit" "$bin" || return 1
-  end=$(date +%s.%N)
-  local problems crossing
-  if ! problems=$(check_spread "$dir" "$np"); then
-    say "$label: the ranks did not run where the hostfile put them:" >&2
-    echo "$problems" >&2
-    return 1
-  fi
-  if ! crossing=$(check_tcp "$dir" "$np"); then
-    say "$label: no TCP between hosts shown:" >&2
-    echo "$crossing" >&2
-    return 1
-  fi
+  run_checked "$label" "$np" "$course_limit" tracker "$bin" || return 1
+  local problems
   if ! problems=$(judge_course "$number" "$np" "$dir/swarm"); then
     say "$label: wrong outputs:" >&2
     echo "$problems" >&2
     return 1
   fi
-  local layout='' i rank
-  for ((i = 1; i <= hosts; i++)); do
-    layout+=" host$i:"
-    for ((rank = i - 1; rank < np; rank += hosts)); do layout+=" $rank"; done
-    [ "$i" -eq "$hosts" ] || layout+=";"
+  say "$label passed $ran_how"
+}
+
+# ---------------------------------------------------------------------------------------------
+# The simulated engine split over the ranks, judged against a one-process run.
+
+# The swarm: a flash crowd of 300 leechers for a 32-piece file held by one seed. Every leecher
+# trades with neighbours all over the swarm, and peers are dealt to the shards round robin, so
+# about two in three of its messages go to another rank; the run lasts 263 s simulated, 5,000
+# windows of the latency, each a round of collectives between the ranks; yet a one-process run
+# takes a few hundredths of a second, and one across the hosts a second or two.
+sim_swarm=crowd.toml
+write_sim_swarm() {
+  cat >"$1" <<'TOML'
+# scripts/test-hosts.sh's swarm: a flash crowd, busy between ranks, quick to run.
+seed = 11
+
+[file]
+size = "8 MiB"
+piece = "256 KiB"
+
+[network]
+latency = "50 ms"
+
+[[peers]]
+name = "seed"
+count = 1
+upload = "10 Mbit/s"
+download = "100 Mbit/s"
+seed = true
+
+[[peers]]
+name = "leecher"
+count = 300
+upload = "1 Mbit/s"
+download = "4 Mbit/s"
+TOML
+}
+# A run takes 1 to 3 s on 2 cores, up to 10 s seen while other work loaded them; the limit
+# is for hangs.
+sim_limit=60
+
+# sim_reference: the one-process run every run across the hosts must equal, in
+# $work/sim-reference/results: no mpirun, outside the namespaces. Made in a folder of its own
+# with the swarm file under the same name as in the runs across hosts, since summary.json
+# records the name it was given.
+sim_reference() {
+  local dir=$work/sim-reference
+  mkdir -p "$dir"
+  write_sim_swarm "$dir/$sim_swarm"
+  if ! (cd "$dir" && "$bin" sim "$sim_swarm" --out results --quiet) </dev/null >"$dir/output.txt" 2>&1; then
+    say "FAILED: the one-process run of the simulation, the reference, failed:" >&2
+    sed 's/^/  /' "$dir/output.txt" >&2
+    return 1
+  fi
+}
+
+# file_names DIR: the names in DIR, on one line.
+file_names() {
+  local path names=()
+  for path in "$1"/* "$1"/.[!.]*; do
+    [ -e "$path" ] && names+=("${path##*/}")
   done
-  local seconds
-  seconds=$(awk -v start="$start" -v end="$end" 'BEGIN { printf "%.2f", end - start }')
-  say "$label passed in $seconds s; $np ranks by host:$layout;" \
-    "$crossing rank pairs on different hosts connected over TCP"
+  echo "${names[*]}"
+}
+
+# same_results REFERENCE RESULTS: RESULTS, a sim's results folder, holds the files REFERENCE
+# holds, each equal to the byte but summary.json's one wall_seconds line (the run's own time,
+# which no two runs share).
+same_results() {
+  local reference=$1 results=$2 problems=0 path name lines differences
+  if [ "$(file_names "$reference")" != "$(file_names "$results")" ]; then
+    echo "  the results folder holds: $(file_names "$results"); not: $(file_names "$reference")"
+    return 1
+  fi
+  for path in "$reference"/*; do
+    name=${path##*/}
+    if [ "$name" = summary.json ]; then
+      # Exactly one such line each, or the filter would hide more than the wall time.
+      lines=$(cat "$reference/$name" "$results/$name" | grep -c '^  "wall_seconds": ' || true)
+      if [ "$lines" != 2 ]; then
+        echo "  summary.json: not one wall_seconds line in each of the two runs' ($lines in both)"
+        problems=1
+      elif ! differences=$(diff <(grep -v '^  "wall_seconds": ' "$reference/$name") \
+        <(grep -v '^  "wall_seconds": ' "$results/$name")); then
+        echo "  summary.json differs from the one-process run's, wall_seconds aside (< one process, > across hosts):"
+        head -n 8 <<<"$differences" | sed 's/^/    /'
+        problems=1
+      fi
+    elif ! cmp "$reference/$name" "$results/$name" >/dev/null 2>&1; then
+      echo "  $name differs from the one-process run's: $(cmp "$reference/$name" "$results/$name" 2>&1 || true)"
+      problems=1
+    fi
+  done
+  return $problems
+}
+
+# case_sim LABEL THREADS: the simulation across the hosts, one rank a host, THREADS workers a
+# rank, its results equal to the one-process run's.
+case_sim() {
+  local label=$1 threads=$2 np=$hosts
+  local dir=$work/$label
+  mkdir -p "$dir/swarm"
+  cp "$work/sim-reference/$sim_swarm" "$dir/swarm/"
+  run_checked "$label" "$np" "$sim_limit" all "$bin" sim "$sim_swarm" --out results --quiet --threads "$threads" ||
+    return 1
+  local problems
+  if ! problems=$(same_results "$work/sim-reference/results" "$dir/swarm/results"); then
+    say "$label: results unlike the one-process run's:" >&2
+    echo "$problems" >&2
+    return 1
+  fi
+  say "$label passed $ran_how; --threads $threads on each rank; results those of one process"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -489,6 +692,7 @@ case_course() {
 network_before=$(own_network)
 remove_leftovers
 work=$(mktemp -d "${TMPDIR:-/tmp}/$prefix-$$.XXXXXX")
+sim_reference || exit 1
 self_test_checks || exit 1
 
 # The first namespace says whether this machine lets us make them at all.
@@ -501,9 +705,10 @@ setup_hosts
 say "hosts: namespaces ${host_ns[1]}..h$hosts at ${host_address[1]}..${host_address[hosts]}," \
   "on a bridge in $switch_ns; mpirun on host1"
 
-# The cases, each one job across the hosts (run_across_hosts) and its judge. Another kind of
-# run, such as the simulated engine's once it runs under MPI, is one more function and entry.
-cases=("case_course 1" "case_course 2" "case_course 3" "case_course 4")
+# The cases, each one job across the hosts (run_checked) and its judge; another kind of run is
+# one more function and entry. The simulation twice: with one worker a rank, each shard is a
+# rank; with two, a rank's worker 0 also carries its other worker's batches to and from MPI.
+cases=("case_course 1" "case_course 2" "case_course 3" "case_course 4" "case_sim sim 1" "case_sim sim-threads 2")
 failed=0
 for case_command in "${cases[@]}"; do
   # shellcheck disable=SC2086  # a function name and its arguments
@@ -513,4 +718,5 @@ if [ $failed -ne 0 ]; then
   say "FAILED: $failed of ${#cases[@]} cases across hosts" >&2
   exit 1
 fi
-say "passed: the course's four tests, ranks on $hosts hosts (network namespaces), over TCP"
+say "passed: the course's four tests, and the simulation (3 ranks; 3 ranks x 2 threads) equal to" \
+  "one process, ranks on $hosts hosts (network namespaces), over TCP"
