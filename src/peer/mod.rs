@@ -18,6 +18,7 @@ pub mod mirror;
 pub mod peer_table;
 pub mod policy;
 pub mod scheduler;
+pub mod segment_queue;
 pub mod segments;
 pub mod upload;
 pub mod writer;

@@ -7,10 +7,9 @@
 //! its mail and carries the actions out, so that tests drive the decisions directly, event by
 //! event, and another engine can drive the same code.
 
-use std::collections::VecDeque;
-
 use super::peer_table::PeerTable;
 use super::policy::{Candidate, HolderPolicy, PiecePolicy};
+use super::segment_queue::SegmentQueue;
 use super::segments::{Marked, SegmentSet, bits};
 use crate::model::{FileId, FileName, Hashes, PeerId};
 use crate::rng::Rng;
@@ -119,12 +118,12 @@ struct Download {
     start: FileStart,
     /// Segments still to request, in the piece policy's order. An entry whose segment has been
     /// asked for meanwhile (out of order, see `unrequested`) is skipped when it comes up.
-    queue: VecDeque<u32>,
+    queue: SegmentQueue,
     /// The segments neither held nor asked for now, as bitset words: matched against a partial
     /// holder's bitfield to find something to ask of it when it lacks the next in `queue`.
     unrequested: Vec<u64>,
     /// Segments no holder in the current swarm would give; retried when the swarm changes.
-    stalled: VecDeque<u32>,
+    stalled: SegmentQueue,
     /// Segments received since the last swarm refresh (the protocol refreshes every 10).
     since_refresh: u32,
     /// A refresh from the start, which is always answered, is out (asked when stalled).
@@ -248,7 +247,7 @@ impl Download {
             // back (`push_front`) or an unstall into a queue that is not empty needs it again.
             self.queue.shrink_to_fit();
         } else {
-            self.stalled.extend(self.queue.drain(..));
+            self.stalled.append(&mut self.queue);
         }
     }
 
@@ -259,7 +258,7 @@ impl Download {
             std::mem::swap(&mut self.queue, &mut self.stalled);
             self.stalled.shrink_to_fit();
         } else {
-            self.queue.extend(self.stalled.drain(..));
+            self.queue.append(&mut self.stalled);
         }
     }
 
@@ -347,9 +346,10 @@ impl Scheduler {
 
     /// A wanted file to download, from its swarm.
     pub fn add_file(&mut self, start: FileStart, actions: &mut Actions) {
-        let queue = self.pieces.order(start.segments.len());
-        let mut unrequested = vec![0; bits::words_for(start.segments.len())];
-        queue.iter().for_each(|&segment| bits::set(&mut unrequested, segment));
+        let segments = start.segments.len();
+        let queue = SegmentQueue::from_order(self.pieces.order(segments).make_contiguous(), segments);
+        let mut unrequested = vec![0; bits::words_for(segments)];
+        queue.iter().for_each(|segment| bits::set(&mut unrequested, segment));
         let complete_already = start.segments.is_complete(); // a file of no segments
         let slot = start.id.0 as usize; // an id the tracker gave: small
         if slot >= self.by_id.len() {
@@ -360,7 +360,7 @@ impl Scheduler {
             start,
             queue,
             unrequested,
-            stalled: VecDeque::new(),
+            stalled: SegmentQueue::for_file(segments),
             since_refresh: 0,
             refresh_pending: false,
             holders: PeerTable::new(),
@@ -561,7 +561,7 @@ impl Scheduler {
     /// uploaded most of everything (the README's figures).
     fn request_one(&mut self, index: usize, actions: &mut Actions) -> bool {
         let download = &mut self.downloads[index];
-        while let Some(&segment) = download.queue.front() {
+        while let Some(segment) = download.queue.front() {
             if !bits::test(&download.unrequested, segment) || download.start.segments.contains(segment) {
                 download.queue.pop_front(); // asked for out of order meanwhile, or held
                 continue;
