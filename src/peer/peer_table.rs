@@ -42,6 +42,12 @@ impl<T: Default + Clone> PeerTable<T> {
         let at = match self.find(peer) {
             Ok(at) => at,
             Err(at) => {
+                // Grown by an eighth, not doubled: a table holds some ten rows, made one at a
+                // time and seldom, and a simulated peer keeps several; doubling left a third of
+                // their room unused.
+                let more = 1 + self.rows.len() / 8;
+                self.ids.reserve_exact(more);
+                self.rows.reserve_exact(more);
                 self.ids.insert(at, peer);
                 self.rows.insert(at, T::default());
                 at

@@ -242,13 +242,13 @@ impl Download {
     fn stall(&mut self) {
         if self.stalled.is_empty() {
             std::mem::swap(&mut self.queue, &mut self.stalled);
-            // The emptied queue's room goes: a queue has room for the whole file, and two of
-            // them a peer were an eighth of a simulated peer's memory. Only a segment given
-            // back (`push_front`) or an unstall into a queue that is not empty needs it again.
-            self.queue.shrink_to_fit();
         } else {
             self.stalled.append(&mut self.queue);
         }
+        // The emptied queue's room goes: a queue has room for the whole file, and two of them a
+        // peer were an eighth of a simulated peer's memory. Only a segment given back
+        // (`push_front`) or an unstall into a queue that is not empty needs room again.
+        self.queue.shrink_to_fit();
     }
 
     /// Stalled segments go back to the queue, behind what it holds (moved whole into an empty
@@ -256,10 +256,10 @@ impl Download {
     fn unstall(&mut self) {
         if self.queue.is_empty() {
             std::mem::swap(&mut self.queue, &mut self.stalled);
-            self.stalled.shrink_to_fit();
         } else {
             self.queue.append(&mut self.stalled);
         }
+        self.stalled.shrink_to_fit();
     }
 
     /// The most segments one holder should give when others can: half the file, rounded up.

@@ -26,7 +26,7 @@ pub type Nanos = u64;
 const NANOS_PER_SECOND: u128 = 1_000_000_000;
 
 /// A transfer on a link, named by its owner (the engine's own numbering).
-pub type TransferId = u64;
+pub type TransferId = u32;
 
 /// A flow on a link: the peer at the other end.
 pub type FlowId = u32;
@@ -51,8 +51,10 @@ pub struct Link {
 // per-flow queues, and then a vector of flows each with a queue of its own, were a third of
 // the engine's time, nearly all of it cache misses on their separate allocations.
 
-/// A flow with a transfer on the link.
+/// A flow with a transfer on the link. Packed to 8-byte alignment: with the tag's own 16 it
+/// took 32 bytes, and a link keeps several inline.
 #[derive(Debug, Clone, Copy)]
+#[repr(C, packed(8))]
 struct BusyFlow {
     flow: FlowId,
     /// The finish tag of the transfer it is sending.
@@ -206,7 +208,7 @@ mod tests {
         for k in 1..=7u64 {
             let mut link = Link::new(3 * MBIT);
             for id in 0..k {
-                link.start(0, id as FlowId, id, MBIT);
+                link.start(0, id as FlowId, id as TransferId, MBIT);
             }
             // Each moves at 3/k Mbit/s, so all finish together at k/3 s.
             let done = drain(&mut link);

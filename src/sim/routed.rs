@@ -41,13 +41,17 @@ pub fn encode_batch(events: &[Routed], out: &mut Vec<u8>) {
         put_u32(out, key.to);
         put_u32(out, key.from);
         put_u64(out, key.seq);
+        if let Some((from, message)) = event.message() {
+            out.push(DELIVER);
+            put_u32(out, from.0);
+            message.encode_into(&mut message_bytes);
+            put_u32(out, message_bytes.len() as u32);
+            out.extend_from_slice(&message_bytes);
+            continue;
+        }
         match event {
-            Event::Deliver { from, message } => {
-                out.push(DELIVER);
-                put_u32(out, from.0);
-                message.encode_into(&mut message_bytes);
-                put_u32(out, message_bytes.len() as u32);
-                out.extend_from_slice(&message_bytes);
+            Event::Request { .. } | Event::Refusal { .. } | Event::Deliver { .. } => {
+                unreachable!("an arrival is written as its message")
             }
             Event::Net(NetEvent::Arrive(Arrival { from, to, bits, sent_at, payload })) => {
                 out.push(ARRIVE);
@@ -97,7 +101,7 @@ impl Decoder {
                     let from = PeerId(input.u32("a peer")?);
                     let length = input.u32("a message's length")? as usize;
                     let message = self.share_hashes(Message::decode(input.take(length, "a message")?)?);
-                    Event::Deliver { from, message }
+                    Event::arrival_of(from, message)
                 }
                 ARRIVE => {
                     let from = input.u32("a peer")?;
@@ -108,7 +112,8 @@ impl Decoder {
                     let segment = input.u32("a segment")?;
                     let load = input.u32("a load")?;
                     let words = input.u32("a bitfield's length")? as usize;
-                    let held = (0..words).map(|_| input.u64("a bitfield")).collect::<Result<_, _>>()?;
+                    let held = (0..words).map(|_| input.u64("a bitfield")).collect::<Result<Vec<u64>, _>>()?;
+                    let held = held.into_boxed_slice();
                     let payload = Piece { file, segment, load, held };
                     Event::Net(NetEvent::Arrive(Arrival { from, to, bits, sent_at, payload }))
                 }
@@ -261,8 +266,22 @@ mod tests {
     #[test]
     fn every_kind_of_event_reads_back_as_written() {
         let events: Vec<Routed> = vec![
-            (key(50, 2, 0, 7), Event::Deliver { from: PeerId(0), message: swarm_message(0) }),
-            (key(51, 3, 4, 1), Event::Deliver { from: PeerId(4), message: Message::AllDone }),
+            (key(50, 2, 0, 7), Event::arrival_of(PeerId(0), swarm_message(0))),
+            (key(51, 3, 4, 1), Event::arrival_of(PeerId(4), Message::AllDone)),
+            (
+                key(52, 3, 4, 2),
+                Event::arrival_of(
+                    PeerId(4),
+                    Message::SegmentRequest { file: FileId(0), segment: 9, with_bitfield: true },
+                ),
+            ),
+            (
+                key(53, 4, 3, 0),
+                Event::arrival_of(
+                    PeerId(3),
+                    Message::SegmentReply { file: FileId(0), segment: 9, granted: false, load: 2, held: vec![6] },
+                ),
+            ),
             (
                 key(60, 5, 6, 9),
                 Event::Net(NetEvent::Arrive(Arrival {
@@ -270,7 +289,7 @@ mod tests {
                     to: 5,
                     bits: 2_097_152,
                     sent_at: 12,
-                    payload: Piece { file: FileId(0), segment: 17, load: 3, held: vec![u64::MAX, 5] },
+                    payload: Piece { file: FileId(0), segment: 17, load: 3, held: vec![u64::MAX, 5].into() },
                 })),
             ),
             (key(61, 5, 5, 10), Event::Net(NetEvent::LinkDue { peer: 5, direction: Direction::Down })),
@@ -285,17 +304,16 @@ mod tests {
         let rest = decoder.decode_batch(rest, &mut read).unwrap();
         assert!(rest.is_empty());
         let text = |events: &[Routed]| format!("{events:?}");
-        assert_eq!(text(&read[..5]), text(&events));
-        assert_eq!(text(&read[5..]), text(&events[1..2]));
+        assert_eq!(text(&read[..7]), text(&events));
+        assert_eq!(text(&read[7..]), text(&events[1..2]));
         let mut cut = Vec::new();
         assert!(decoder.decode_batch(&bytes[..bytes.len() / 3], &mut cut).is_err(), "a batch cut short");
     }
 
     #[test]
     fn a_files_hashes_are_one_copy_however_many_swarms_bring_them() {
-        let events: Vec<Routed> = (0..3)
-            .map(|n| (key(50, n + 1, 0, u64::from(n)), Event::Deliver { from: PeerId(0), message: swarm_message(0) }))
-            .collect();
+        let events: Vec<Routed> =
+            (0..3).map(|n| (key(50, n + 1, 0, u64::from(n)), Event::arrival_of(PeerId(0), swarm_message(0)))).collect();
         let mut bytes = Vec::new();
         encode_batch(&events, &mut bytes);
         let mut read = Vec::new();
@@ -303,7 +321,10 @@ mod tests {
         let lists: Vec<*const SegmentHash> = read
             .iter()
             .map(|(_, event)| match event {
-                Event::Deliver { message: Message::Swarm { hashes, .. }, .. } => hashes.as_ptr(),
+                Event::Deliver { message, .. } => match &**message {
+                    Message::Swarm { hashes, .. } => hashes.as_ptr(),
+                    other => panic!("{other:?}"),
+                },
                 other => panic!("{other:?}"),
             })
             .collect();

@@ -62,14 +62,59 @@ const WINDOW: usize = 12;
 const WAIT_DOUBLINGS: u32 = 2;
 
 /// What happens at an event's time.
+///
+/// Kept small, for the queue holds some ten for every peer: the commonest messages, requests
+/// and refusals, have kinds of their own, and the others (the tracker's, and those to it) are
+/// boxed. As one `Message` an event took 88 bytes; so, 64.
 #[derive(Debug)]
 pub enum Event {
     /// The network's own: a link's next completion, a piece reaching a downlink.
     Net(NetEvent<Piece>),
-    /// A message arrives (it was sent `latency` earlier).
-    Deliver { from: PeerId, message: Message },
+    /// A segment request arrives (it was sent `latency` earlier).
+    Request { from: PeerId, file: FileId, segment: u32, with_bitfield: bool },
+    /// A refusal arrives.
+    Refusal { from: PeerId, file: FileId, segment: u32, load: u32, held: Box<[u64]> },
+    /// Any other message arrives.
+    Deliver { from: PeerId, message: Box<Message> },
     /// A stalled peer's wait is over.
     Wake,
+}
+
+impl Event {
+    /// `message` from `from`, as the event of its arrival.
+    pub fn arrival_of(from: PeerId, message: Message) -> Event {
+        match message {
+            Message::SegmentRequest { file, segment, with_bitfield } => {
+                Event::Request { from, file, segment, with_bitfield }
+            }
+            Message::SegmentReply { file, segment, granted: false, load, held } => {
+                Event::Refusal { from, file, segment, load, held: held.into_boxed_slice() }
+            }
+            message => Event::Deliver { from, message: Box::new(message) },
+        }
+    }
+
+    /// The message an arrival brings, and who sent it; `None` for the network's events and a
+    /// wake.
+    pub fn message(&self) -> Option<(PeerId, Message)> {
+        match self {
+            &Event::Request { from, file, segment, with_bitfield } => {
+                Some((from, Message::SegmentRequest { file, segment, with_bitfield }))
+            }
+            Event::Refusal { from, file, segment, load, held } => Some((
+                *from,
+                Message::SegmentReply {
+                    file: *file,
+                    segment: *segment,
+                    granted: false,
+                    load: *load,
+                    held: held.to_vec(),
+                },
+            )),
+            Event::Deliver { from, message } => Some((*from, (**message).clone())),
+            Event::Net(_) | Event::Wake => None,
+        }
+    }
 }
 
 /// An event on its way to another shard.
@@ -84,7 +129,7 @@ pub struct Piece {
     pub segment: u32,
     pub load: u32,
     /// The holder's bitfield, when the request asked for it.
-    pub held: Vec<u64>,
+    pub held: Box<[u64]>,
 }
 
 /// One peer's state: its scheduler and what it keeps beside it in the live runtime's mirror and
@@ -137,7 +182,7 @@ impl Timeline {
     }
 
     fn deliver(&mut self, at: Nanos, from: PeerId, to: PeerId, message: Message) {
-        self.push(at, to.0, from.0, Event::Deliver { from, message });
+        self.push(at, to.0, from.0, Event::arrival_of(from, message));
     }
 }
 
@@ -358,7 +403,7 @@ impl<'a> Shard<'a> {
                     peer.fruitless_waits = 0;
                     peer.downloaded_bytes += bytes;
                     let Piece { file, segment, load, held } = piece;
-                    let reply = Reply { from: PeerId(from), file, segment, granted: true, load, held };
+                    let reply = Reply { from: PeerId(from), file, segment, granted: true, load, held: held.into_vec() };
                     self.on_reply(PeerId(to), reply)?;
                 }
                 self.delivered = delivered;
@@ -366,12 +411,20 @@ impl<'a> Shard<'a> {
             }
             Event::Deliver { from, message } if at == PeerId::TRACKER => {
                 let tracker = self.tracker.as_mut().expect("the tracker's events go to its shard");
-                for (to, reply) in tracker.handle(from, message)? {
+                for (to, reply) in tracker.handle(from, *message)? {
                     self.send(PeerId::TRACKER, to, reply);
                 }
                 Ok(())
             }
-            Event::Deliver { from, message } => self.at_peer(at, from, message),
+            Event::Deliver { from, message } => self.at_peer(at, from, *message),
+            Event::Request { from, file, segment, with_bitfield } => {
+                self.answer(at, from, file, segment, with_bitfield)
+            }
+            // A refusal: no data, so it came by latency alone. A yes comes with its piece.
+            Event::Refusal { from, file, segment, load, held } => {
+                let reply = Reply { from, file, segment, granted: false, load, held: held.into_vec() };
+                self.on_reply(at, reply)
+            }
             Event::Wake => {
                 self.peer(at).scheduler.wake();
                 self.decide(at)
@@ -406,13 +459,6 @@ impl<'a> Shard<'a> {
                 let changed = swarm.update(changes, version);
                 peer.scheduler.swarm_refreshed(file, changed);
                 self.decide(me)
-            }
-            Message::SegmentRequest { file, segment, with_bitfield } => {
-                self.answer(me, from, file, segment, with_bitfield)
-            }
-            // A refusal: no data, so it came by latency alone. A yes comes with its piece.
-            Message::SegmentReply { file, segment, granted: false, load, held } => {
-                self.on_reply(me, Reply { from, file, segment, granted: false, load, held })
             }
             Message::Stop => Ok(()),
             other => Err(self.unexpected(me, from, &format!("{:?}", other.kind()))),
@@ -482,7 +528,7 @@ impl<'a> Shard<'a> {
         match reply {
             Message::SegmentReply { granted: true, load, held, .. } => {
                 let bits = self.scenario.files[file.0 as usize].piece_bits(segment);
-                let piece = Piece { file, segment, load, held };
+                let piece = Piece { file, segment, load, held: held.into_boxed_slice() };
                 self.network.send(self.now, me.0, asker.0, bits, piece, &mut self.timeline);
             }
             refusal => self.send(me, asker, refusal),
