@@ -114,6 +114,8 @@ impl MirroredSwarm {
         if view == *old {
             return false;
         }
+        // Pushes doubled its room: a simulated peer keeps its view for the whole run.
+        view.shrink_to_fit();
         self.view.publish(Arc::new(view));
         true
     }

@@ -15,6 +15,7 @@ use crate::model::{FileId, FileName, Hashes, PeerId};
 use crate::rng::Rng;
 use crate::sync::{Arc, SnapshotCell};
 use crate::wire::{FileSources, Holder, Message};
+use smallvec::SmallVec;
 
 /// A swarm as the tracker last described it: the other ranks holding a file, whole or in part.
 pub type SwarmView = Vec<Holder>;
@@ -96,6 +97,12 @@ pub struct Actions {
     /// Stalled, waiting (`WhenStalled::Wait`): call [`Scheduler::wake`] a while later. Said once
     /// until then.
     pub wait: bool,
+    /// The scheduler's scratch for a request: the holders it could go to, and the segment each
+    /// would be asked for. Kept here, with the driver, to spare an allocation a request without
+    /// room in every scheduler (a simulated engine runs a scheduler a peer, and a shard one
+    /// `Actions` for all of its peers).
+    candidates: Vec<Candidate>,
+    asks: Vec<u32>,
 }
 
 /// Ask the tracker what changed in the file's swarm since our view or, `from_start`, for the
@@ -121,7 +128,7 @@ struct Download {
     queue: SegmentQueue,
     /// The segments neither held nor asked for now, as bitset words: matched against a partial
     /// holder's bitfield to find something to ask of it when it lacks the next in `queue`.
-    unrequested: Vec<u64>,
+    unrequested: Bitfield,
     /// Segments no holder in the current swarm would give; retried when the swarm changes.
     stalled: SegmentQueue,
     /// Segments received since the last swarm refresh (the protocol refreshes every 10).
@@ -136,13 +143,17 @@ struct Download {
     neighbours_drawn_from: usize,
     /// The holders this peer asks now: the swarm's seeds and its neighbours, kept up to date
     /// with the swarm, so that a request looks at a handful of holders, not at the whole swarm.
-    askable: Vec<Holder>,
+    askable: SmallVec<[Holder; ASKABLE_INLINE]>,
 }
 
 /// A holder's bitfield as bitset words, inline up to 512 segments: every request looks at the
 /// bitfields of the holders it could go to, and a bitfield of its own allocation was the
 /// simulated engine's costliest memory access (a cache miss per holder; `make bench-sim`).
-type Bitfield = smallvec::SmallVec<[u64; 8]>;
+type Bitfield = SmallVec<[u64; 8]>;
+
+/// The holders a peer asks, inline when they are a simulated peer's usual (its 8 neighbours
+/// and a seed or two), like the bitfields: they are read at every request.
+const ASKABLE_INLINE: usize = 10;
 
 /// What one holder has done for one file being downloaded.
 #[derive(Default, Clone)]
@@ -297,10 +308,6 @@ pub struct Scheduler {
     /// Which download the next request pass starts from, so that files share the window.
     turn: usize,
     figures: DownloadFigures,
-    /// Scratch space for the holders a request could go to, and the segment each would be asked
-    /// for: kept to spare allocations a request.
-    candidates: Vec<Candidate>,
-    asks: Vec<u32>,
     /// A wait is out (`WhenStalled::Wait`).
     waiting: bool,
 }
@@ -328,8 +335,6 @@ impl Scheduler {
             loads: PeerTable::new(),
             turn: 0,
             figures: DownloadFigures::default(),
-            candidates: Vec::new(),
-            asks: Vec::new(),
             waiting: false,
         }
     }
@@ -348,7 +353,7 @@ impl Scheduler {
     pub fn add_file(&mut self, start: FileStart, actions: &mut Actions) {
         let segments = start.segments.len();
         let queue = SegmentQueue::from_order(self.pieces.order(segments).make_contiguous(), segments);
-        let mut unrequested = vec![0; bits::words_for(segments)];
+        let mut unrequested = Bitfield::from_elem(0, bits::words_for(segments));
         queue.iter().for_each(|segment| bits::set(&mut unrequested, segment));
         let complete_already = start.segments.is_complete(); // a file of no segments
         let slot = start.id.0 as usize; // an id the tracker gave: small
@@ -366,7 +371,7 @@ impl Scheduler {
             holders: PeerTable::new(),
             neighbours: PeerTable::new(),
             neighbours_drawn_from: 0,
-            askable: Vec::new(),
+            askable: SmallVec::new(),
         });
         let index = self.downloads.len() - 1;
         self.pick_neighbours(index);
@@ -520,9 +525,9 @@ impl Scheduler {
         }
         let neighbours = &download.neighbours;
         download.askable.clear();
-        download
-            .askable
-            .extend(swarm.iter().filter(|holder| holder.peer != me && (holder.seed || neighbours.get(holder.peer))));
+        download.askable.extend(
+            swarm.iter().filter(|holder| holder.peer != me && (holder.seed || neighbours.get(holder.peer))).copied(),
+        );
         // What was learned of a holder no longer asked goes, once nothing is out to it: a
         // neighbour drawn out stays out (its score stands, and swarms only grow), and in a flash
         // crowd each peer went through some twenty neighbours, a row of 100 bytes each.
@@ -566,7 +571,7 @@ impl Scheduler {
                 download.queue.pop_front(); // asked for out of order meanwhile, or held
                 continue;
             }
-            let (candidates, asks) = (&mut self.candidates, &mut self.asks);
+            let (candidates, asks) = (&mut actions.candidates, &mut actions.asks);
             candidates.clear();
             asks.clear();
             for holder in &download.askable {

@@ -9,7 +9,7 @@
 //! byte, for any split (tested below, and across ranks in `tests/sim_mpi.rs`).
 
 use super::link::Nanos;
-use super::network::TransferRecord;
+use super::network::LinkRecord;
 use super::outcome::{Outcome, PeerOutcome, Progress};
 use super::placement::Placement;
 use super::scenario::Scenario;
@@ -114,7 +114,7 @@ fn run_rank(
     mut ranks: Option<&mut dyn JobRanks>,
     keep_records: bool,
     on_progress: &mut dyn FnMut(&Progress),
-) -> Result<(Option<ShardEnd>, Vec<TransferRecord>), SimError> {
+) -> Result<(Option<ShardEnd>, Vec<LinkRecord>), SimError> {
     refuse_what_cannot_finish(scenario)?;
     let shards = threads * rank_count;
     if shards > 1 && scenario.latency_ns == 0 {
@@ -204,7 +204,7 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
 #[derive(Debug)]
 struct WorkerEnd {
     shard: ShardEnd,
-    records: Vec<TransferRecord>,
+    records: Vec<LinkRecord>,
     result: Result<(), SimError>,
 }
 
@@ -301,6 +301,7 @@ fn refuse_what_cannot_finish(scenario: &Scenario) -> Result<(), SimError> {
 #[cfg(all(test, not(feature = "loom")))]
 mod tests {
     use super::*;
+    use crate::sim::network::Direction;
     use crate::sim::swarm::{self, Swarm};
     use crate::sim::theory;
 
@@ -477,14 +478,18 @@ mod tests {
             // On three threads: the records are the shards' together.
             let (end, records) = run_rank(&scenario, 3, 0, 1, None, true, &mut |_| {}).expect("the swarm finishes");
             let outcome = outcome(&scenario, end.expect("one rank"));
-            let delivered: u64 = records.iter().map(|record| record.bits / 8).sum();
+            let delivered: u64 =
+                records.iter().filter(|record| record.direction == Direction::Down).map(|record| record.bits / 8).sum();
             let downloaded: u64 = outcome.peers.iter().map(|peer| peer.downloaded_bytes).sum();
             assert_eq!(delivered, downloaded, "{shape}: a record for every piece delivered");
             for (index, spec) in scenario.peers.iter().enumerate() {
                 let peer = index as u32 + 1;
                 let class = &scenario.classes[spec.class as usize];
-                let up = records.iter().filter(|r| r.from == peer).map(|r| (r.up, r.bits)).collect();
-                let down = records.iter().filter(|r| r.to == peer).map(|r| (r.down, r.bits)).collect();
+                let spans = |direction| {
+                    let on_link = |r: &&LinkRecord| r.peer == peer && r.direction == direction;
+                    records.iter().filter(on_link).map(|r| ((r.start, r.end), r.bits)).collect()
+                };
+                let (up, down) = (spans(Direction::Up), spans(Direction::Down));
                 let links: [(&str, u64, Vec<Span>); 2] =
                     [("uplink", class.upload_bits_per_s, up), ("downlink", class.download_bits_per_s, down)];
                 for (name, capacity, mut spans) in links {

@@ -43,8 +43,6 @@ pub struct Arrival<P> {
     pub from: u32,
     pub to: u32,
     pub bits: u64,
-    /// When it started on the sender's uplink (for the records).
-    pub sent_at: Nanos,
     pub payload: P,
 }
 
@@ -53,19 +51,20 @@ struct Transfer<P> {
     from: u32,
     to: u32,
     bits: u64,
-    sent_at: Nanos,
     payload: P,
 }
 
-/// The times a piece spent on each link: the engine keeps them when asked, so that a test can
-/// check that no link carried more than its capacity in any interval.
+/// A piece's time on one link: the engine keeps them when asked, so that a test can check that
+/// no link carried more than its capacity in any interval. Each link's shard records its own.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TransferRecord {
-    pub from: u32,
-    pub to: u32,
+pub struct LinkRecord {
+    /// The link's peer: the sender, on an uplink; the receiver, on a downlink.
+    pub peer: u32,
+    pub direction: Direction,
     pub bits: u64,
-    pub up: (Nanos, Nanos),
-    pub down: (Nanos, Nanos),
+    /// When the piece started on the link, and when it was through.
+    pub start: Nanos,
+    pub end: Nanos,
 }
 
 /// Where the network puts the events it needs: the engine's queue, which keys them
@@ -91,9 +90,9 @@ pub struct Network<P> {
     /// nothing); freed ids are reused.
     transfers: Vec<Option<Transfer<P>>>,
     free: Vec<TransferId>,
-    /// When a piece reached the downlink, by transfer id: kept only with `records`.
-    arrived: Vec<Nanos>,
-    records: Option<Vec<TransferRecord>>,
+    /// When a piece started on the link it is on, by transfer id: kept only with `records`.
+    started: Vec<Nanos>,
+    records: Option<Vec<LinkRecord>>,
     finished: Vec<Sent>,
 }
 
@@ -114,7 +113,7 @@ impl<P> Network<P> {
             sent_bits: vec![0; rows],
             transfers: Vec::new(),
             free: Vec::new(),
-            arrived: Vec::new(),
+            started: Vec::new(),
             records: None,
             finished: Vec::new(),
         }
@@ -134,40 +133,60 @@ impl<P> Network<P> {
         self.latency
     }
 
-    /// Keep a record of every piece delivered from now on (`records`).
+    /// Keep a record of every piece delivered (`records`): called before any is sent.
     pub fn keep_records(&mut self) {
+        assert!(self.transfers.is_empty(), "records are kept from the start or not at all");
         self.records.get_or_insert_with(Vec::new);
     }
 
-    /// The pieces delivered so far, if `keep_records` was called.
-    pub fn records(&self) -> &[TransferRecord] {
+    /// The pieces each link has carried so far, if `keep_records` was called.
+    pub fn records(&self) -> &[LinkRecord] {
         self.records.as_deref().unwrap_or(&[])
     }
 
-    fn hold(&mut self, transfer: Transfer<P>) -> TransferId {
-        match self.free.pop() {
+    /// Holds a piece starting on one of the shard's links at `now`.
+    fn hold(&mut self, now: Nanos, transfer: Transfer<P>) -> TransferId {
+        let id = match self.free.pop() {
             Some(id) => {
                 self.transfers[id as usize] = Some(transfer);
                 id
             }
             None => {
+                // Grown by an eighth, not doubled: the table reaches its size early in a run
+                // and keeps it, and doubled it left a third of itself unused (a piece on a link
+                // is 56 bytes, and a peer has some twelve out).
+                if self.transfers.len() == self.transfers.capacity() {
+                    self.transfers.reserve_exact(1 + self.transfers.len() / 8);
+                }
                 self.transfers.push(Some(transfer));
-                self.arrived.push(0);
+                if self.records.is_some() {
+                    self.started.push(0);
+                }
                 self.transfers.len() as TransferId - 1
             }
+        };
+        if self.records.is_some() {
+            self.started[id as usize] = now;
         }
+        id
     }
 
-    fn release(&mut self, id: TransferId) -> Transfer<P> {
+    /// Takes a piece off the link it was on, and records its time there.
+    fn release(&mut self, now: Nanos, id: TransferId, direction: Direction) -> Transfer<P> {
         let transfer = self.transfers[id as usize].take().expect("a transfer on a link is held");
         self.free.push(id);
+        if let Some(records) = &mut self.records {
+            let peer = if direction == Direction::Up { transfer.from } else { transfer.to };
+            let start = self.started[id as usize];
+            records.push(LinkRecord { peer, direction, bits: transfer.bits, start, end: now });
+        }
         transfer
     }
 
     /// Sends a piece of `bits` from `from` (one of the shard's peers) to `to`, starting on the
     /// sender's uplink at `now`.
     pub fn send(&mut self, now: Nanos, from: u32, to: u32, bits: u64, payload: P, out: &mut impl Schedule<P>) {
-        let id = self.hold(Transfer { from, to, bits, sent_at: now, payload });
+        let id = self.hold(now, Transfer { from, to, bits, payload });
         self.uplinks[self.placement.slot(from)].start(now, to, id, bits);
         self.reschedule(from, Direction::Up, out);
     }
@@ -182,11 +201,8 @@ impl<P> Network<P> {
         delivered: &mut Vec<(u32, u32, P)>,
     ) {
         match event {
-            NetEvent::Arrive(Arrival { from, to, bits, sent_at, payload }) => {
-                let id = self.hold(Transfer { from, to, bits, sent_at, payload });
-                if self.records.is_some() {
-                    self.arrived[id as usize] = now;
-                }
+            NetEvent::Arrive(Arrival { from, to, bits, payload }) => {
+                let id = self.hold(now, Transfer { from, to, bits, payload });
                 self.downlinks[self.placement.slot(to)].start(now, from, id, bits);
                 self.reschedule(to, Direction::Down, out);
             }
@@ -205,26 +221,16 @@ impl<P> Network<P> {
                     Direction::Up => {
                         self.uplinks[row].finish(now, &mut finished);
                         for &Sent { id, .. } in &finished {
-                            let Transfer { from, to, bits, sent_at, payload } = self.release(id);
+                            let Transfer { from, to, bits, payload } = self.release(now, id, Direction::Up);
                             self.sent_bits[row] += bits;
-                            let arrival = Arrival { from, to, bits, sent_at, payload };
+                            let arrival = Arrival { from, to, bits, payload };
                             out.schedule(now + self.latency, to, from, NetEvent::Arrive(arrival));
                         }
                     }
                     Direction::Down => {
                         self.downlinks[row].finish(now, &mut finished);
                         for &Sent { id, .. } in &finished {
-                            let arrived = self.arrived[id as usize];
-                            let piece = self.release(id);
-                            if let Some(records) = &mut self.records {
-                                records.push(TransferRecord {
-                                    from: piece.from,
-                                    to: piece.to,
-                                    bits: piece.bits,
-                                    up: (piece.sent_at, arrived - self.latency),
-                                    down: (arrived, now),
-                                });
-                            }
+                            let piece = self.release(now, id, Direction::Down);
                             delivered.push((piece.from, piece.to, piece.payload));
                         }
                     }
@@ -386,18 +392,15 @@ mod tests {
         }
         bench.run(u64::MAX, |_, _, _, _, _| {});
         let records = bench.network.records().to_vec();
-        assert_eq!(records.len(), 200);
+        assert_eq!(records.len(), 2 * 200, "each piece once on each of its two links");
         for peer in 0..peers {
             for (direction, capacity) in
                 [(Direction::Up, capacities[peer as usize].0), (Direction::Down, capacities[peer as usize].1)]
             {
                 let spans: Vec<(Nanos, Nanos, u64)> = records
                     .iter()
-                    .filter(|r| if direction == Direction::Up { r.from == peer } else { r.to == peer })
-                    .map(|r| {
-                        let (start, end) = if direction == Direction::Up { r.up } else { r.down };
-                        (start, end, r.bits)
-                    })
+                    .filter(|r| r.peer == peer && r.direction == direction)
+                    .map(|r| (r.start, r.end, r.bits))
                     .collect();
                 let times: Vec<Nanos> = spans.iter().flat_map(|s| [s.0, s.1]).collect();
                 for &a in &times {

@@ -53,12 +53,11 @@ pub fn encode_batch(events: &[Routed], out: &mut Vec<u8>) {
             Event::Request { .. } | Event::Refusal { .. } | Event::Deliver { .. } => {
                 unreachable!("an arrival is written as its message")
             }
-            Event::Net(NetEvent::Arrive(Arrival { from, to, bits, sent_at, payload })) => {
+            Event::Net(NetEvent::Arrive(Arrival { from, to, bits, payload })) => {
                 out.push(ARRIVE);
                 put_u32(out, *from);
                 put_u32(out, *to);
                 put_u64(out, *bits);
-                put_u64(out, *sent_at);
                 put_u32(out, payload.file.0);
                 put_u32(out, payload.segment);
                 put_u32(out, payload.load);
@@ -107,7 +106,6 @@ impl Decoder {
                     let from = input.u32("a peer")?;
                     let to = input.u32("a peer")?;
                     let bits = input.u64("a piece's bits")?;
-                    let sent_at = input.u64("a time")?;
                     let file = FileId(input.u32("a file id")?);
                     let segment = input.u32("a segment")?;
                     let load = input.u32("a load")?;
@@ -115,7 +113,7 @@ impl Decoder {
                     let held = (0..words).map(|_| input.u64("a bitfield")).collect::<Result<Vec<u64>, _>>()?;
                     let held = held.into_boxed_slice();
                     let payload = Piece { file, segment, load, held };
-                    Event::Net(NetEvent::Arrive(Arrival { from, to, bits, sent_at, payload }))
+                    Event::Net(NetEvent::Arrive(Arrival { from, to, bits, payload }))
                 }
                 LINK_DUE => {
                     let peer = input.u32("a peer")?;
@@ -288,7 +286,6 @@ mod tests {
                     from: 6,
                     to: 5,
                     bits: 2_097_152,
-                    sent_at: 12,
                     payload: Piece { file: FileId(0), segment: 17, load: 3, held: vec![u64::MAX, 5].into() },
                 })),
             ),

@@ -16,7 +16,7 @@
 
 use super::engine::SimError;
 use super::link::Nanos;
-use super::network::{NetEvent, Network, Schedule, TransferRecord};
+use super::network::{LinkRecord, NetEvent, Network, Schedule};
 use super::outcome::PeerOutcome;
 use super::placement::Placement;
 use super::queue::{EventKey, EventQueue, Sequencer};
@@ -284,7 +284,7 @@ impl<'a> Shard<'a> {
         self.network.keep_records();
     }
 
-    pub fn records(&self) -> &[TransferRecord] {
+    pub fn records(&self) -> &[LinkRecord] {
         self.network.records()
     }
 
