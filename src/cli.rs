@@ -197,6 +197,6 @@ impl SimArgs {
             // clap requires one of the two.
             (None, None) => Input::Swarm(PathBuf::new()),
         };
-        Request { input, seed: self.seed, out: self.out.clone(), quiet: self.quiet }
+        Request { input, seed: self.seed, out: self.out.clone(), quiet: self.quiet, ranks: 1 }
     }
 }

@@ -216,6 +216,7 @@ fn launched_by_mpirun() -> bool {
 /// file, a stuck swarm), rank 0 alone.
 #[cfg(feature = "mpi")]
 fn simulate_on_ranks(args: &SimArgs) -> ExitCode {
+    use bitorrent::sim::command::Request;
     use bitorrent::sim::engine::{self, SimError};
     use bitorrent::sim::mpi_ranks::MpiRanks;
 
@@ -232,7 +233,8 @@ fn simulate_on_ranks(args: &SimArgs) -> ExitCode {
     let threads = args.threads;
     let mut started = false;
     let mut own_error = false;
-    let result = bitorrent::sim::command::run_on_rank(&args.request(), |scenario, on_progress| {
+    let request = Request { ranks: bitorrent::sim::window::Ranks::ranks(&ranks), ..args.request() };
+    let result = bitorrent::sim::command::run_on_rank(&request, |scenario, on_progress| {
         started = true;
         let unready: Vec<String> = ranks
             .poll(true)

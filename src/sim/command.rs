@@ -46,6 +46,9 @@ pub struct Request {
     pub out: PathBuf,
     /// No progress line and no summary line: errors only.
     pub quiet: bool,
+    /// The ranks the swarm is split over (1 alone): each holds its share of the peers, and
+    /// checks its share of the memory.
+    pub ranks: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -163,7 +166,7 @@ pub fn load_scenario(request: &Request) -> Result<(Scenario, Option<Swarm>), Com
             if let Some(seed) = request.seed {
                 swarm = swarm.with_seed(seed);
             }
-            check_memory(&file.display().to_string(), swarm.total_peers(), swarm.file().pieces)?;
+            check_memory(&file.display().to_string(), swarm.total_peers(), swarm.file().pieces, request.ranks)?;
             Ok((Scenario::from_swarm(&swarm, &file.display().to_string()), Some(swarm)))
         }
         Input::Course { folder, upload, download, latency, piece } => {
@@ -194,20 +197,22 @@ pub fn load_scenario(request: &Request) -> Result<(Scenario, Option<Swarm>), Com
     }
 }
 
-/// What a simulated peer costs in memory, as measured (`make bench-sim`: 13.6 KB a peer at
+/// What a simulated peer costs in memory, as measured (`make bench-sim`: 8.3 KB a peer at
 /// 100,000 peers of a 400-piece file, the whole process's peak over its peers): a base, and a
 /// part that grows with the file's pieces (its piece queue, its bitfield and its neighbours').
-/// Rounded up, so that the estimate refuses a swarm that cannot fit, not one that might.
-const PEER_BYTES: u64 = 11 * 1024;
-const PEER_BYTES_PER_PIECE: u64 = 8;
+/// Rounded down, so that the estimate refuses a swarm that cannot fit, not one that might.
+const PEER_BYTES: u64 = 6 * 1024;
+const PEER_BYTES_PER_PIECE: u64 = 4;
 
 /// A swarm too large for this machine's memory is refused before anything is allocated for
 /// it: otherwise the run grows for minutes and the kernel kills it. Where the free memory
-/// cannot be read (not Linux), nothing is refused.
-fn check_memory(origin: &str, peers: u32, pieces: u32) -> Result<(), CommandError> {
+/// cannot be read (not Linux), nothing is refused. Split over `ranks`, each rank checks its
+/// share against what its own host has free (ranks that share a host each see the whole of it:
+/// the check then refuses less than it could).
+fn check_memory(origin: &str, peers: u32, pieces: u32, ranks: u32) -> Result<(), CommandError> {
     let Some(available) = available_memory() else { return Ok(()) };
     let per_peer = PEER_BYTES + PEER_BYTES_PER_PIECE * u64::from(pieces);
-    let need = u64::from(peers).saturating_mul(per_peer);
+    let need = u64::from(peers).saturating_mul(per_peer) / u64::from(ranks.max(1));
     if need <= available {
         return Ok(());
     }
@@ -328,7 +333,7 @@ mod tests {
     fn swarm_request(folder: &Folder, seed: Option<u64>) -> Request {
         let file = folder.0.join("swarm.toml");
         std::fs::write(&file, SWARM).unwrap();
-        Request { input: Input::Swarm(file), seed, out: folder.0.join("out"), quiet: true }
+        Request { input: Input::Swarm(file), seed, out: folder.0.join("out"), quiet: true, ranks: 1 }
     }
 
     #[test]
@@ -398,6 +403,7 @@ mod tests {
             seed: None,
             out: folder.0.join("out"),
             quiet: true,
+            ranks: 1,
         }
     }
 

@@ -13,15 +13,21 @@ use mpi::datatype::{Partition, PartitionMut};
 use mpi::topology::{Communicator, SimpleCommunicator};
 
 use super::engine::{JobRanks, ShardEnd};
-use super::routed::{self, Decoder};
+use super::routed::{self, Decoder, Encoder};
 use super::shard::Routed;
 use super::window::{Ranks, RanksError, WindowReport};
+
+/// The most room the send and receive buffers keep between windows: a window's batches are
+/// some hundreds of kilobytes on a 100,000-peer swarm.
+const KEEP_BYTES: usize = 16 << 20;
 
 pub struct MpiRanks {
     world: SimpleCommunicator,
     rank: u32,
     ranks: u32,
-    decoder: Decoder,
+    /// By rank: what writes to it, and what reads from it (each keeps what its stream sent).
+    encoders: Vec<Encoder>,
+    decoders: Vec<Decoder>,
     /// Buffers kept from window to window.
     send: Vec<u8>,
     receive: Vec<u8>,
@@ -31,7 +37,16 @@ impl MpiRanks {
     pub fn new(world: SimpleCommunicator) -> MpiRanks {
         let rank = world.rank() as u32;
         let ranks = world.size() as u32;
-        MpiRanks { world, rank, ranks, decoder: Decoder::default(), send: Vec::new(), receive: Vec::new() }
+        let streams = ranks as usize;
+        MpiRanks {
+            world,
+            rank,
+            ranks,
+            encoders: (0..streams).map(|_| Encoder::default()).collect(),
+            decoders: (0..streams).map(|_| Decoder::default()).collect(),
+            send: Vec::new(),
+            receive: Vec::new(),
+        }
     }
 
     /// Every rank's answer, by rank: so that a rank that could not read its input does not
@@ -79,10 +94,10 @@ impl Ranks<Routed> for MpiRanks {
         // To each rank, its shards' batches in order of shard.
         self.send.clear();
         let mut send_counts = Vec::with_capacity(self.ranks as usize);
-        for shards in outgoing.chunks(workers) {
+        for (shards, encoder) in outgoing.chunks(workers).zip(&mut self.encoders) {
             let before = self.send.len();
             for batch in shards {
-                routed::encode_batch(batch, &mut self.send);
+                encoder.encode_batch(batch, &mut self.send);
             }
             send_counts.push(count(self.send.len() - before)?);
         }
@@ -112,15 +127,18 @@ impl Ranks<Routed> for MpiRanks {
         let mut incoming: Vec<Vec<Routed>> = (0..workers).map(|_| Vec::new()).collect();
         let mut bytes = &self.receive[..];
         let bad = |error: routed::RoutedError| RanksError(error.to_string());
-        for &received in &receive_counts {
-            let (part, rest) = bytes.split_at(received as usize);
+        for (&received, decoder) in receive_counts.iter().zip(&mut self.decoders) {
+            let (mut part, rest) = bytes.split_at(received as usize);
             bytes = rest;
-            let mut part = part;
-            if part.is_empty() {
-                continue;
-            }
             for worker in &mut incoming {
-                part = self.decoder.decode_batch(part, worker).map_err(bad)?;
+                part = decoder.decode_batch(part, worker).map_err(bad)?;
+            }
+        }
+        // A window that carried far more than most (the tracker's first answers to everyone)
+        // leaves no room behind: the buffers would keep it for the rest of the run.
+        for buffer in [&mut self.send, &mut self.receive] {
+            if buffer.capacity() > KEEP_BYTES {
+                *buffer = Vec::new();
             }
         }
         Ok((job, incoming))
