@@ -54,7 +54,8 @@ bench: bitorrent
 	scripts/bench.sh
 
 # The simulated engine on a ladder of flash crowds (1,000 / 10,000 / 100,000 leechers by
-# default; LADDER="..." for others): wall seconds, peak memory, events per second, efficiency.
+# default; LADDER="..." for others), each in one process and on 2 ranks (RANKS="1 2"): wall
+# seconds, the speed-up, peak memory a rank, events per second, efficiency.
 LADDER ?= 1000 10000 100000
 bench-sim: bitorrent
 	scripts/bench-sim.sh $(LADDER)
