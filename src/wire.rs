@@ -336,19 +336,21 @@ impl Message {
     }
 }
 
-struct Writer<'a>(&'a mut Vec<u8>);
+/// Little-endian integers and the message's parts, appended to a buffer (also used by
+/// `sim::routed`, for what crosses ranks around messages).
+pub(crate) struct Writer<'a>(pub(crate) &'a mut Vec<u8>);
 
 impl Writer<'_> {
-    fn u8(&mut self, value: u8) {
+    pub(crate) fn u8(&mut self, value: u8) {
         self.0.push(value);
     }
     fn bool(&mut self, value: bool) {
         self.0.push(value as u8);
     }
-    fn u32(&mut self, value: u32) {
+    pub(crate) fn u32(&mut self, value: u32) {
         self.0.extend_from_slice(&value.to_le_bytes());
     }
-    fn u64(&mut self, value: u64) {
+    pub(crate) fn u64(&mut self, value: u64) {
         self.0.extend_from_slice(&value.to_le_bytes());
     }
     fn len(&mut self, len: usize) {
@@ -374,10 +376,11 @@ impl Writer<'_> {
     }
 }
 
-struct Reader<'a>(&'a [u8]);
+/// Reads what a `Writer` wrote from the front of the bytes; the field is what is left.
+pub(crate) struct Reader<'a>(pub(crate) &'a [u8]);
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], DecodeError> {
+    pub(crate) fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], DecodeError> {
         if self.0.len() < n {
             return Err(DecodeError::Truncated(what));
         }
@@ -385,7 +388,7 @@ impl<'a> Reader<'a> {
         self.0 = rest;
         Ok(head)
     }
-    fn u8(&mut self, what: &'static str) -> Result<u8, DecodeError> {
+    pub(crate) fn u8(&mut self, what: &'static str) -> Result<u8, DecodeError> {
         Ok(self.take(1, what)?[0])
     }
     fn bool(&mut self) -> Result<bool, DecodeError> {
@@ -395,11 +398,11 @@ impl<'a> Reader<'a> {
             other => Err(DecodeError::BadBool(other)),
         }
     }
-    fn u32(&mut self, what: &'static str) -> Result<u32, DecodeError> {
+    pub(crate) fn u32(&mut self, what: &'static str) -> Result<u32, DecodeError> {
         let bytes = self.take(4, what)?;
         Ok(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
     }
-    fn u64(&mut self, what: &'static str) -> Result<u64, DecodeError> {
+    pub(crate) fn u64(&mut self, what: &'static str) -> Result<u64, DecodeError> {
         let low = self.u32(what)? as u64;
         let high = self.u32(what)? as u64;
         Ok(low | high << 32)

@@ -84,6 +84,14 @@ pub struct ShardEnd {
     pub events: u64,
 }
 
+impl ShardEnd {
+    /// Takes in another shard's end.
+    fn absorb(&mut self, other: ShardEnd) {
+        self.peers.extend(other.peers);
+        self.events += other.events;
+    }
+}
+
 /// Runs `scenario` to the end, on one thread: until every peer holds what it wants.
 pub fn simulate(scenario: &Scenario, on_progress: &mut dyn FnMut(&Progress)) -> Result<Outcome, SimError> {
     simulate_split(scenario, 1, None, on_progress).map(|outcome| outcome.expect("a run of one rank has its outcome"))
@@ -149,30 +157,24 @@ fn run_rank(
         let mut ends = vec![mine];
         for (worker, handle) in others {
             ends.push(handle.join().unwrap_or_else(|panic| WorkerEnd {
-                result: Err(SimError::WorkerPanicked { worker, message: panic_message(&panic) }),
+                result: Err(SimError::WorkerPanicked { worker, message: thread::panic_message(&*panic) }),
                 ..WorkerEnd::default()
             }));
         }
         ends
     });
     // The error that stopped the run: a worker's own, rather than another's word that one failed.
+    let follows_another = |error: &SimError| matches!(error, SimError::OtherShard | SimError::Close(_));
     let mut records = Vec::new();
     let mut merged = ShardEnd::default();
     let mut failure: Option<SimError> = None;
     for end in ends {
-        match end.result {
-            Ok(()) => {}
-            Err(error @ (SimError::OtherShard | SimError::Close(_))) => {
-                failure.get_or_insert(error);
-            }
-            Err(error) => {
-                if failure.as_ref().is_none_or(|failure| matches!(failure, SimError::OtherShard | SimError::Close(_))) {
-                    failure = Some(error);
-                }
-            }
+        if let Err(error) = end.result
+            && failure.as_ref().is_none_or(|failure| follows_another(failure) && !follows_another(&error))
+        {
+            failure = Some(error);
         }
-        merged.peers.extend(end.shard.peers);
-        merged.events += end.shard.events;
+        merged.absorb(end.shard);
         records.extend(end.records);
     }
     if let Some(failure) = failure {
@@ -181,23 +183,13 @@ fn run_rank(
     let end = match ranks {
         None => Some(merged),
         Some(ranks) => ranks.gather(merged).map_err(CloseError::from)?.map(|ends| {
-            let mut all = ShardEnd::default();
-            for end in ends {
-                all.peers.extend(end.peers);
-                all.events += end.events;
-            }
-            all
+            ends.into_iter().fold(ShardEnd::default(), |mut all, end| {
+                all.absorb(end);
+                all
+            })
         }),
     };
     Ok((end, records))
-}
-
-fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
-    match (panic.downcast_ref::<&str>(), panic.downcast_ref::<String>()) {
-        (Some(text), _) => text.to_string(),
-        (None, Some(text)) => text.clone(),
-        (None, None) => "a panic without a message".to_string(),
-    }
 }
 
 /// A worker's end: its shard's, and how its run ended.

@@ -129,10 +129,6 @@ impl<P> Network<P> {
         self.sent_bits[self.placement.slot(id)]
     }
 
-    pub fn latency(&self) -> Nanos {
-        self.latency
-    }
-
     /// Keep a record of every piece delivered (`records`): called before any is sent.
     pub fn keep_records(&mut self) {
         assert!(self.transfers.is_empty(), "records are kept from the start or not at all");

@@ -10,6 +10,8 @@
 //! rank it reads from) keeps them and hands that one copy out, as one rank's shards share the
 //! tracker's one list, so that a million peers do not hold a million copies either.
 
+use std::borrow::Cow;
+
 use super::engine::ShardEnd;
 use super::network::{Arrival, Direction, NetEvent};
 use super::outcome::PeerOutcome;
@@ -17,17 +19,15 @@ use super::queue::EventKey;
 use super::shard::{Event, Piece, Routed};
 use super::window::WindowReport;
 use crate::model::{FileId, Hashes, PeerId};
-use crate::wire::{DecodeError, Message};
+use crate::wire::{DecodeError, Message, Reader, Writer};
 
 /// Bytes that could not be read back: a bug, since only this module writes them.
 #[derive(Debug, thiserror::Error)]
 pub enum RoutedError {
-    #[error("a batch from another rank ends early while reading {0}")]
-    Truncated(&'static str),
     #[error("a batch from another rank has an unknown event tag {0}")]
     UnknownTag(u8),
-    #[error("a message from another rank: {0}")]
-    Message(#[from] DecodeError),
+    #[error("a batch from another rank: {0}")]
+    Bytes(#[from] DecodeError),
     #[error("a swarm of file id {0} from another rank refers to hashes it never sent")]
     NoHashes(u32),
 }
@@ -50,36 +50,25 @@ pub struct Encoder {
 impl Encoder {
     /// Appends `events` to `out`, counted.
     pub fn encode_batch(&mut self, events: &[Routed], out: &mut Vec<u8>) {
-        put_u32(out, events.len() as u32);
+        Writer(out).u32(events.len() as u32);
         for (key, event) in events {
-            put_u64(out, key.at);
-            put_u32(out, key.to);
-            put_u32(out, key.from);
-            put_u64(out, key.seq);
+            let mut out = Writer(out);
+            out.u64(key.at);
+            out.u32(key.to);
+            out.u32(key.from);
+            out.u64(key.seq);
             self.encode_event(event, out);
         }
     }
 
-    fn encode_event(&mut self, event: &Event, out: &mut Vec<u8>) {
-        if let Some((from, mut message)) = event.message() {
-            let mut tag = DELIVER;
-            if let Message::Swarm { file, hashes, .. } = &mut message {
-                let index = file.0 as usize;
-                if self.hashes.len() <= index {
-                    self.hashes.resize(index + 1, None);
-                }
-                if self.hashes[index].as_deref() == Some(&**hashes) {
-                    tag = DELIVER_SAME_HASHES;
-                    *hashes = Hashes::new(Vec::new());
-                } else {
-                    self.hashes[index] = Some(hashes.clone());
-                }
-            }
-            out.push(tag);
-            put_u32(out, from.0);
+    fn encode_event(&mut self, event: &Event, mut out: Writer<'_>) {
+        if let Some((from, message)) = event.message() {
+            let (tag, message) = self.leave_out_hashes_sent(message);
+            out.u8(tag);
+            out.u32(from.0);
             message.encode_into(&mut self.message_bytes);
-            put_u32(out, self.message_bytes.len() as u32);
-            out.extend_from_slice(&self.message_bytes);
+            out.u32(self.message_bytes.len() as u32);
+            out.0.extend_from_slice(&self.message_bytes);
             return;
         }
         match event {
@@ -87,23 +76,42 @@ impl Encoder {
                 unreachable!("an arrival is written as its message")
             }
             Event::Net(NetEvent::Arrive(Arrival { from, to, bits, payload })) => {
-                out.push(ARRIVE);
-                put_u32(out, *from);
-                put_u32(out, *to);
-                put_u64(out, *bits);
-                put_u32(out, payload.file.0);
-                put_u32(out, payload.segment);
-                put_u32(out, payload.load);
-                put_u32(out, payload.held.len() as u32);
-                payload.held.iter().for_each(|&word| put_u64(out, word));
+                out.u8(ARRIVE);
+                out.u32(*from);
+                out.u32(*to);
+                out.u64(*bits);
+                out.u32(payload.file.0);
+                out.u32(payload.segment);
+                out.u32(payload.load);
+                out.u32(payload.held.len() as u32);
+                payload.held.iter().for_each(|&word| out.u64(word));
             }
             Event::Net(NetEvent::LinkDue { peer, direction }) => {
-                out.push(LINK_DUE);
-                put_u32(out, *peer);
-                out.push(matches!(direction, Direction::Down) as u8);
+                out.u8(LINK_DUE);
+                out.u32(*peer);
+                out.u8(matches!(direction, Direction::Down) as u8);
             }
-            Event::Wake => out.push(WAKE),
+            Event::Wake => out.u8(WAKE),
         }
+    }
+
+    /// A swarm's message without its hashes when this stream sent its file's last time, with
+    /// the tag that says so; any other message as it is.
+    fn leave_out_hashes_sent<'m>(&mut self, message: Cow<'m, Message>) -> (u8, Cow<'m, Message>) {
+        let Message::Swarm { file, hashes, .. } = &*message else { return (DELIVER, message) };
+        let index = file.0 as usize;
+        if self.hashes.len() <= index {
+            self.hashes.resize(index + 1, None);
+        }
+        if self.hashes[index].as_deref() != Some(&**hashes) {
+            self.hashes[index] = Some(hashes.clone());
+            return (DELIVER, message);
+        }
+        let mut message = message.into_owned();
+        if let Message::Swarm { hashes, .. } = &mut message {
+            *hashes = Hashes::new(Vec::new());
+        }
+        (DELIVER_SAME_HASHES, Cow::Owned(message))
     }
 }
 
@@ -210,13 +218,14 @@ pub fn decode_report(fields: &[u64; 8]) -> WindowReport {
 
 /// A shard's end as bytes.
 pub fn encode_end(end: &ShardEnd, out: &mut Vec<u8>) {
-    put_u64(out, end.events);
-    put_u32(out, end.peers.len() as u32);
+    let mut out = Writer(out);
+    out.u64(end.events);
+    out.u32(end.peers.len() as u32);
     for (id, peer) in &end.peers {
-        put_u32(out, id.0);
-        put_u64(out, peer.done_at.unwrap_or(u64::MAX));
-        put_u64(out, peer.uploaded_bytes);
-        put_u64(out, peer.downloaded_bytes);
+        out.u32(id.0);
+        out.u64(peer.done_at.unwrap_or(u64::MAX));
+        out.u64(peer.uploaded_bytes);
+        out.u64(peer.downloaded_bytes);
     }
 }
 
@@ -237,39 +246,6 @@ pub fn decode_end(bytes: &[u8]) -> Result<(ShardEnd, &[u8]), RoutedError> {
         peers.push((id, outcome));
     }
     Ok((ShardEnd { peers, events }, input.0))
-}
-
-fn put_u32(out: &mut Vec<u8>, value: u32) {
-    out.extend_from_slice(&value.to_le_bytes());
-}
-
-fn put_u64(out: &mut Vec<u8>, value: u64) {
-    out.extend_from_slice(&value.to_le_bytes());
-}
-
-struct Reader<'b>(&'b [u8]);
-
-impl<'b> Reader<'b> {
-    fn take(&mut self, n: usize, what: &'static str) -> Result<&'b [u8], RoutedError> {
-        if self.0.len() < n {
-            return Err(RoutedError::Truncated(what));
-        }
-        let (head, rest) = self.0.split_at(n);
-        self.0 = rest;
-        Ok(head)
-    }
-
-    fn u8(&mut self, what: &'static str) -> Result<u8, RoutedError> {
-        Ok(self.take(1, what)?[0])
-    }
-
-    fn u32(&mut self, what: &'static str) -> Result<u32, RoutedError> {
-        Ok(u32::from_le_bytes(self.take(4, what)?.try_into().expect("4 bytes")))
-    }
-
-    fn u64(&mut self, what: &'static str) -> Result<u64, RoutedError> {
-        Ok(u64::from_le_bytes(self.take(8, what)?.try_into().expect("8 bytes")))
-    }
 }
 
 #[cfg(all(test, not(feature = "loom")))]

@@ -14,6 +14,8 @@
 //! each peer sees the same events in the same order however the peers are split, and a run's
 //! results depend on nothing but the scenario and its seed.
 
+use std::borrow::Cow;
+
 use super::engine::SimError;
 use super::link::Nanos;
 use super::network::{LinkRecord, NetEvent, Network, Schedule};
@@ -95,23 +97,23 @@ impl Event {
     }
 
     /// The message an arrival brings, and who sent it; `None` for the network's events and a
-    /// wake.
-    pub fn message(&self) -> Option<(PeerId, Message)> {
+    /// wake. Borrowed when the event holds it whole.
+    pub fn message(&self) -> Option<(PeerId, Cow<'_, Message>)> {
         match self {
             &Event::Request { from, file, segment, with_bitfield } => {
-                Some((from, Message::SegmentRequest { file, segment, with_bitfield }))
+                Some((from, Cow::Owned(Message::SegmentRequest { file, segment, with_bitfield })))
             }
             Event::Refusal { from, file, segment, load, held } => Some((
                 *from,
-                Message::SegmentReply {
+                Cow::Owned(Message::SegmentReply {
                     file: *file,
                     segment: *segment,
                     granted: false,
                     load: *load,
                     held: held.to_vec(),
-                },
+                }),
             )),
-            Event::Deliver { from, message } => Some((*from, (**message).clone())),
+            Event::Deliver { from, message } => Some((*from, Cow::Borrowed(&**message))),
             Event::Net(_) | Event::Wake => None,
         }
     }

@@ -15,10 +15,8 @@ pub mod thread {
     use std::time::Duration;
 
     pub use loom::thread::JoinHandle;
-    /// loom has no scoped threads. The one user of them, the simulated engine's worker threads,
-    /// never runs in this build (its binary only says so); what its workers share, the window's
-    /// hand-over (`sim::window::Crossing`), is modelled with loom's own threads.
-    pub use std::thread::{Scope, ScopedJoinHandle};
+
+    pub use super::super::scoped::{Scope, ScopedJoinHandle, panic_message, scope, spawn_scoped};
 
     pub fn spawn_named<F, T>(name: String, body: F) -> JoinHandle<T>
     where
@@ -26,25 +24,6 @@ pub mod thread {
         T: Send + 'static,
     {
         loom::thread::Builder::new().name(name).spawn(body).expect("loom refused to start a thread")
-    }
-
-    /// Runs `body` with a scope in which threads may borrow what the caller owns; every thread
-    /// spawned in it is joined before this returns.
-    pub fn scope<'env, T>(body: impl for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> T) -> T {
-        std::thread::scope(body)
-    }
-
-    /// Spawns a named thread in `scope`.
-    pub fn spawn_scoped<'scope, 'env, F, T>(
-        scope: &'scope Scope<'scope, 'env>,
-        name: String,
-        body: F,
-    ) -> ScopedJoinHandle<'scope, T>
-    where
-        F: FnOnce() -> T + Send + 'scope,
-        T: Send + 'scope,
-    {
-        std::thread::Builder::new().name(name).spawn_scoped(scope, body).expect("the OS refused to start a thread")
     }
 
     /// Tells loom's scheduler that this thread waits for another (a spin loop must, or loom

@@ -27,6 +27,44 @@ pub use loom_side::*;
 mod load;
 pub use load::LoadCounter;
 
+/// Scoped threads (std's, in both builds: loom has none) and a panic's message, which both
+/// sides' `thread` modules share.
+///
+/// The one user of scoped threads, the simulated engine's worker threads, never runs in the loom
+/// build (its binary only says so); what its workers share, the window's hand-over
+/// (`sim::window::Crossing`), is modelled with loom's own threads.
+mod scoped {
+    pub use std::thread::{Scope, ScopedJoinHandle};
+
+    /// Runs `body` with a scope in which threads may borrow what the caller owns; every thread
+    /// spawned in it is joined before this returns.
+    pub fn scope<'env, T>(body: impl for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> T) -> T {
+        std::thread::scope(body)
+    }
+
+    /// Spawns a named thread in `scope`.
+    pub fn spawn_scoped<'scope, 'env, F, T>(
+        scope: &'scope Scope<'scope, 'env>,
+        name: String,
+        body: F,
+    ) -> ScopedJoinHandle<'scope, T>
+    where
+        F: FnOnce() -> T + Send + 'scope,
+        T: Send + 'scope,
+    {
+        std::thread::Builder::new().name(name).spawn_scoped(scope, body).expect("the OS refused to start a thread")
+    }
+
+    /// What a panic said: its payload when it is text.
+    pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+        match (payload.downcast_ref::<&str>(), payload.downcast_ref::<String>()) {
+            (Some(text), _) => text.to_string(),
+            (None, Some(text)) => text.clone(),
+            (None, None) => "a panic without a message".to_string(),
+        }
+    }
+}
+
 /// A reader's own copy of a `SnapshotCell`'s value, loaded again only when the cell's edition
 /// says it was replaced since: one atomic load per read instead of a snapshot load (which
 /// takes and gives back a reference count), for a hot path reading a value that seldom changes.

@@ -9,7 +9,9 @@ pub type Arc<T> = std::sync::Arc<T>;
 pub mod thread {
     use std::time::Duration;
 
-    pub use std::thread::{JoinHandle, Scope, ScopedJoinHandle};
+    pub use std::thread::JoinHandle;
+
+    pub use super::super::scoped::{Scope, ScopedJoinHandle, panic_message, scope, spawn_scoped};
 
     /// Spawns a named thread (names show in debuggers and panics).
     pub fn spawn_named<F, T>(name: String, body: F) -> JoinHandle<T>
@@ -18,25 +20,6 @@ pub mod thread {
         T: Send + 'static,
     {
         std::thread::Builder::new().name(name).spawn(body).expect("the OS refused to start a thread")
-    }
-
-    /// Runs `body` with a scope in which threads may borrow what the caller owns; every thread
-    /// spawned in it is joined before this returns.
-    pub fn scope<'env, T>(body: impl for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> T) -> T {
-        std::thread::scope(body)
-    }
-
-    /// Spawns a named thread in `scope`.
-    pub fn spawn_scoped<'scope, 'env, F, T>(
-        scope: &'scope Scope<'scope, 'env>,
-        name: String,
-        body: F,
-    ) -> ScopedJoinHandle<'scope, T>
-    where
-        F: FnOnce() -> T + Send + 'scope,
-        T: Send + 'scope,
-    {
-        std::thread::Builder::new().name(name).spawn_scoped(scope, body).expect("the OS refused to start a thread")
     }
 
     /// Lets another thread run. A function, not a re-export, so that clippy's
@@ -58,13 +41,7 @@ pub mod thread {
     /// dropped; the rank's transport only aborts or goes), which is why asserting unwind safety
     /// is sound here.
     pub fn catch_panic<T>(body: impl FnOnce() -> T) -> Result<T, String> {
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)).map_err(|payload| {
-            match (payload.downcast_ref::<&str>(), payload.downcast_ref::<String>()) {
-                (Some(text), _) => text.to_string(),
-                (None, Some(text)) => text.clone(),
-                (None, None) => "a panic without a message".to_string(),
-            }
-        })
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)).map_err(|payload| panic_message(&*payload))
     }
 }
 
