@@ -3,6 +3,7 @@
 //! writer) around a pump, over MPI (the `mpi` feature, on by default) or in-process channels.
 //! README.md has the picture: how a run goes, what runs inside a rank, and why.
 
+pub mod bt;
 pub mod cli;
 pub mod console;
 pub mod floor;
