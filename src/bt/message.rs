@@ -2,6 +2,8 @@
 //! the bytes): a block's data is not a message here but a transfer on the links, which the
 //! engine carries and hands back as `Peer::on_block`.
 
+use crate::wire::{DecodeError, Reader, Writer};
+
 /// One block of a piece: the unit of a request (16 KiB by default, the last of a piece shorter).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct BlockRef {
@@ -46,4 +48,104 @@ pub enum WireMessage {
     Peers {
         peers: Box<[u32]>,
     },
+}
+
+// Written for the simulation's batches between ranks (`sim::routed`), with the live wire's
+// own integer codec: one tag byte, then the fields in order.
+const CONNECT: u8 = 0;
+const ACCEPT: u8 = 1;
+const REFUSE: u8 = 2;
+const HAVE: u8 = 3;
+const INTERESTED: u8 = 4;
+const NOT_INTERESTED: u8 = 5;
+const CHOKE: u8 = 6;
+const UNCHOKE: u8 = 7;
+const REQUEST: u8 = 8;
+const CANCEL: u8 = 9;
+const ANNOUNCE: u8 = 10;
+const PEERS: u8 = 11;
+
+impl WireMessage {
+    pub(crate) fn write(&self, out: &mut Writer<'_>) {
+        let words = |out: &mut Writer<'_>, words: &[u64]| {
+            out.u32(words.len() as u32);
+            words.iter().for_each(|&word| out.u64(word));
+        };
+        let block = |out: &mut Writer<'_>, block: &BlockRef| {
+            out.u32(block.piece);
+            out.u32(block.block);
+        };
+        match self {
+            WireMessage::Connect { bitfield } => {
+                out.u8(CONNECT);
+                words(out, bitfield);
+            }
+            WireMessage::Accept { bitfield } => {
+                out.u8(ACCEPT);
+                words(out, bitfield);
+            }
+            WireMessage::Refuse => out.u8(REFUSE),
+            WireMessage::Have { piece } => {
+                out.u8(HAVE);
+                out.u32(*piece);
+            }
+            WireMessage::Interested => out.u8(INTERESTED),
+            WireMessage::NotInterested => out.u8(NOT_INTERESTED),
+            WireMessage::Choke => out.u8(CHOKE),
+            WireMessage::Unchoke => out.u8(UNCHOKE),
+            WireMessage::Request { blocks } => {
+                out.u8(REQUEST);
+                out.u32(blocks.len() as u32);
+                blocks.iter().for_each(|b| block(out, b));
+            }
+            WireMessage::Cancel { block: b } => {
+                out.u8(CANCEL);
+                block(out, b);
+            }
+            WireMessage::Announce => out.u8(ANNOUNCE),
+            WireMessage::Peers { peers } => {
+                out.u8(PEERS);
+                out.u32(peers.len() as u32);
+                peers.iter().for_each(|&peer| out.u32(peer));
+            }
+        }
+    }
+
+    pub(crate) fn read(input: &mut Reader<'_>) -> Result<WireMessage, DecodeError> {
+        fn count(input: &mut Reader<'_>, item: usize) -> Result<usize, DecodeError> {
+            let count = input.u32("a count")?;
+            if count as usize * item > input.0.len() {
+                return Err(DecodeError::ImpossibleCount { count, remaining: input.0.len() });
+            }
+            Ok(count as usize)
+        }
+        let words = |input: &mut Reader<'_>| -> Result<Box<[u64]>, DecodeError> {
+            let n = count(input, 8)?;
+            (0..n).map(|_| input.u64("a bitfield")).collect()
+        };
+        let block = |input: &mut Reader<'_>| -> Result<BlockRef, DecodeError> {
+            Ok(BlockRef { piece: input.u32("a piece")?, block: input.u32("a block")? })
+        };
+        Ok(match input.u8("a message tag")? {
+            CONNECT => WireMessage::Connect { bitfield: words(input)? },
+            ACCEPT => WireMessage::Accept { bitfield: words(input)? },
+            REFUSE => WireMessage::Refuse,
+            HAVE => WireMessage::Have { piece: input.u32("a piece")? },
+            INTERESTED => WireMessage::Interested,
+            NOT_INTERESTED => WireMessage::NotInterested,
+            CHOKE => WireMessage::Choke,
+            UNCHOKE => WireMessage::Unchoke,
+            REQUEST => {
+                let n = count(input, 8)?;
+                WireMessage::Request { blocks: (0..n).map(|_| block(input)).collect::<Result<_, _>>()? }
+            }
+            CANCEL => WireMessage::Cancel { block: block(input)? },
+            ANNOUNCE => WireMessage::Announce,
+            PEERS => {
+                let n = count(input, 4)?;
+                WireMessage::Peers { peers: (0..n).map(|_| input.u32("a peer")).collect::<Result<_, _>>()? }
+            }
+            tag => return Err(DecodeError::UnknownTag(tag)),
+        })
+    }
 }

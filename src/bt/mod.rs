@@ -8,5 +8,9 @@
 //! and returns what to send and when to be woken. The simulated engine drives it
 //! (`sim::shard`); the sources each rule follows are in the README, "BitTorrent's algorithms".
 
+pub mod choker;
 pub mod message;
+pub mod peer;
+pub mod picker;
 pub mod policy;
+pub mod tracker;

@@ -324,7 +324,12 @@ mod tests {
         for (index, peer) in scenario.peers.iter().enumerate() {
             let done = if peer.wants.is_empty() { 0 } else { (index as u64 + 1) * 1_000_000_000 + scenario.seed };
             outcome.simulated = outcome.simulated.max(done);
-            outcome.peers.push(PeerOutcome { done_at: Some(done), uploaded_bytes: 1, downloaded_bytes: 2 });
+            outcome.peers.push(PeerOutcome {
+                done_at: Some(done),
+                uploaded_bytes: 1,
+                downloaded_bytes: 2,
+                duplicate_bytes: 0,
+            });
         }
         on_progress(&Progress { now: outcome.simulated, peers_done: peers, peers, events: outcome.events });
         Ok(outcome)

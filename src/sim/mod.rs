@@ -13,6 +13,7 @@
 //! Its outputs: `results` writes a run's `summary.json` and `peers.csv` into a folder, replaced
 //! whole or not at all.
 
+pub mod bittorrent;
 pub mod command;
 pub mod engine;
 pub mod link;

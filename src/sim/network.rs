@@ -188,13 +188,15 @@ impl<P> Network<P> {
     }
 
     /// Handles one of the network's own events. Pieces that came through the receiver's
-    /// downlink go to `delivered` as (sender, receiver, payload).
+    /// downlink go to `delivered` as (sender, receiver, payload); those that left the sender's
+    /// uplink, to `departed` as (sender, receiver).
     pub fn handle(
         &mut self,
         now: Nanos,
         event: NetEvent<P>,
         out: &mut impl Schedule<P>,
         delivered: &mut Vec<(u32, u32, P)>,
+        departed: &mut Vec<(u32, u32)>,
     ) {
         match event {
             NetEvent::Arrive(Arrival { from, to, bits, payload }) => {
@@ -219,6 +221,7 @@ impl<P> Network<P> {
                         for &Sent { id, .. } in &finished {
                             let Transfer { from, to, bits, payload } = self.release(now, id, Direction::Up);
                             self.sent_bits[row] += bits;
+                            departed.push((from, to));
                             let arrival = Arrival { from, to, bits, payload };
                             out.schedule(now + self.latency, to, from, NetEvent::Arrive(arrival));
                         }
@@ -304,7 +307,7 @@ mod tests {
             while self.queue.events.next_time().is_some_and(|at| at <= until) {
                 let (key, event) = self.queue.events.pop().expect("peeked");
                 let mut delivered = Vec::new();
-                self.network.handle(key.at, event, &mut self.queue, &mut delivered);
+                self.network.handle(key.at, event, &mut self.queue, &mut delivered, &mut Vec::new());
                 for (from, to, payload) in delivered {
                     self.delivered.push((from, to, payload, key.at));
                     on_arrival(self, from, to, payload, key.at);

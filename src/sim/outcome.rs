@@ -7,10 +7,13 @@ use super::link::Nanos;
 pub struct PeerOutcome {
     /// When it held everything it wanted (`Some(0)` for a peer that wanted nothing).
     pub done_at: Option<Nanos>,
-    /// Bytes of pieces it sent that arrived.
+    /// Bytes of pieces it sent (each counted once it left its uplink).
     pub uploaded_bytes: u64,
-    /// Bytes of pieces it received.
+    /// Bytes of pieces it received, each once.
     pub downloaded_bytes: u64,
+    /// Bytes of blocks it received that it had already (BitTorrent's endgame and chokes make
+    /// some); the course protocol makes none.
+    pub duplicate_bytes: u64,
 }
 
 /// The whole run.

@@ -427,11 +427,15 @@ mod tests {
     /// A made-up run of `SWARM`: the seed (peer 1) wanted nothing; leechers finish at 10, 20, 30
     /// and 40.5 s.
     fn outcome() -> Outcome {
-        let leecher =
-            |done: Nanos, up: u64| PeerOutcome { done_at: Some(done), uploaded_bytes: up, downloaded_bytes: 4 << 20 };
+        let leecher = |done: Nanos, up: u64| PeerOutcome {
+            done_at: Some(done),
+            uploaded_bytes: up,
+            downloaded_bytes: 4 << 20,
+            duplicate_bytes: 0,
+        };
         Outcome {
             peers: vec![
-                PeerOutcome { done_at: Some(0), uploaded_bytes: 6 << 20, downloaded_bytes: 0 },
+                PeerOutcome { done_at: Some(0), uploaded_bytes: 6 << 20, downloaded_bytes: 0, duplicate_bytes: 0 },
                 leecher(10_000_000_000, 1 << 20),
                 leecher(20_000_000_000, 3 << 20),
                 leecher(30_000_000_000, 3 << 20),
@@ -590,8 +594,13 @@ mod tests {
         let scenario = Scenario::from_course(&folder.0, 8_000_000, 8_000_000, 1_000_000, 1 << 20, 3).unwrap();
         let outcome = Outcome {
             peers: vec![
-                PeerOutcome { done_at: Some(0), uploaded_bytes: 2 << 20, downloaded_bytes: 0 },
-                PeerOutcome { done_at: Some(4_000_000_000), uploaded_bytes: 0, downloaded_bytes: 2 << 20 },
+                PeerOutcome { done_at: Some(0), uploaded_bytes: 2 << 20, downloaded_bytes: 0, duplicate_bytes: 0 },
+                PeerOutcome {
+                    done_at: Some(4_000_000_000),
+                    uploaded_bytes: 0,
+                    downloaded_bytes: 2 << 20,
+                    duplicate_bytes: 0,
+                },
             ],
             simulated: 4_000_000_000,
             events: 9,

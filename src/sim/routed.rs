@@ -16,8 +16,9 @@ use super::engine::ShardEnd;
 use super::network::{Arrival, Direction, NetEvent};
 use super::outcome::PeerOutcome;
 use super::queue::EventKey;
-use super::shard::{Event, Piece, Routed};
+use super::shard::{Event, Payload, Piece, Routed};
 use super::window::WindowReport;
+use crate::bt::message::{BlockRef, WireMessage};
 use crate::model::{FileId, Hashes, PeerId};
 use crate::wire::{DecodeError, Message, Reader, Writer};
 
@@ -38,6 +39,9 @@ const LINK_DUE: u8 = 2;
 const WAKE: u8 = 3;
 /// A message whose hashes were left out: those of its file that this stream carried last.
 const DELIVER_SAME_HASHES: u8 = 4;
+const ARRIVE_BLOCK: u8 = 5;
+const WIRE: u8 = 6;
+const TICK: u8 = 7;
 
 /// Writes the batches for one rank, in order.
 #[derive(Default)]
@@ -75,7 +79,16 @@ impl Encoder {
             Event::Request { .. } | Event::Refusal { .. } | Event::Deliver { .. } => {
                 unreachable!("an arrival is written as its message")
             }
-            Event::Net(NetEvent::Arrive(Arrival { from, to, bits, payload })) => {
+            Event::Net(NetEvent::Arrive(Arrival { from, to, bits, payload: Payload::Block { block, bytes } })) => {
+                out.u8(ARRIVE_BLOCK);
+                out.u32(*from);
+                out.u32(*to);
+                out.u64(*bits);
+                out.u32(block.piece);
+                out.u32(block.block);
+                out.u32(*bytes);
+            }
+            Event::Net(NetEvent::Arrive(Arrival { from, to, bits, payload: Payload::Piece(payload) })) => {
                 out.u8(ARRIVE);
                 out.u32(*from);
                 out.u32(*to);
@@ -92,6 +105,12 @@ impl Encoder {
                 out.u8(matches!(direction, Direction::Down) as u8);
             }
             Event::Wake => out.u8(WAKE),
+            Event::Wire { from, message } => {
+                out.u8(WIRE);
+                out.u32(*from);
+                message.write(&mut out);
+            }
+            Event::Tick => out.u8(TICK),
         }
     }
 
@@ -153,9 +172,22 @@ impl Decoder {
                     let words = input.u32("a bitfield's length")? as usize;
                     let held = (0..words).map(|_| input.u64("a bitfield")).collect::<Result<Vec<u64>, _>>()?;
                     let held = held.into_boxed_slice();
-                    let payload = Piece { file, segment, load, held };
+                    let payload = Payload::Piece(Piece { file, segment, load, held });
                     Event::Net(NetEvent::Arrive(Arrival { from, to, bits, payload }))
                 }
+                ARRIVE_BLOCK => {
+                    let from = input.u32("a peer")?;
+                    let to = input.u32("a peer")?;
+                    let bits = input.u64("a block's bits")?;
+                    let block = BlockRef { piece: input.u32("a piece")?, block: input.u32("a block")? };
+                    let payload = Payload::Block { block, bytes: input.u32("a block's bytes")? };
+                    Event::Net(NetEvent::Arrive(Arrival { from, to, bits, payload }))
+                }
+                WIRE => {
+                    let from = input.u32("a peer")?;
+                    Event::Wire { from, message: WireMessage::read(&mut input)? }
+                }
+                TICK => Event::Tick,
                 LINK_DUE => {
                     let peer = input.u32("a peer")?;
                     let direction = if input.u8("a direction")? == 1 { Direction::Down } else { Direction::Up };
@@ -226,6 +258,7 @@ pub fn encode_end(end: &ShardEnd, out: &mut Vec<u8>) {
         out.u64(peer.done_at.unwrap_or(u64::MAX));
         out.u64(peer.uploaded_bytes);
         out.u64(peer.downloaded_bytes);
+        out.u64(peer.duplicate_bytes);
     }
 }
 
@@ -242,6 +275,7 @@ pub fn decode_end(bytes: &[u8]) -> Result<(ShardEnd, &[u8]), RoutedError> {
             done_at: (done_at != u64::MAX).then_some(done_at),
             uploaded_bytes: input.u64("bytes")?,
             downloaded_bytes: input.u64("bytes")?,
+            duplicate_bytes: input.u64("bytes")?,
         };
         peers.push((id, outcome));
     }
@@ -297,12 +331,52 @@ mod tests {
                     from: 6,
                     to: 5,
                     bits: 2_097_152,
-                    payload: Piece { file: FileId(0), segment: 17, load: 3, held: vec![u64::MAX, 5].into() },
+                    payload: Payload::Piece(Piece {
+                        file: FileId(0),
+                        segment: 17,
+                        load: 3,
+                        held: vec![u64::MAX, 5].into(),
+                    }),
                 })),
             ),
             (key(61, 5, 5, 10), Event::Net(NetEvent::LinkDue { peer: 5, direction: Direction::Down })),
             (key(62, 5, 5, 11), Event::Wake),
+            (
+                key(63, 6, 7, 12),
+                Event::Net(NetEvent::Arrive(Arrival {
+                    from: 7,
+                    to: 6,
+                    bits: 137_971,
+                    payload: Payload::Block { block: BlockRef { piece: 3, block: 15 }, bytes: 16_384 },
+                })),
+            ),
+            (key(64, 6, 6, 13), Event::Tick),
         ];
+        let wire_messages = [
+            WireMessage::Connect { bitfield: vec![1, u64::MAX].into() },
+            WireMessage::Accept { bitfield: vec![0].into() },
+            WireMessage::Refuse,
+            WireMessage::Have { piece: 99 },
+            WireMessage::Interested,
+            WireMessage::NotInterested,
+            WireMessage::Choke,
+            WireMessage::Unchoke,
+            WireMessage::Request {
+                blocks: vec![BlockRef { piece: 1, block: 2 }, BlockRef { piece: 4, block: 0 }].into(),
+            },
+            WireMessage::Cancel { block: BlockRef { piece: 7, block: 8 } },
+            WireMessage::Announce,
+            WireMessage::Peers { peers: vec![3, 9, 27].into() },
+        ];
+        let events: Vec<Routed> = events
+            .into_iter()
+            .chain(
+                wire_messages
+                    .into_iter()
+                    .enumerate()
+                    .map(|(n, message)| (key(70 + n as u64, 8, 9, 20 + n as u64), Event::Wire { from: 9, message })),
+            )
+            .collect();
         let mut bytes = Vec::new();
         let mut encoder = Encoder::default();
         encoder.encode_batch(&events, &mut bytes);
@@ -313,8 +387,8 @@ mod tests {
         let rest = decoder.decode_batch(rest, &mut read).unwrap();
         assert!(rest.is_empty());
         let text = |events: &[Routed]| format!("{events:?}");
-        assert_eq!(text(&read[..7]), text(&events));
-        assert_eq!(text(&read[7..]), text(&events[1..2]));
+        assert_eq!(text(&read[..events.len()]), text(&events));
+        assert_eq!(text(&read[events.len()..]), text(&events[1..2]));
         let mut cut = Vec::new();
         assert!(decoder.decode_batch(&bytes[..bytes.len() / 3], &mut cut).is_err(), "a batch cut short");
     }
@@ -370,8 +444,11 @@ mod tests {
         assert_eq!(decode_report(&encode_report(&nothing)), nothing);
         let end = ShardEnd {
             peers: vec![
-                (PeerId(1), PeerOutcome { done_at: Some(0), uploaded_bytes: 5, downloaded_bytes: 0 }),
-                (PeerId(4), PeerOutcome { done_at: None, uploaded_bytes: 0, downloaded_bytes: 9 }),
+                (
+                    PeerId(1),
+                    PeerOutcome { done_at: Some(0), uploaded_bytes: 5, downloaded_bytes: 0, duplicate_bytes: 0 },
+                ),
+                (PeerId(4), PeerOutcome { done_at: None, uploaded_bytes: 0, downloaded_bytes: 9, duplicate_bytes: 3 }),
             ],
             events: 77,
         };

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::link::Nanos;
 use super::swarm::Swarm;
+use crate::bt::policy::Policy;
 use crate::input::{self, InputError, PeerInput};
 use crate::model::{FileId, FileName, PeerId};
 use crate::tracker::{Tracker, TrackerError};
@@ -27,6 +28,8 @@ pub struct Scenario {
     /// Every peer; what the summary needs of them is in `classes` and `files`.
     #[serde(skip)]
     pub peers: Vec<SimPeer>,
+    /// BitTorrent's algorithms and their settings; None for the course's protocol.
+    pub policy: Option<Policy>,
 }
 
 /// A file of the scenario: its size and the piece a peer requests (the last may be shorter).
@@ -118,6 +121,7 @@ impl Scenario {
             files: vec![file],
             classes,
             peers,
+            policy: Some(Policy::default()),
         }
     }
 
@@ -192,6 +196,7 @@ impl Scenario {
                 download_bits_per_s,
             }],
             peers,
+            policy: None,
         })
     }
 

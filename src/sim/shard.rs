@@ -16,6 +16,7 @@
 
 use std::borrow::Cow;
 
+use super::bittorrent::{BitTorrentPeers, Changed, Net};
 use super::engine::SimError;
 use super::link::Nanos;
 use super::network::{LinkRecord, NetEvent, Network, Schedule};
@@ -24,6 +25,8 @@ use super::placement::Placement;
 use super::queue::{EventKey, EventQueue, Sequencer};
 use super::scenario::Scenario;
 use super::window::WindowReport;
+use crate::bt::message::{BlockRef, WireMessage};
+use crate::bt::peer::ProtocolError;
 use crate::model::{FileId, FileName, Hashes, OwnedFile, PeerId, SegmentHash};
 use crate::peer::mirror::MirroredSwarm;
 use crate::peer::policy::FewestInFlight;
@@ -70,8 +73,8 @@ const WAIT_DOUBLINGS: u32 = 2;
 /// boxed. As one `Message` an event took 88 bytes; so, 64.
 #[derive(Debug)]
 pub enum Event {
-    /// The network's own: a link's next completion, a piece reaching a downlink.
-    Net(NetEvent<Piece>),
+    /// The network's own: a link's next completion, a piece or block reaching a downlink.
+    Net(NetEvent<Payload>),
     /// A segment request arrives (it was sent `latency` earlier).
     Request { from: PeerId, file: FileId, segment: u32, with_bitfield: bool },
     /// A refusal arrives.
@@ -80,6 +83,10 @@ pub enum Event {
     Deliver { from: PeerId, message: Box<Message> },
     /// A stalled peer's wait is over.
     Wake,
+    /// A BitTorrent message arrives.
+    Wire { from: u32, message: WireMessage },
+    /// A BitTorrent peer's timer: its choker runs.
+    Tick,
 }
 
 impl Event {
@@ -114,13 +121,20 @@ impl Event {
                 }),
             )),
             Event::Deliver { from, message } => Some((*from, Cow::Borrowed(&**message))),
-            Event::Net(_) | Event::Wake => None,
+            Event::Net(_) | Event::Wake | Event::Wire { .. } | Event::Tick => None,
         }
     }
 }
 
 /// An event on its way to another shard.
 pub type Routed = (EventKey, Event);
+
+/// What travels over the links: a course protocol's piece, or a BitTorrent block.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Payload {
+    Piece(Piece),
+    Block { block: BlockRef, bytes: u32 },
+}
 
 /// A granted piece on its way, with the "yes" it carries: the holder's answer but for its
 /// sender, who is the network's to know. Kept small: every piece on a link holds one (a whole
@@ -154,7 +168,7 @@ struct SimulatedPeer {
 
 /// The shard's queue as its network and peers see it: events keyed by the sequencer, kept when
 /// they are for one of its own peers, put in the outbox of their shard otherwise.
-struct Timeline {
+pub(super) struct Timeline {
     placement: Placement,
     shard: u32,
     events: EventQueue<Event>,
@@ -165,14 +179,14 @@ struct Timeline {
     earliest_sent: Option<Nanos>,
 }
 
-impl Schedule<Piece> for Timeline {
-    fn schedule(&mut self, at: Nanos, to: u32, from: u32, event: NetEvent<Piece>) {
+impl Schedule<Payload> for Timeline {
+    fn schedule(&mut self, at: Nanos, to: u32, from: u32, event: NetEvent<Payload>) {
         self.push(at, to, from, Event::Net(event));
     }
 }
 
 impl Timeline {
-    fn push(&mut self, at: Nanos, to: u32, from: u32, event: Event) {
+    pub(super) fn push(&mut self, at: Nanos, to: u32, from: u32, event: Event) {
         let key = self.sequencer.key(at, to, from);
         let shard = self.placement.shard_of(to);
         if shard == self.shard {
@@ -195,14 +209,18 @@ pub struct Shard<'a> {
     now: Nanos,
     latency: Nanos,
     timeline: Timeline,
-    network: Network<Piece>,
-    /// On shard 0 alone.
+    network: Network<Payload>,
+    /// The course protocol's tracker, on shard 0 alone.
     tracker: Option<Tracker>,
-    /// By row, from row 1: `peers[r - 1]` is the peer in row `r` (`Placement::slot`).
+    /// The course protocol's peers, by row, from row 1: `peers[r - 1]` is the peer in row `r`
+    /// (`Placement::slot`). Empty when the swarm runs BitTorrent's algorithms.
     peers: Vec<SimulatedPeer>,
+    /// The peers and tracker when the swarm runs BitTorrent's algorithms.
+    bittorrent: Option<BitTorrentPeers>,
+    departed: Vec<(u32, u32)>,
     /// Scratch for a scheduler's decisions, emptied as they are carried out.
     actions: Actions,
-    delivered: Vec<(u32, u32, Piece)>,
+    delivered: Vec<(u32, u32, Payload)>,
     done: u32,
     events: u64,
     /// When a piece last arrived at one of its peers.
@@ -225,8 +243,13 @@ impl<'a> Shard<'a> {
             let class = scenario.class_of(PeerId(id));
             (class.upload_bits_per_s, class.download_bits_per_s)
         }));
-        let peers = placement
-            .peers_of(index, count)
+        let on_tracker_shard = index == placement.shard_of(0);
+        let bittorrent = scenario
+            .policy
+            .as_ref()
+            .map(|policy| BitTorrentPeers::new(scenario, policy, placement.peers_of(index, count), on_tracker_shard));
+        let course_peers = placement.peers_of(index, count).take(if bittorrent.is_some() { 0 } else { usize::MAX });
+        let peers = course_peers
             .map(|id| {
                 let me = PeerId(id);
                 let spec = scenario.peer(me);
@@ -252,7 +275,7 @@ impl<'a> Shard<'a> {
                 }
             })
             .collect();
-        let tracker = (index == placement.shard_of(0)).then(|| {
+        let tracker = (on_tracker_shard && bittorrent.is_none()).then(|| {
             Tracker::with_peer_set(count, PeerSet::Sample { max: PeerSet::BITTORRENT_SAMPLE, seed: scenario.seed })
         });
         Shard {
@@ -272,6 +295,8 @@ impl<'a> Shard<'a> {
             network: Network::new(scenario.latency_ns, placement, capacities),
             tracker,
             peers,
+            bittorrent,
+            departed: Vec::new(),
             actions: Actions::default(),
             delivered: Vec::new(),
             done: 0,
@@ -311,6 +336,13 @@ impl<'a> Shard<'a> {
     /// hashes, and the names of those it wants. A file's hashes are made up (a simulated file
     /// has no content), the same for every owner, so that owners agree.
     pub fn register_everyone(&mut self) {
+        if let Some(bittorrent) = &mut self.bittorrent {
+            let rows =
+                self.placement.peers_of(self.index, self.scenario.peer_count()).map(|id| (self.placement.slot(id), id));
+            let mut net = Net { latency: self.latency, timeline: &mut self.timeline, network: &mut self.network };
+            bittorrent.start(self.now, rows, &mut net);
+            return;
+        }
         let hashes: Vec<Vec<SegmentHash>> = self.scenario.files.iter().enumerate().map(made_up_hashes).collect();
         let names: Vec<FileName> = self
             .scenario
@@ -375,16 +407,30 @@ impl<'a> Shard<'a> {
     }
 
     /// Its peers' outcomes, by id.
-    pub fn outcomes(&self) -> impl Iterator<Item = (PeerId, PeerOutcome)> + '_ {
-        self.placement.peers_of(self.index, self.scenario.peer_count()).zip(&self.peers).map(|(id, peer)| {
+    pub fn outcomes(&self) -> Box<dyn Iterator<Item = (PeerId, PeerOutcome)> + '_> {
+        let ids = self.placement.peers_of(self.index, self.scenario.peer_count());
+        if let Some(bittorrent) = &self.bittorrent {
+            return Box::new(ids.map(|id| {
+                let stats = bittorrent.stats(self.placement.slot(id));
+                let outcome = PeerOutcome {
+                    done_at: if self.scenario.peer(PeerId(id)).wants.is_empty() { Some(0) } else { stats.done_at },
+                    uploaded_bytes: stats.uploaded_bytes,
+                    downloaded_bytes: stats.downloaded_bytes,
+                    duplicate_bytes: stats.duplicate_bytes,
+                };
+                (PeerId(id), outcome)
+            }));
+        }
+        Box::new(ids.zip(&self.peers).map(|(id, peer)| {
             let wants_nothing = self.scenario.peer(PeerId(id)).wants.is_empty();
             let outcome = PeerOutcome {
                 done_at: if wants_nothing { Some(0) } else { peer.done_at },
                 uploaded_bytes: self.network.sent_bits(id) / 8,
                 downloaded_bytes: peer.downloaded_bytes,
+                duplicate_bytes: 0,
             };
             (PeerId(id), outcome)
-        })
+        }))
     }
 
     /// A message from `from` to `to`, arriving after the latency.
@@ -396,19 +442,41 @@ impl<'a> Shard<'a> {
         match event {
             Event::Net(event) => {
                 let mut delivered = std::mem::take(&mut self.delivered);
-                self.network.handle(self.now, event, &mut self.timeline, &mut delivered);
-                for (from, to, piece) in delivered.drain(..) {
+                let mut departed = std::mem::take(&mut self.departed);
+                self.network.handle(self.now, event, &mut self.timeline, &mut delivered, &mut departed);
+                let mut result = Ok(());
+                for (from, to) in departed.drain(..) {
+                    if let Some(bittorrent) = &mut self.bittorrent {
+                        let row = self.placement.slot(from);
+                        let mut net =
+                            Net { latency: self.latency, timeline: &mut self.timeline, network: &mut self.network };
+                        bittorrent.on_block_sent(self.now, row, from, to, &mut net);
+                    }
+                }
+                for (from, to, payload) in delivered.drain(..) {
                     self.last_piece_at = self.now;
-                    let bytes = self.scenario.files[piece.file.0 as usize].piece_bits(piece.segment) / 8;
-                    // (The sender's share is its uplink's count, on its own shard.)
-                    let peer = self.peer(PeerId(to));
-                    peer.fruitless_waits = 0;
-                    peer.downloaded_bytes += bytes;
-                    let Piece { file, segment, load, held } = piece;
-                    let reply = Reply { from: PeerId(from), file, segment, granted: true, load, held: held.into_vec() };
-                    self.on_reply(PeerId(to), reply)?;
+                    if result.is_ok() {
+                        result = self.on_arrival(from, to, payload);
+                    }
                 }
                 self.delivered = delivered;
+                self.departed = departed;
+                result
+            }
+            Event::Wire { from, message } => {
+                let bittorrent = self.bittorrent.as_mut().expect("BitTorrent messages in a BitTorrent swarm");
+                let row = if at == PeerId::TRACKER { 0 } else { self.placement.slot(at.0) };
+                let mut net = Net { latency: self.latency, timeline: &mut self.timeline, network: &mut self.network };
+                let changed =
+                    bittorrent.on_message(self.now, row, at.0, from, message, &mut net).map_err(protocol_error)?;
+                self.count(at, changed);
+                Ok(())
+            }
+            Event::Tick => {
+                let bittorrent = self.bittorrent.as_mut().expect("BitTorrent timers in a BitTorrent swarm");
+                let row = self.placement.slot(at.0);
+                let mut net = Net { latency: self.latency, timeline: &mut self.timeline, network: &mut self.network };
+                bittorrent.on_tick(self.now, row, at.0, &mut net);
                 Ok(())
             }
             Event::Deliver { from, message } if at == PeerId::TRACKER => {
@@ -431,6 +499,40 @@ impl<'a> Shard<'a> {
                 self.peer(at).scheduler.wake();
                 self.decide(at)
             }
+        }
+    }
+
+    /// A piece or block has come through the downlink of `to`.
+    fn on_arrival(&mut self, from: u32, to: u32, payload: Payload) -> Result<(), SimError> {
+        match payload {
+            Payload::Piece(piece) => {
+                let bytes = self.scenario.files[piece.file.0 as usize].piece_bits(piece.segment) / 8;
+                // (The sender's share is its uplink's count, on its own shard.)
+                let peer = self.peer(PeerId(to));
+                peer.fruitless_waits = 0;
+                peer.downloaded_bytes += bytes;
+                let Piece { file, segment, load, held } = piece;
+                let reply = Reply { from: PeerId(from), file, segment, granted: true, load, held: held.into_vec() };
+                self.on_reply(PeerId(to), reply)
+            }
+            Payload::Block { block, bytes } => {
+                let bittorrent = self.bittorrent.as_mut().expect("blocks in a BitTorrent swarm");
+                let row = self.placement.slot(to);
+                let mut net = Net { latency: self.latency, timeline: &mut self.timeline, network: &mut self.network };
+                let changed =
+                    bittorrent.on_block(self.now, row, from, (block, bytes), &mut net).map_err(protocol_error)?;
+                self.count(PeerId(to), changed);
+                Ok(())
+            }
+        }
+    }
+
+    /// A BitTorrent peer that completed the file is done.
+    fn count(&mut self, peer: PeerId, changed: Changed) {
+        if changed.completed {
+            debug_assert!(!self.scenario.peer(peer).wants.is_empty());
+            self.done += 1;
+            self.last_done_at = self.now;
         }
     }
 
@@ -531,7 +633,7 @@ impl<'a> Shard<'a> {
             Message::SegmentReply { granted: true, load, held, .. } => {
                 let bits = self.scenario.files[file.0 as usize].piece_bits(segment);
                 let piece = Piece { file, segment, load, held: held.into_boxed_slice() };
-                self.network.send(self.now, me.0, asker.0, bits, piece, &mut self.timeline);
+                self.network.send(self.now, me.0, asker.0, bits, Payload::Piece(piece), &mut self.timeline);
             }
             refusal => self.send(me, asker, refusal),
         }
@@ -598,6 +700,10 @@ impl<'a> Shard<'a> {
             (u128::from(piece_bits) * 1_000_000_000).div_ceil(u128::from(class.download_bits_per_s.max(1)));
         (piece_time as Nanos).max(2 * self.latency)
     }
+}
+
+fn protocol_error(error: ProtocolError) -> SimError {
+    SimError::Unexpected { peer: PeerId(error.peer), from: PeerId(error.from), what: error.what }
 }
 
 /// Made-up hashes for file number `index`: 32 hex digits each, distinct within the file.

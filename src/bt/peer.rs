@@ -1,0 +1,571 @@
+//! One BitTorrent peer as a state machine: its connections and what it knows of each, the
+//! requests it has out and those it serves, driven by messages, blocks and a timer.
+//!
+//! A peer announces to the tracker and connects to the members it is given (up to
+//! `max_connections`, counting its attempts). A connection opens with both bitfields; then each
+//! side says `Interested` when the other holds a piece it lacks, and is told `Have` for each
+//! piece the other completes (not when it holds the piece already: libtorrent's have
+//! suppression, which changes no decision). A connection that unchokes it gets up to
+//! `requests_in_flight` block requests, which the picker chooses (`picker.rs`); it serves the
+//! requests of the connections it unchokes, one block at a time on its uplink per connection,
+//! in the order they came; a choke drops the requests it had not started. Every `rechoke` its
+//! timer runs the choker (`choker.rs`) and, when due, announces again.
+//!
+//! The engine carries what the peer returns in `Out`: messages (after the latency) and blocks
+//! (through the links), and calls back with `on_block` when a block has come through its
+//! downlink and `on_block_sent` when one has left its uplink.
+
+use smallvec::SmallVec;
+
+use super::choker::{Candidate, Choker};
+use super::message::{BlockRef, WireMessage};
+use super::picker::{Arrived, Blocks, Picker};
+use super::policy::{Nanos, Policy};
+use crate::peer::segments::bits;
+use crate::rng::Rng;
+
+/// The tracker's peer id.
+pub const TRACKER: u32 = 0;
+
+/// The shape of the shared file, as the peer needs it.
+#[derive(Clone, Copy, Debug)]
+pub struct Geometry {
+    pub pieces: u32,
+    pub piece_bytes: u64,
+    pub last_piece_bytes: u64,
+}
+
+impl Geometry {
+    fn piece_bytes(&self, piece: u32) -> u64 {
+        if piece + 1 == self.pieces { self.last_piece_bytes } else { self.piece_bytes }
+    }
+
+    /// The payload bytes of a block.
+    pub fn block_bytes(&self, policy: &Policy, block: BlockRef) -> u32 {
+        let start = u64::from(block.block) * u64::from(policy.block);
+        (self.piece_bytes(block.piece) - start).min(u64::from(policy.block)) as u32
+    }
+}
+
+/// What the engine carries out after a call.
+#[derive(Debug, Default)]
+pub struct Out {
+    /// Messages, each to a peer (or `TRACKER`), in the order they were said.
+    pub messages: Vec<(u32, WireMessage)>,
+    /// Blocks to start on the uplink: (receiver, block, payload bytes).
+    pub blocks: Vec<(u32, BlockRef, u32)>,
+    /// The peer has just completed the file.
+    pub completed: bool,
+}
+
+/// A protocol violation: a bug in a peer or the engine, never the swarm's doing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("peer {peer}: {what} (from peer {from})")]
+pub struct ProtocolError {
+    pub peer: u32,
+    pub from: u32,
+    pub what: String,
+}
+
+/// What a peer has done, for the run's results.
+#[derive(Debug, Default, Clone)]
+pub struct PeerStats {
+    /// Payload bytes of blocks it sent (counted as each leaves its uplink).
+    pub uploaded_bytes: u64,
+    /// Payload bytes of new blocks it received.
+    pub downloaded_bytes: u64,
+    /// Payload bytes of blocks it already had when they came.
+    pub duplicate_bytes: u64,
+    pub done_at: Option<Nanos>,
+    /// At each rechoke while downloading, the fraction of its connections it was interested
+    /// in, in millionths, summed; and how many were summed.
+    pub interest_ppm_sum: u64,
+    pub interest_samples: u64,
+}
+
+/// One connection, as this peer sees it.
+#[derive(Debug)]
+pub struct Conn {
+    pub peer: u32,
+    /// The remote's pieces, as it has told.
+    bitfield: Box<[u64]>,
+    /// Pieces the remote holds that this peer lacks.
+    wanted: u32,
+    am_choking: bool,
+    am_interested: bool,
+    peer_choking: bool,
+    peer_interested: bool,
+    /// This peer's requests to the remote, not yet answered.
+    asked: Blocks,
+    /// The remote's requests to this peer, not yet started.
+    queue: Blocks,
+    /// The block for the remote on this peer's uplink.
+    sending: Option<BlockRef>,
+    /// Payload bytes received from the remote in this rechoke period and the one before.
+    got: [u64; 2],
+    last_block_at: Nanos,
+    interested_since: Nanos,
+    connected_at: Nanos,
+    /// When its last optimistic unchoke ended (its connection, if it had none).
+    waiting_since: Nanos,
+    unchoked_since: Option<Nanos>,
+    /// When its last unchoke ended (its connection, if it had none).
+    choked_since: Nanos,
+    /// The current unchoke is optimistic; when a regular one began.
+    optimistic: bool,
+    regular_since: Option<Nanos>,
+    /// Time the remote spent regularly unchoked by this peer, its current unchoke aside.
+    regular_ns: u64,
+}
+
+impl Conn {
+    fn snubbed(&self, now: Nanos, policy: &Policy) -> bool {
+        self.am_interested && now.saturating_sub(self.last_block_at.max(self.interested_since)) >= policy.snub
+    }
+
+    /// Time the remote has spent regularly unchoked by this peer up to `now`.
+    pub fn regular_ns(&self, now: Nanos) -> u64 {
+        self.regular_ns + self.regular_since.map_or(0, |since| now - since)
+    }
+
+    pub fn is_unchoked(&self) -> bool {
+        !self.am_choking
+    }
+
+    pub fn is_optimistic(&self) -> bool {
+        !self.am_choking && self.optimistic
+    }
+
+    /// Requests of the remote's that wait to be started.
+    pub fn queued(&self) -> &[BlockRef] {
+        &self.queue
+    }
+
+    /// This peer's requests to the remote, not yet answered.
+    pub fn asked(&self) -> &[BlockRef] {
+        &self.asked
+    }
+}
+
+pub struct Peer {
+    id: u32,
+    /// It serves requests (a free rider does not).
+    uploads: bool,
+    picker: Picker,
+    /// By peer id, ascending.
+    conns: Vec<Conn>,
+    /// Peers it has asked to connect to, with no answer yet.
+    connecting: SmallVec<[u32; 8]>,
+    choker: Choker,
+    rng: Rng,
+    last_announce: Nanos,
+    stats: PeerStats,
+}
+
+impl Peer {
+    /// Peer `id`, holding the whole file (`seed`) or nothing, serving requests if `uploads`.
+    /// Its random choices come from a stream of `seed_of_run` of its own.
+    pub fn new(id: u32, seed: bool, uploads: bool, file: &Geometry, policy: &Policy, seed_of_run: u64) -> Peer {
+        let blocks = policy.blocks_in(file.piece_bytes);
+        let last = policy.blocks_in(file.last_piece_bytes);
+        Peer {
+            id,
+            uploads,
+            picker: Picker::new(file.pieces, blocks, last, seed),
+            conns: Vec::new(),
+            connecting: SmallVec::new(),
+            choker: Choker::new(),
+            rng: Rng::derive(seed_of_run, u64::from(id)),
+            last_announce: 0,
+            stats: PeerStats::default(),
+        }
+    }
+
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
+    pub fn stats(&self) -> &PeerStats {
+        &self.stats
+    }
+
+    pub fn conns(&self) -> &[Conn] {
+        &self.conns
+    }
+
+    pub fn picker(&self) -> &Picker {
+        &self.picker
+    }
+
+    pub fn is_complete(&self) -> bool {
+        self.picker.complete()
+    }
+
+    /// At time 0: announce, and the time of the first rechoke, drawn in `[0, rechoke)` so
+    /// that peers' timers are not in step.
+    pub fn start(&mut self, now: Nanos, policy: &Policy, out: &mut Out) -> Nanos {
+        self.last_announce = now;
+        out.messages.push((TRACKER, WireMessage::Announce));
+        now + self.rng.below(policy.rechoke)
+    }
+
+    fn conn_index(&self, peer: u32) -> Option<usize> {
+        self.conns.binary_search_by_key(&peer, |c| c.peer).ok()
+    }
+
+    fn error(&self, from: u32, what: impl Into<String>) -> ProtocolError {
+        ProtocolError { peer: self.id, from, what: what.into() }
+    }
+
+    /// A message has arrived.
+    pub fn on_message(
+        &mut self,
+        now: Nanos,
+        from: u32,
+        message: WireMessage,
+        file: &Geometry,
+        policy: &Policy,
+        out: &mut Out,
+    ) -> Result<(), ProtocolError> {
+        if let WireMessage::Peers { peers } = message {
+            for peer in peers.iter().copied() {
+                let room = (self.conns.len() + self.connecting.len()) < policy.max_connections as usize;
+                if room && peer != self.id && self.conn_index(peer).is_none() && !self.connecting.contains(&peer) {
+                    self.connecting.push(peer);
+                    out.messages.push((peer, WireMessage::Connect { bitfield: self.picker.bitfield() }));
+                }
+            }
+            return Ok(());
+        }
+        let Some(index) = self.conn_index(from) else {
+            return self.unconnected(now, from, message, policy, out);
+        };
+        match message {
+            WireMessage::Have { piece } => {
+                if piece >= self.picker.pieces() {
+                    return Err(self.error(from, format!("have of piece {piece}, past the file")));
+                }
+                let conn = &mut self.conns[index];
+                if !bits::test(&conn.bitfield, piece) {
+                    bits::set(&mut conn.bitfield, piece);
+                    self.picker.gained(piece);
+                    if !self.picker.has(piece) {
+                        conn.wanted += 1;
+                        if !conn.am_interested {
+                            conn.am_interested = true;
+                            conn.interested_since = now;
+                            out.messages.push((from, WireMessage::Interested));
+                        }
+                    }
+                }
+                self.fill(index, policy, out);
+            }
+            WireMessage::Interested => {
+                let conn = &mut self.conns[index];
+                conn.peer_interested = true;
+                if policy.choke == super::policy::Choke::None && self.uploads && conn.am_choking {
+                    conn.am_choking = false;
+                    conn.unchoked_since = Some(now);
+                    conn.regular_since = Some(now);
+                    out.messages.push((from, WireMessage::Unchoke));
+                }
+            }
+            WireMessage::NotInterested => self.conns[index].peer_interested = false,
+            WireMessage::Choke => {
+                let conn = &mut self.conns[index];
+                conn.peer_choking = true;
+                for block in conn.asked.drain(..) {
+                    self.picker.unask(block);
+                }
+                // What was asked of it may now be asked of others.
+                self.fill_all(policy, out);
+            }
+            WireMessage::Unchoke => {
+                self.conns[index].peer_choking = false;
+                self.fill(index, policy, out);
+            }
+            WireMessage::Request { blocks } => {
+                let conn = &mut self.conns[index];
+                if conn.am_choking {
+                    return Ok(()); // requests to a choked connection are dropped, as BEP 3 has it
+                }
+                for block in blocks.iter().copied() {
+                    if !self.picker.has(block.piece) || block.block >= self.picker.blocks_of(block.piece) {
+                        return Err(self.error(from, format!("request of {block:?}, which it does not hold")));
+                    }
+                    conn.queue.push(block);
+                }
+                self.serve(index, file, policy, out);
+            }
+            WireMessage::Cancel { block } => self.conns[index].queue.retain(|queued| *queued != block),
+            WireMessage::Connect { .. } | WireMessage::Accept { .. } => {
+                return Err(self.error(from, "a second handshake on an open connection"));
+            }
+            other => return Err(self.error(from, format!("unexpected {other:?}"))),
+        }
+        Ok(())
+    }
+
+    /// A message from a peer it has no connection with: a handshake, an answer to its own, or a
+    /// `have` it was sent while its handshake was refused.
+    fn unconnected(
+        &mut self,
+        now: Nanos,
+        from: u32,
+        message: WireMessage,
+        policy: &Policy,
+        out: &mut Out,
+    ) -> Result<(), ProtocolError> {
+        let attempted = self.connecting.iter().position(|&p| p == from);
+        match message {
+            WireMessage::Connect { bitfield } => {
+                if let Some(at) = attempted {
+                    // Both asked at once: each has the other's bitfield, and each kept room.
+                    self.connecting.swap_remove(at);
+                    self.open(now, from, bitfield, out)?;
+                } else if self.conns.len() + self.connecting.len() < policy.max_connections as usize {
+                    out.messages.push((from, WireMessage::Accept { bitfield: self.picker.bitfield() }));
+                    self.open(now, from, bitfield, out)?;
+                } else {
+                    out.messages.push((from, WireMessage::Refuse));
+                }
+            }
+            WireMessage::Accept { bitfield } => {
+                let Some(at) = attempted else {
+                    return Err(self.error(from, "an accept it did not ask for"));
+                };
+                self.connecting.swap_remove(at);
+                self.open(now, from, bitfield, out)?;
+            }
+            WireMessage::Refuse => {
+                if let Some(at) = attempted {
+                    self.connecting.swap_remove(at);
+                }
+            }
+            WireMessage::Have { .. } => {}
+            other => return Err(self.error(from, format!("{other:?} with no connection"))),
+        }
+        Ok(())
+    }
+
+    /// A connection opens, the remote holding `bitfield`.
+    fn open(&mut self, now: Nanos, peer: u32, bitfield: Box<[u64]>, out: &mut Out) -> Result<(), ProtocolError> {
+        if bitfield.len() != bits::words_for(self.picker.pieces()) {
+            return Err(self.error(peer, "a bitfield of the wrong length"));
+        }
+        self.picker.gained_all(&bitfield);
+        let wanted = self.picker.wanted_in(&bitfield);
+        let conn = Conn {
+            peer,
+            bitfield,
+            wanted,
+            am_choking: true,
+            am_interested: wanted > 0,
+            peer_choking: true,
+            peer_interested: false,
+            asked: Blocks::new(),
+            queue: Blocks::new(),
+            sending: None,
+            got: [0; 2],
+            last_block_at: now,
+            interested_since: now,
+            connected_at: now,
+            waiting_since: now,
+            unchoked_since: None,
+            choked_since: now,
+            optimistic: false,
+            regular_since: None,
+            regular_ns: 0,
+        };
+        if wanted > 0 {
+            out.messages.push((peer, WireMessage::Interested));
+        }
+        let at = self.conns.partition_point(|c| c.peer < peer);
+        self.conns.insert(at, conn);
+        Ok(())
+    }
+
+    /// Asks an unchoking connection for blocks until its pipeline is full or nothing is left.
+    fn fill(&mut self, index: usize, policy: &Policy, out: &mut Out) {
+        let was_endgame = self.picker.all_asked();
+        let conn = &mut self.conns[index];
+        if conn.peer_choking || !conn.am_interested {
+            return;
+        }
+        let mut blocks: SmallVec<[BlockRef; 5]> = SmallVec::new();
+        while conn.asked.len() < policy.requests_in_flight as usize {
+            let Some(block) = self.picker.pick(&conn.bitfield, &conn.asked, policy, &mut self.rng) else { break };
+            conn.asked.push(block);
+            blocks.push(block);
+        }
+        if !blocks.is_empty() {
+            out.messages.push((conn.peer, WireMessage::Request { blocks: blocks.into_vec().into_boxed_slice() }));
+        }
+        if policy.endgame && !was_endgame && self.picker.all_asked() {
+            // Endgame has begun: every unchoking connection may now take duplicates.
+            self.fill_all(policy, out);
+        }
+    }
+
+    fn fill_all(&mut self, policy: &Policy, out: &mut Out) {
+        for index in 0..self.conns.len() {
+            if self.conns[index].asked.len() < policy.requests_in_flight as usize {
+                self.fill(index, policy, out);
+            }
+        }
+    }
+
+    /// Starts the next requested block for a connection, if its uplink slot is free.
+    fn serve(&mut self, index: usize, file: &Geometry, policy: &Policy, out: &mut Out) {
+        let conn = &mut self.conns[index];
+        if conn.sending.is_some() || conn.am_choking || conn.queue.is_empty() {
+            return;
+        }
+        let block = conn.queue.remove(0);
+        conn.sending = Some(block);
+        out.blocks.push((conn.peer, block, file.block_bytes(policy, block)));
+    }
+
+    /// The block this peer was sending to `to` has left its uplink: which it was.
+    pub fn on_block_sent(&mut self, to: u32, file: &Geometry, policy: &Policy, out: &mut Out) -> Option<BlockRef> {
+        let index = self.conn_index(to)?;
+        let block = self.conns[index].sending.take()?;
+        self.stats.uploaded_bytes += u64::from(file.block_bytes(policy, block));
+        self.serve(index, file, policy, out);
+        Some(block)
+    }
+
+    /// A block from `from` has come through this peer's downlink.
+    pub fn on_block(
+        &mut self,
+        now: Nanos,
+        from: u32,
+        block: BlockRef,
+        bytes: u32,
+        policy: &Policy,
+        out: &mut Out,
+    ) -> Result<(), ProtocolError> {
+        let Some(index) = self.conn_index(from) else {
+            return Err(self.error(from, "a block with no connection"));
+        };
+        let conn = &mut self.conns[index];
+        conn.got[0] += u64::from(bytes);
+        conn.last_block_at = now;
+        conn.asked.retain(|asked| *asked != block);
+        let arrived = self.picker.arrived(block);
+        if arrived == Arrived::Duplicate {
+            self.stats.duplicate_bytes += u64::from(bytes);
+        } else {
+            self.stats.downloaded_bytes += u64::from(bytes);
+        }
+        // Whoever else was asked for it is told not to bother (endgame's cancels; and a block
+        // asked again after a choke that came anyway).
+        for other in &mut self.conns {
+            if other.peer != from && other.asked.contains(&block) {
+                other.asked.retain(|asked| *asked != block);
+                out.messages.push((other.peer, WireMessage::Cancel { block }));
+            }
+        }
+        if arrived == Arrived::Piece {
+            self.completed_piece(now, block.piece, out);
+        }
+        if self.picker.complete() {
+            return Ok(());
+        }
+        self.fill_all(policy, out);
+        Ok(())
+    }
+
+    fn completed_piece(&mut self, now: Nanos, piece: u32, out: &mut Out) {
+        for conn in &mut self.conns {
+            if bits::test(&conn.bitfield, piece) {
+                conn.wanted -= 1;
+                if conn.wanted == 0 && conn.am_interested {
+                    conn.am_interested = false;
+                    out.messages.push((conn.peer, WireMessage::NotInterested));
+                }
+            } else {
+                out.messages.push((conn.peer, WireMessage::Have { piece }));
+            }
+        }
+        // Those it is still connecting to learn it too, after their handshake.
+        for &peer in &self.connecting {
+            out.messages.push((peer, WireMessage::Have { piece }));
+        }
+        if self.picker.complete() {
+            self.stats.done_at = Some(now);
+            out.completed = true;
+            for conn in &mut self.conns {
+                for block in conn.asked.drain(..) {
+                    out.messages.push((conn.peer, WireMessage::Cancel { block }));
+                }
+            }
+        }
+    }
+
+    /// The peer's timer, every `rechoke`: the choker runs, and the peer announces if due.
+    pub fn on_tick(&mut self, now: Nanos, policy: &Policy, out: &mut Out) {
+        if !self.picker.complete() && !self.conns.is_empty() {
+            let interested = self.conns.iter().filter(|c| c.am_interested).count() as u64;
+            self.stats.interest_ppm_sum += interested * 1_000_000 / self.conns.len() as u64;
+            self.stats.interest_samples += 1;
+        }
+        let candidates: Vec<Candidate> = self
+            .conns
+            .iter_mut()
+            .map(|conn| {
+                let rate = conn.got[0] + conn.got[1];
+                conn.got = [0, conn.got[0]];
+                Candidate {
+                    peer: conn.peer,
+                    interested: conn.peer_interested,
+                    rate,
+                    snubbed: conn.snubbed(now, policy),
+                    connected_at: conn.connected_at,
+                    waiting_since: conn.waiting_since,
+                    unchoked_since: conn.unchoked_since,
+                    choked_since: conn.choked_since,
+                }
+            })
+            .collect();
+        let seed = self.picker.complete();
+        let unchoked = self.choker.rechoke(now, seed, self.uploads, policy, &candidates, &mut self.rng);
+        for conn in &mut self.conns {
+            let regular = unchoked.regular.contains(&conn.peer);
+            let optimistic = unchoked.optimistic.contains(&conn.peer);
+            if conn.optimistic && !optimistic {
+                conn.waiting_since = now;
+            }
+            if let Some(since) = conn.regular_since.filter(|_| !regular) {
+                conn.regular_ns += now - since;
+                conn.regular_since = None;
+            }
+            if regular && conn.regular_since.is_none() {
+                conn.regular_since = Some(now);
+            }
+            conn.optimistic = optimistic;
+            match (conn.am_choking, regular || optimistic) {
+                (true, true) => {
+                    conn.am_choking = false;
+                    conn.unchoked_since = Some(now);
+                    out.messages.push((conn.peer, WireMessage::Unchoke));
+                }
+                (false, false) => {
+                    conn.am_choking = true;
+                    conn.unchoked_since = None;
+                    conn.choked_since = now;
+                    conn.queue.clear();
+                    out.messages.push((conn.peer, WireMessage::Choke));
+                }
+                _ => {}
+            }
+        }
+        let due = now >= self.last_announce + policy.reannounce;
+        let short = self.conns.len() + self.connecting.len() < policy.min_connections as usize
+            && now >= self.last_announce + policy.min_reannounce;
+        if due || short {
+            self.last_announce = now;
+            out.messages.push((TRACKER, WireMessage::Announce));
+        }
+    }
+}
