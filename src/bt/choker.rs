@@ -94,8 +94,10 @@ impl Choker {
         let rotate = self.rotated_at.is_none_or(|at| now >= at + policy.optimistic);
         // Keep the optimistic choices that are still interested, unless it is time to rotate.
         let still = |peer: &u32| candidates.iter().any(|c| c.peer == *peer && c.interested);
+        // Those whose optimistic turn ends now have waited least of all.
+        let mut previous: SmallVec<[u32; 1]> = SmallVec::new();
         if rotate {
-            self.optimistic.clear();
+            previous = std::mem::take(&mut self.optimistic);
             self.rotated_at = Some(now);
         } else {
             self.optimistic.retain(|peer| still(peer));
@@ -113,24 +115,37 @@ impl Choker {
                 .iter()
                 .filter(|c| c.interested && !regular.contains(&c.peer) && !self.optimistic.contains(&c.peer))
                 .collect();
-            let Some(chosen) = self.choose_optimistic(now, policy, &pool, rng) else { break };
+            let Some(chosen) = self.choose_optimistic(now, policy, &pool, &previous, rng) else { break };
             self.optimistic.push(chosen);
         }
         Unchoked { regular, optimistic: self.optimistic.clone() }
     }
 
-    fn choose_optimistic(&self, now: Nanos, policy: &Policy, pool: &[&Candidate], rng: &mut Rng) -> Option<u32> {
+    fn choose_optimistic(
+        &self,
+        now: Nanos,
+        policy: &Policy,
+        pool: &[&Candidate],
+        previous: &[u32],
+        rng: &mut Rng,
+    ) -> Option<u32> {
+        let waiting_since = |c: &Candidate| if previous.contains(&c.peer) { now } else { c.waiting_since };
         match policy.optimistic_rule {
             Optimistic::LongestWaiting => {
-                let longest = pool.iter().map(|c| c.waiting_since).min()?;
+                let longest = pool.iter().map(|c| waiting_since(c)).min()?;
                 let tied: SmallVec<[u32; 8]> =
-                    pool.iter().filter(|c| c.waiting_since == longest).map(|c| c.peer).collect();
+                    pool.iter().filter(|c| waiting_since(c) == longest).map(|c| c.peer).collect();
                 Some(tied[rng.below(tied.len() as u64) as usize])
             }
             Optimistic::Random => {
                 // New connections (within three rotations) weigh 3, the others 1.
                 let new = |c: &Candidate| now.saturating_sub(c.connected_at) < 3 * policy.optimistic;
-                let weight = |c: &Candidate| if new(c) { 3 } else { 1 };
+                // The one whose turn just ended is drawn only when it is the only one.
+                let weight = |c: &Candidate| match (previous.contains(&c.peer) && pool.len() > 1, new(c)) {
+                    (true, _) => 0,
+                    (false, true) => 3,
+                    (false, false) => 1,
+                };
                 let total: u64 = pool.iter().map(|c| weight(c)).sum();
                 if total == 0 {
                     return None;

@@ -20,7 +20,7 @@ use smallvec::SmallVec;
 use super::choker::{Candidate, Choker};
 use super::message::{BlockRef, WireMessage};
 use super::picker::{Arrived, Blocks, Picker};
-use super::policy::{Nanos, Policy};
+use super::policy::{Choke, Nanos, Policy};
 use crate::peer::segments::bits;
 use crate::rng::Rng;
 
@@ -130,6 +130,18 @@ impl Conn {
 
     pub fn is_unchoked(&self) -> bool {
         !self.am_choking
+    }
+
+    pub fn is_sending(&self) -> bool {
+        self.sending.is_some()
+    }
+
+    pub fn is_interested(&self) -> bool {
+        self.am_interested
+    }
+
+    pub fn remote_interested(&self) -> bool {
+        self.peer_interested
     }
 
     pub fn is_optimistic(&self) -> bool {
@@ -260,16 +272,22 @@ impl Peer {
                 }
                 self.fill(index, policy, out);
             }
+            // An interested connection takes a free slot at once (libtorrent's rule), rather
+            // than wait for the next rechoke: a peer's first pieces spread sooner.
             WireMessage::Interested => {
-                let conn = &mut self.conns[index];
-                conn.peer_interested = true;
-                if policy.choke == super::policy::Choke::None && self.uploads && conn.am_choking {
-                    conn.am_choking = false;
-                    conn.unchoked_since = Some(now);
-                    conn.regular_since = Some(now);
-                    out.messages.push((from, WireMessage::Unchoke));
+                self.conns[index].peer_interested = true;
+                let free_slot = match policy.choke {
+                    Choke::None => true,
+                    Choke::TitForTat => self.unchoked() < policy.unchoke_slots + policy.optimistic_slots,
+                };
+                if free_slot && self.uploads && self.conns[index].am_choking {
+                    self.unchoke(now, index, out);
                 }
             }
+            // An unchoked connection that loses interest keeps its slot to the next rechoke:
+            // choking it at once and giving the slot to the connection choked longest (as
+            // libtorrent does) cost a 1,000-leecher crowd of a 20 MiB file 7% of its efficiency
+            // (0.55 to 0.51, over 3 seeds), the slot going to peers that do not reciprocate.
             WireMessage::NotInterested => self.conns[index].peer_interested = false,
             WireMessage::Choke => {
                 let conn = &mut self.conns[index];
@@ -383,6 +401,22 @@ impl Peer {
         let at = self.conns.partition_point(|c| c.peer < peer);
         self.conns.insert(at, conn);
         Ok(())
+    }
+
+    /// Connections it unchokes now.
+    fn unchoked(&self) -> u32 {
+        self.conns.iter().filter(|c| !c.am_choking).count() as u32
+    }
+
+    /// Unchokes a connection between rechokes, into a free slot: a regular unchoke until the
+    /// next rechoke says otherwise.
+    fn unchoke(&mut self, now: Nanos, index: usize, out: &mut Out) {
+        let conn = &mut self.conns[index];
+        conn.am_choking = false;
+        conn.unchoked_since = Some(now);
+        conn.optimistic = false;
+        conn.regular_since = Some(now);
+        out.messages.push((conn.peer, WireMessage::Unchoke));
     }
 
     /// Asks an unchoking connection for blocks until its pipeline is full or nothing is left.
@@ -567,5 +601,179 @@ impl Peer {
             self.last_announce = now;
             out.messages.push((TRACKER, WireMessage::Announce));
         }
+    }
+}
+
+#[cfg(all(test, not(feature = "loom")))]
+mod tests {
+    use super::*;
+    use crate::bt::policy::Optimistic;
+
+    const SECOND: Nanos = 1_000_000_000;
+
+    /// 8 pieces of 2 blocks.
+    fn file() -> Geometry {
+        Geometry { pieces: 8, piece_bytes: 32 * 1024, last_piece_bytes: 32 * 1024 }
+    }
+
+    fn full() -> Box<[u64]> {
+        vec![0xff].into_boxed_slice()
+    }
+
+    fn empty() -> Box<[u64]> {
+        vec![0].into_boxed_slice()
+    }
+
+    /// Peer 1, a leecher, connected at time 0 to `remotes` (each holding `bitfield`), each of
+    /// which says it is interested.
+    fn uploader(policy: &Policy, remotes: std::ops::RangeInclusive<u32>, bitfield: Box<[u64]>) -> Peer {
+        let mut peer = Peer::new(1, false, true, &file(), policy, 9);
+        let mut out = Out::default();
+        for remote in remotes {
+            peer.on_message(0, remote, WireMessage::Connect { bitfield: bitfield.clone() }, &file(), policy, &mut out)
+                .unwrap();
+            peer.on_message(0, remote, WireMessage::Interested, &file(), policy, &mut out).unwrap();
+        }
+        peer
+    }
+
+    fn unchoked(peer: &Peer) -> (Vec<u32>, Vec<u32>) {
+        let regular = peer.conns().iter().filter(|c| c.is_unchoked() && !c.is_optimistic()).map(|c| c.peer).collect();
+        let optimistic = peer.conns().iter().filter(|c| c.is_optimistic()).map(|c| c.peer).collect();
+        (regular, optimistic)
+    }
+
+    /// After libtorrent's own simulation test of optimistic unchokes: 20 interested peers that
+    /// upload nothing, an uploader with no regular slot and 1 optimistic one, 1,800 s: each
+    /// peer is unchoked for 90 s, within 1.5 s.
+    #[test]
+    fn optimistic_unchokes_take_fair_turns() {
+        let policy = Policy { unchoke_slots: 0, optimistic_slots: 1, ..Policy::default() };
+        let mut peer = uploader(&policy, 2..=21, empty());
+        let mut since: [Option<Nanos>; 22] = [None; 22];
+        let mut total = [0u64; 22];
+        let mut out = Out::default();
+        for remote in 2..=21 {
+            if peer.conns()[remote - 2].is_unchoked() {
+                since[remote] = Some(0); // a free slot, filled when it said it was interested
+            }
+        }
+        let end = 1800 * SECOND;
+        for tick in 0..180 {
+            let now = tick * 10 * SECOND;
+            peer.on_tick(now, &policy, &mut out);
+            for (to, message) in out.messages.drain(..) {
+                match message {
+                    WireMessage::Unchoke => since[to as usize] = Some(now),
+                    WireMessage::Choke => total[to as usize] += now - since[to as usize].take().unwrap(),
+                    _ => {}
+                }
+            }
+            let (regular, optimistic) = unchoked(&peer);
+            assert!(regular.is_empty() && optimistic.len() == 1, "at {tick}: {regular:?} {optimistic:?}");
+        }
+        for remote in 2..=21 {
+            let time = total[remote] + since[remote].map_or(0, |at| end - at);
+            let off = time.abs_diff(90 * SECOND);
+            assert!(off <= 3 * SECOND / 2, "peer {remote} was unchoked {} s", time as f64 / 1e9);
+        }
+    }
+
+    #[test]
+    fn three_regular_and_one_optimistic_rotating_every_thirty_seconds() {
+        let policy = Policy::default();
+        let mut peer = uploader(&policy, 2..=11, full());
+        let mut out = Out::default();
+        let mut last_optimistic = None;
+        for tick in 0..12u64 {
+            let now = tick * 10 * SECOND;
+            // Peers 2, 3 and 4 send it something every period; the others nothing.
+            for (from, blocks) in [(2, 3), (3, 2), (4, 1)] {
+                for block in 0..blocks {
+                    let block = BlockRef { piece: block, block: 0 };
+                    peer.on_block(now + SECOND, from, block, 16 * 1024, &policy, &mut out).unwrap();
+                }
+            }
+            peer.on_tick(now + 5 * SECOND, &policy, &mut out);
+            let (mut regular, optimistic) = unchoked(&peer);
+            regular.sort_unstable();
+            assert_eq!(optimistic.len(), 1, "one optimistic unchoke");
+            if tick >= 1 {
+                assert_eq!(regular, vec![2, 3, 4], "at {tick}: the three best senders");
+            }
+            assert_eq!(regular.len(), 3);
+            if tick % 3 != 0 {
+                assert_eq!(Some(optimistic[0]), last_optimistic, "at {tick}: it rotates every 30 s only");
+            }
+            last_optimistic = Some(optimistic[0]);
+        }
+    }
+
+    #[test]
+    fn a_snubbed_peer_is_unchoked_only_optimistically() {
+        let policy = Policy { optimistic_rule: Optimistic::Random, ..Policy::default() };
+        let mut peer = uploader(&policy, 2..=8, full());
+        let mut out = Out::default();
+        for tick in 0..30u64 {
+            let now = tick * 10 * SECOND;
+            // Only peer 2 ever sends it anything; the others are snubbed from 60 s on.
+            peer.on_block(now + SECOND, 2, BlockRef { piece: 0, block: 0 }, 16 * 1024, &policy, &mut out).unwrap();
+            peer.on_tick(now + 2 * SECOND, &policy, &mut out);
+            let (regular, _) = unchoked(&peer);
+            if now + 2 * SECOND >= 60 * SECOND {
+                assert_eq!(regular, vec![2], "at {} s only the one sender has a regular slot", now / SECOND + 2);
+            }
+        }
+    }
+
+    #[test]
+    fn endgame_asks_everyone_and_cancels_what_came() {
+        let policy = Policy::default();
+        // One piece of 2 blocks: the file is a single piece.
+        let file = Geometry { pieces: 1, piece_bytes: 32 * 1024, last_piece_bytes: 32 * 1024 };
+        let mut peer = Peer::new(1, false, true, &file, &policy, 3);
+        let mut out = Out::default();
+        for remote in [2, 3] {
+            peer.on_message(0, remote, WireMessage::Connect { bitfield: vec![1].into() }, &file, &policy, &mut out)
+                .unwrap();
+        }
+        peer.on_message(1, 2, WireMessage::Unchoke, &file, &policy, &mut out).unwrap();
+        assert!(peer.picker().all_asked(), "both blocks asked of peer 2: endgame");
+        peer.on_message(2, 3, WireMessage::Unchoke, &file, &policy, &mut out).unwrap();
+        let asked = |peer: &Peer, remote: usize| peer.conns()[remote].asked().to_vec();
+        assert_eq!(asked(&peer, 0).len(), 2);
+        assert_eq!(asked(&peer, 1).len(), 2, "in endgame the same blocks are asked of peer 3 too");
+        out.messages.clear();
+        let first = asked(&peer, 0)[0];
+        peer.on_block(3, 2, first, 16 * 1024, &policy, &mut out).unwrap();
+        assert!(!asked(&peer, 1).contains(&first), "no duplicate in flight once the block came");
+        assert!(out.messages.contains(&(3, WireMessage::Cancel { block: first })));
+        let second = asked(&peer, 1)[0];
+        peer.on_block(4, 3, second, 16 * 1024, &policy, &mut out).unwrap();
+        assert!(peer.is_complete());
+        assert!(peer.conns().iter().all(|c| c.asked().is_empty()));
+        assert_eq!(peer.stats().duplicate_bytes, 0);
+    }
+
+    #[test]
+    fn requests_to_a_choked_connection_are_dropped_and_a_choke_drops_the_queue() {
+        let policy = Policy::default();
+        let mut seed = Peer::new(1, true, true, &file(), &policy, 1);
+        let mut out = Out::default();
+        seed.on_message(0, 2, WireMessage::Connect { bitfield: empty() }, &file(), &policy, &mut out).unwrap();
+        let request = || WireMessage::Request {
+            blocks: vec![BlockRef { piece: 0, block: 0 }, BlockRef { piece: 0, block: 1 }].into(),
+        };
+        // Not interested yet, so not unchoked: its request is dropped.
+        seed.on_message(1, 2, request(), &file(), &policy, &mut out).unwrap();
+        assert!(out.blocks.is_empty());
+        seed.on_message(2, 2, WireMessage::Interested, &file(), &policy, &mut out).unwrap();
+        assert!(seed.conns()[0].is_unchoked(), "a free slot is filled at once");
+        seed.on_message(3, 2, request(), &file(), &policy, &mut out).unwrap();
+        assert_eq!(out.blocks.len(), 1, "one block at a time on the uplink");
+        assert_eq!(seed.conns()[0].queued().len(), 1);
+        seed.on_block_sent(2, &file(), &policy, &mut out);
+        assert_eq!(out.blocks.len(), 2, "the next as the first leaves");
+        assert_eq!(seed.stats().uploaded_bytes, 16 * 1024);
     }
 }

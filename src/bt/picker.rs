@@ -304,3 +304,78 @@ fn reservoir(items: impl Iterator<Item = u32>, rng: &mut Rng) -> Option<u32> {
 
 /// Blocks in a small list, as a connection's outstanding requests are kept.
 pub type Blocks = SmallVec<[BlockRef; 5]>;
+
+#[cfg(all(test, not(feature = "loom")))]
+mod tests {
+    use super::*;
+
+    /// A picker of 64 pieces of 2 blocks, where piece 63 is the rarest (held by 1 connection)
+    /// and every other by 5.
+    fn skewed() -> Picker {
+        let mut picker = Picker::new(64, 2, 2, false);
+        for piece in 0..64 {
+            for _ in 0..if piece == 63 { 1 } else { 5 } {
+                picker.gained(piece);
+            }
+        }
+        picker
+    }
+
+    fn take_piece(picker: &mut Picker, remote: &[u64], policy: &Policy, rng: &mut Rng) -> u32 {
+        let first = picker.pick(remote, &[], policy, rng).unwrap();
+        let second = picker.pick(remote, &[], policy, rng).unwrap();
+        assert_eq!((second.piece, second.block), (first.piece, 1), "a started piece is finished first");
+        assert_eq!(picker.arrived(first), Arrived::Block);
+        assert_eq!(picker.arrived(second), Arrived::Piece);
+        first.piece
+    }
+
+    #[test]
+    fn the_first_four_pieces_are_random_then_the_rarest() {
+        let policy = Policy::default();
+        let remote = [u64::MAX];
+        let mut rarest_among_first = 0;
+        for seed in 0..50 {
+            let mut rng = Rng::new(seed);
+            let mut picker = skewed();
+            let first: Vec<u32> = (0..4).map(|_| take_piece(&mut picker, &remote, &policy, &mut rng)).collect();
+            rarest_among_first += first.contains(&63) as u32;
+            if !first.contains(&63) {
+                assert_eq!(take_piece(&mut picker, &remote, &policy, &mut rng), 63, "the fifth is the rarest");
+            }
+        }
+        // At random, piece 63 is among the first four in about 4 of 64 draws (3 in 50 runs).
+        assert!(rarest_among_first < 15, "the rarest was among the first four in {rarest_among_first} of 50");
+    }
+
+    #[test]
+    fn in_order_and_random_orders() {
+        let mut rng = Rng::new(1);
+        let in_order = Policy { pieces: PieceOrder::InOrder, ..Policy::default() };
+        let mut picker = skewed();
+        let order: Vec<u32> = (0..6).map(|_| take_piece(&mut picker, &[u64::MAX], &in_order, &mut rng)).collect();
+        assert_eq!(order, vec![0, 1, 2, 3, 4, 5]);
+        let random = Policy { pieces: PieceOrder::Random, ..Policy::default() };
+        let mut picker = skewed();
+        let order: Vec<u32> = (0..6).map(|_| take_piece(&mut picker, &[u64::MAX], &random, &mut rng)).collect();
+        assert_ne!(order, vec![0, 1, 2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn only_pieces_the_remote_holds_and_none_twice_outside_endgame() {
+        let policy = Policy { endgame: false, ..Policy::default() };
+        let mut rng = Rng::new(2);
+        let mut picker = Picker::new(3, 2, 1, false);
+        let remote = [0b101];
+        let mut asked = vec![];
+        while let Some(block) = picker.pick(&remote, &asked, &policy, &mut rng) {
+            assert_ne!(block.piece, 1);
+            assert!(!asked.contains(&block));
+            asked.push(block);
+        }
+        assert_eq!(asked.len(), 3, "2 blocks of piece 0, 1 of the last piece");
+        // A choke gives a block back, to be asked again.
+        picker.unask(asked[0]);
+        assert_eq!(picker.pick(&remote, &[], &policy, &mut rng), Some(asked[0]));
+    }
+}
