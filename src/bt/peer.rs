@@ -653,10 +653,8 @@ mod tests {
         let mut since: [Option<Nanos>; 22] = [None; 22];
         let mut total = [0u64; 22];
         let mut out = Out::default();
-        for remote in 2..=21 {
-            if peer.conns()[remote - 2].is_unchoked() {
-                since[remote] = Some(0); // a free slot, filled when it said it was interested
-            }
+        for conn in peer.conns().iter().filter(|c| c.is_unchoked()) {
+            since[conn.peer as usize] = Some(0); // a free slot, filled when it said it was interested
         }
         let end = 1800 * SECOND;
         for tick in 0..180 {
