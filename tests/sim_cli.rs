@@ -321,11 +321,14 @@ fn a_small_swarm_runs_and_writes_both_files() {
 
     let csv = read(out.join("peers.csv"));
     let rows: Vec<&str> = csv.lines().collect();
-    assert_eq!(rows[0], "peer,class,done_seconds,uploaded_bytes,downloaded_bytes");
+    assert_eq!(
+        rows[0],
+        "peer,class,done_seconds,uploaded_bytes,downloaded_bytes,duplicate_bytes,share_ratio,interest_fraction"
+    );
     assert_eq!(rows.len(), 1 + 31, "one row per peer:\n{csv}");
     for (index, row) in rows[1..].iter().enumerate() {
         let cells: Vec<&str> = row.split(',').collect();
-        assert_eq!(cells.len(), 5, "{row}");
+        assert_eq!(cells.len(), 8, "{row}");
         assert_eq!(cells[0], (index + 1).to_string(), "{row}");
         assert_eq!(cells[1], if index == 0 { "seed" } else { "leecher" }, "{row}");
         let (whole, nanos) = cells[2].split_once('.').unwrap_or_else(|| panic!("done_seconds in {row}"));

@@ -125,7 +125,7 @@ impl Conn {
 
     /// Time the remote has spent regularly unchoked by this peer up to `now`.
     pub fn regular_ns(&self, now: Nanos) -> u64 {
-        self.regular_ns + self.regular_since.map_or(0, |since| now - since)
+        self.regular_ns + self.regular_since.map_or(0, |since| now.saturating_sub(since))
     }
 
     pub fn is_unchoked(&self) -> bool {

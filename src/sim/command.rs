@@ -329,6 +329,7 @@ mod tests {
                 uploaded_bytes: 1,
                 downloaded_bytes: 2,
                 duplicate_bytes: 0,
+                bittorrent: None,
             });
         }
         on_progress(&Progress { now: outcome.simulated, peers_done: peers, peers, events: outcome.events });
@@ -364,7 +365,7 @@ mod tests {
         assert!(line.ends_with(&format!("s; results in {}", request.out.display())), "{line}");
         let csv = std::fs::read_to_string(request.out.join(results::PEERS)).unwrap();
         assert_eq!(csv.lines().count(), 4, "{csv}");
-        assert!(csv.contains("\n3,leecher,3.000000007,1,2\n"), "{csv}");
+        assert!(csv.contains("\n3,leecher,3.000000007,1,2,0,0.500000,\n"), "{csv}");
     }
 
     fn request_origin(request: &Request) -> String {

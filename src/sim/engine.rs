@@ -240,7 +240,7 @@ fn work(
         }
         if job.done == wanting {
             let events = shard.events_until(job.last_done_at);
-            let peers = shard.outcomes().collect();
+            let peers = shard.outcomes(job.last_done_at).collect();
             let records = shard.records().to_vec();
             return WorkerEnd { shard: ShardEnd { peers, events }, records, result: Ok(()) };
         }

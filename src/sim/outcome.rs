@@ -14,6 +14,28 @@ pub struct PeerOutcome {
     /// Bytes of blocks it received that it had already (BitTorrent's endgame and chokes make
     /// some); the course protocol makes none.
     pub duplicate_bytes: u64,
+    /// What BitTorrent's algorithms add; None under the course protocol.
+    pub bittorrent: Option<BitTorrentOutcome>,
+}
+
+/// A BitTorrent peer's figures, each up to the run's end.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BitTorrentOutcome {
+    /// While it downloaded, the mean fraction of its connections it was interested in, in
+    /// millionths (sampled at each rechoke); None if it never was sampled (a seed).
+    pub interest_ppm: Option<u32>,
+    /// By class (an index in the scenario's classes): the time it gave peers of that class in
+    /// regular (not optimistic) unchokes, summed over its connections.
+    pub regular_unchoke_ns: Vec<u64>,
+    /// For a peer that held the file from the start: payload bytes of blocks it sent again
+    /// before every block had gone out once, and when the last one first went out.
+    pub first_copies: Option<FirstCopiesOutcome>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FirstCopiesOutcome {
+    pub repeat_bytes: u64,
+    pub all_out_at: Option<Nanos>,
 }
 
 /// The whole run.

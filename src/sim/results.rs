@@ -81,6 +81,9 @@ pub struct Summary<'a> {
     /// Peers that wanted something and never had it all (0 in a finished run).
     pub peers_unfinished: u32,
     pub classes: Vec<ClassSummary<'a>>,
+    /// What BitTorrent's algorithms add; absent under the course protocol.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bittorrent: Option<BitTorrentSummary>,
     /// Events the engine handled.
     pub events: u64,
     pub wall_seconds: f64,
@@ -135,6 +138,37 @@ pub struct ClassSummary<'a> {
     pub mean_completion_seconds: Option<f64>,
     pub uploaded_bytes: u128,
     pub downloaded_bytes: u128,
+    /// Uploaded over downloaded; None for a class that downloaded nothing (seeds).
+    pub share_ratio: Option<f64>,
+    /// Bytes of blocks its peers received twice (endgame's duplicates, blocks that came after
+    /// a choke): not in `downloaded_bytes`.
+    pub duplicate_bytes: u128,
+    /// BitTorrent: while they downloaded, the mean fraction of their connections its peers
+    /// were interested in (piece diversity: near 1, every neighbour has something to give).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mean_interest_fraction: Option<f64>,
+    /// BitTorrent: how its peers' regular (tit-for-tat) unchoke time went to each class, as
+    /// fractions of the class's total; all 0 when it gave none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub regular_unchokes_to: Option<Vec<ShareOfUnchokes<'a>>>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ShareOfUnchokes<'a> {
+    pub class: &'a str,
+    pub fraction: f64,
+}
+
+/// The swarm-wide figures of BitTorrent's algorithms.
+#[derive(Clone, Debug, Serialize)]
+pub struct BitTorrentSummary {
+    /// Over the peers that held the file from the start: payload bytes they sent again before
+    /// every block of the file had gone out once (rarest first is meant to keep this low).
+    pub seed_repeat_bytes_before_all_out: u128,
+    /// When the last of those peers had sent every block once; None if one never did.
+    pub seed_all_out_seconds: Option<f64>,
+    /// Over the leechers: the mean fraction of their connections they were interested in.
+    pub mean_interest_fraction: Option<f64>,
 }
 
 fn seconds(nanos: Nanos) -> f64 {
@@ -176,11 +210,13 @@ pub fn summary<'a>(run: &Run<'a>) -> Result<Summary<'a>, ResultsError> {
     let mut done = Vec::new();
     let mut unfinished = 0;
     let mut class_done: Vec<Vec<Nanos>> = vec![Vec::new(); scenario.classes.len()];
-    let mut class_bytes = vec![(0u128, 0u128); scenario.classes.len()];
+    let mut class_bytes = vec![(0u128, 0u128, 0u128); scenario.classes.len()];
+    let figures = BitTorrentFigures::of(scenario, outcome);
     for (peer, result) in scenario.peers.iter().zip(&outcome.peers) {
         let class = peer.class as usize;
         class_bytes[class].0 += u128::from(result.uploaded_bytes);
         class_bytes[class].1 += u128::from(result.downloaded_bytes);
+        class_bytes[class].2 += u128::from(result.duplicate_bytes);
         if peer.wants.is_empty() {
             continue;
         }
@@ -202,14 +238,30 @@ pub fn summary<'a>(run: &Run<'a>) -> Result<Summary<'a>, ResultsError> {
     let classes = scenario
         .classes
         .iter()
+        .enumerate()
         .zip(class_done)
         .zip(class_bytes)
-        .map(|((class, times), (uploaded_bytes, downloaded_bytes))| ClassSummary {
+        .map(|(((index, class), times), (uploaded_bytes, downloaded_bytes, duplicate_bytes))| ClassSummary {
             name: &class.name,
             count: class.count,
             mean_completion_seconds: mean_seconds(&times),
             uploaded_bytes,
             downloaded_bytes,
+            share_ratio: (downloaded_bytes > 0).then(|| uploaded_bytes as f64 / downloaded_bytes as f64),
+            duplicate_bytes,
+            mean_interest_fraction: figures.as_ref().and_then(|f| f.interest[index].mean()),
+            regular_unchokes_to: figures.as_ref().map(|f| {
+                let given: u128 = f.unchokes[index].iter().sum();
+                scenario
+                    .classes
+                    .iter()
+                    .zip(&f.unchokes[index])
+                    .map(|(to, &ns)| ShareOfUnchokes {
+                        class: &to.name,
+                        fraction: if given == 0 { 0.0 } else { ns as f64 / given as f64 },
+                    })
+                    .collect()
+            }),
         })
         .collect();
     Ok(Summary {
@@ -223,9 +275,82 @@ pub fn summary<'a>(run: &Run<'a>) -> Result<Summary<'a>, ResultsError> {
         completion_seconds: completion,
         peers_unfinished: unfinished,
         classes,
+        bittorrent: figures.map(|f| f.summary()),
         events: outcome.events,
         wall_seconds,
     })
+}
+
+/// A running mean of millionths.
+#[derive(Clone, Copy, Default)]
+struct MeanPpm {
+    sum: u128,
+    count: u64,
+}
+
+impl MeanPpm {
+    fn add(&mut self, ppm: u32) {
+        self.sum += u128::from(ppm);
+        self.count += 1;
+    }
+
+    fn mean(&self) -> Option<f64> {
+        (self.count > 0).then(|| self.sum as f64 / self.count as f64 / 1e6)
+    }
+}
+
+/// BitTorrent's figures, summed by class; None under the course protocol.
+struct BitTorrentFigures {
+    /// By class: the interest fractions of its peers.
+    interest: Vec<MeanPpm>,
+    all: MeanPpm,
+    /// By class, then by the class unchoked: regular unchoke time.
+    unchokes: Vec<Vec<u128>>,
+    repeat_bytes: u128,
+    all_out: Option<Option<Nanos>>,
+}
+
+impl BitTorrentFigures {
+    fn of(scenario: &Scenario, outcome: &Outcome) -> Option<BitTorrentFigures> {
+        scenario.policy.as_ref()?;
+        let classes = scenario.classes.len();
+        let mut figures = BitTorrentFigures {
+            interest: vec![MeanPpm::default(); classes],
+            all: MeanPpm::default(),
+            unchokes: vec![vec![0; classes]; classes],
+            repeat_bytes: 0,
+            all_out: None,
+        };
+        for (peer, result) in scenario.peers.iter().zip(&outcome.peers) {
+            let Some(bt) = &result.bittorrent else { continue };
+            let class = peer.class as usize;
+            if let Some(ppm) = bt.interest_ppm {
+                figures.interest[class].add(ppm);
+                figures.all.add(ppm);
+            }
+            for (to, &ns) in bt.regular_unchoke_ns.iter().enumerate() {
+                figures.unchokes[class][to] += u128::from(ns);
+            }
+            if let Some(copies) = bt.first_copies {
+                figures.repeat_bytes += u128::from(copies.repeat_bytes);
+                // The latest of the seeds' times; never, if one never got there.
+                figures.all_out = Some(match (figures.all_out, copies.all_out_at) {
+                    (None, at) => at,
+                    (Some(Some(a)), Some(b)) => Some(a.max(b)),
+                    _ => None,
+                });
+            }
+        }
+        Some(figures)
+    }
+
+    fn summary(&self) -> BitTorrentSummary {
+        BitTorrentSummary {
+            seed_repeat_bytes_before_all_out: self.repeat_bytes,
+            seed_all_out_seconds: self.all_out.flatten().map(seconds),
+            mean_interest_fraction: self.all.mean(),
+        }
+    }
 }
 
 fn scenario_view<'a>(scenario: &'a Scenario, swarm: Option<&'a Swarm>) -> ScenarioView<'a> {
@@ -277,11 +402,30 @@ pub fn peers_csv(run: &Run) -> Result<String, ResultsError> {
         return Err(ResultsError::Mismatch { peers: scenario.peers.len(), outcomes: outcome.peers.len() });
     }
     let mut text = String::with_capacity(48 * (outcome.peers.len() + 1));
-    text.push_str("peer,class,done_seconds,uploaded_bytes,downloaded_bytes\n");
+    text.push_str(
+        "peer,class,done_seconds,uploaded_bytes,downloaded_bytes,duplicate_bytes,share_ratio,interest_fraction\n",
+    );
     for (index, (peer, result)) in scenario.peers.iter().zip(&outcome.peers).enumerate() {
         let done = result.done_at.map(exact_seconds).unwrap_or_default();
         let class = &scenario.classes[peer.class as usize].name;
-        text.push_str(&format!("{},{class},{done},{},{}\n", index + 1, result.uploaded_bytes, result.downloaded_bytes));
+        // Ratios to 6 decimals: enough to compare peers, and the same text on every machine.
+        let share = match result.downloaded_bytes {
+            0 => String::new(),
+            down => format!("{:.6}", result.uploaded_bytes as f64 / down as f64),
+        };
+        let interest = result
+            .bittorrent
+            .as_ref()
+            .and_then(|bt| bt.interest_ppm)
+            .map(|ppm| format!("{}.{:06}", ppm / 1_000_000, ppm % 1_000_000))
+            .unwrap_or_default();
+        text.push_str(&format!(
+            "{},{class},{done},{},{},{},{share},{interest}\n",
+            index + 1,
+            result.uploaded_bytes,
+            result.downloaded_bytes,
+            result.duplicate_bytes
+        ));
     }
     Ok(text)
 }
@@ -432,10 +576,17 @@ mod tests {
             uploaded_bytes: up,
             downloaded_bytes: 4 << 20,
             duplicate_bytes: 0,
+            bittorrent: None,
         };
         Outcome {
             peers: vec![
-                PeerOutcome { done_at: Some(0), uploaded_bytes: 6 << 20, downloaded_bytes: 0, duplicate_bytes: 0 },
+                PeerOutcome {
+                    done_at: Some(0),
+                    uploaded_bytes: 6 << 20,
+                    downloaded_bytes: 0,
+                    duplicate_bytes: 0,
+                    bittorrent: None,
+                },
                 leecher(10_000_000_000, 1 << 20),
                 leecher(20_000_000_000, 3 << 20),
                 leecher(30_000_000_000, 3 << 20),
@@ -467,6 +618,7 @@ mod tests {
             "\"completion_seconds\"",
             "\"peers_unfinished\"",
             "\n  \"classes\"",
+            "\n  \"bittorrent\"",
             "\"events\"",
             "\"wall_seconds\"",
         ];
@@ -563,7 +715,7 @@ mod tests {
         assert_eq!(summary.efficiency, None);
         assert_eq!(summary.completion_seconds.last, Some(30.0));
         let csv = peers_csv(&run).unwrap();
-        assert!(csv.ends_with("\n5,leecher,,3145728,4194304\n"), "{csv}");
+        assert!(csv.ends_with("\n5,leecher,,3145728,4194304,0,0.750000,\n"), "{csv}");
     }
 
     #[test]
@@ -574,12 +726,12 @@ mod tests {
         let run = Run { scenario: &scenario, swarm: Some(&swarm), outcome: &outcome, wall_seconds: 0.0 };
         assert_eq!(
             peers_csv(&run).unwrap(),
-            "peer,class,done_seconds,uploaded_bytes,downloaded_bytes\n\
-             1,seed,0.000000000,6291456,0\n\
-             2,leecher,10.000000000,1048576,4194304\n\
-             3,leecher,20.000000000,3145728,4194304\n\
-             4,leecher,30.000000000,3145728,4194304\n\
-             5,leecher,40.500000001,3145728,4194304\n"
+            "peer,class,done_seconds,uploaded_bytes,downloaded_bytes,duplicate_bytes,share_ratio,interest_fraction\n\
+             1,seed,0.000000000,6291456,0,0,,\n\
+             2,leecher,10.000000000,1048576,4194304,0,0.250000,\n\
+             3,leecher,20.000000000,3145728,4194304,0,0.750000,\n\
+             4,leecher,30.000000000,3145728,4194304,0,0.750000,\n\
+             5,leecher,40.500000001,3145728,4194304,0,0.750000,\n"
         );
         assert_eq!(exact_seconds(12_345_678_901), "12.345678901");
         assert_eq!(exact_seconds(u64::MAX), "18446744073.709551615");
@@ -594,12 +746,19 @@ mod tests {
         let scenario = Scenario::from_course(&folder.0, 8_000_000, 8_000_000, 1_000_000, 1 << 20, 3).unwrap();
         let outcome = Outcome {
             peers: vec![
-                PeerOutcome { done_at: Some(0), uploaded_bytes: 2 << 20, downloaded_bytes: 0, duplicate_bytes: 0 },
+                PeerOutcome {
+                    done_at: Some(0),
+                    uploaded_bytes: 2 << 20,
+                    downloaded_bytes: 0,
+                    duplicate_bytes: 0,
+                    bittorrent: None,
+                },
                 PeerOutcome {
                     done_at: Some(4_000_000_000),
                     uploaded_bytes: 0,
                     downloaded_bytes: 2 << 20,
                     duplicate_bytes: 0,
+                    bittorrent: None,
                 },
             ],
             simulated: 4_000_000_000,

@@ -14,7 +14,7 @@ use std::borrow::Cow;
 
 use super::engine::ShardEnd;
 use super::network::{Arrival, Direction, NetEvent};
-use super::outcome::PeerOutcome;
+use super::outcome::{BitTorrentOutcome, FirstCopiesOutcome, PeerOutcome};
 use super::queue::EventKey;
 use super::shard::{Event, Payload, Piece, Routed};
 use super::window::WindowReport;
@@ -259,7 +259,48 @@ pub fn encode_end(end: &ShardEnd, out: &mut Vec<u8>) {
         out.u64(peer.uploaded_bytes);
         out.u64(peer.downloaded_bytes);
         out.u64(peer.duplicate_bytes);
+        encode_bittorrent(peer.bittorrent.as_ref(), &mut out);
     }
+}
+
+const NONE: u64 = u64::MAX;
+
+fn encode_bittorrent(figures: Option<&BitTorrentOutcome>, out: &mut Writer<'_>) {
+    let Some(figures) = figures else { return out.u8(0) };
+    out.u8(1);
+    out.u64(figures.interest_ppm.map_or(NONE, u64::from));
+    out.u32(figures.regular_unchoke_ns.len() as u32);
+    figures.regular_unchoke_ns.iter().for_each(|&ns| out.u64(ns));
+    match figures.first_copies {
+        Some(copies) => {
+            out.u8(1);
+            out.u64(copies.repeat_bytes);
+            out.u64(copies.all_out_at.unwrap_or(NONE));
+        }
+        None => out.u8(0),
+    }
+}
+
+fn decode_bittorrent(input: &mut Reader<'_>) -> Result<Option<BitTorrentOutcome>, RoutedError> {
+    if input.u8("a flag")? == 0 {
+        return Ok(None);
+    }
+    let interest = input.u64("an interest")?;
+    let classes = input.u32("a class count")?;
+    let regular_unchoke_ns = (0..classes).map(|_| input.u64("a time")).collect::<Result<_, _>>()?;
+    let first_copies = match input.u8("a flag")? {
+        0 => None,
+        _ => {
+            let repeat_bytes = input.u64("bytes")?;
+            let at = input.u64("a time")?;
+            Some(FirstCopiesOutcome { repeat_bytes, all_out_at: (at != NONE).then_some(at) })
+        }
+    };
+    Ok(Some(BitTorrentOutcome {
+        interest_ppm: (interest != NONE).then_some(interest as u32),
+        regular_unchoke_ns,
+        first_copies,
+    }))
 }
 
 /// Reads one shard's end from the front of `bytes`; returns the rest.
@@ -276,6 +317,7 @@ pub fn decode_end(bytes: &[u8]) -> Result<(ShardEnd, &[u8]), RoutedError> {
             uploaded_bytes: input.u64("bytes")?,
             downloaded_bytes: input.u64("bytes")?,
             duplicate_bytes: input.u64("bytes")?,
+            bittorrent: decode_bittorrent(&mut input)?,
         };
         peers.push((id, outcome));
     }
@@ -446,9 +488,28 @@ mod tests {
             peers: vec![
                 (
                     PeerId(1),
-                    PeerOutcome { done_at: Some(0), uploaded_bytes: 5, downloaded_bytes: 0, duplicate_bytes: 0 },
+                    PeerOutcome {
+                        done_at: Some(0),
+                        uploaded_bytes: 5,
+                        downloaded_bytes: 0,
+                        duplicate_bytes: 0,
+                        bittorrent: None,
+                    },
                 ),
-                (PeerId(4), PeerOutcome { done_at: None, uploaded_bytes: 0, downloaded_bytes: 9, duplicate_bytes: 3 }),
+                (
+                    PeerId(4),
+                    PeerOutcome {
+                        done_at: None,
+                        uploaded_bytes: 0,
+                        downloaded_bytes: 9,
+                        duplicate_bytes: 3,
+                        bittorrent: Some(BitTorrentOutcome {
+                            interest_ppm: Some(250_000),
+                            regular_unchoke_ns: vec![7, 0, 9],
+                            first_copies: Some(FirstCopiesOutcome { repeat_bytes: 5, all_out_at: None }),
+                        }),
+                    },
+                ),
             ],
             events: 77,
         };

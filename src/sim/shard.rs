@@ -20,7 +20,7 @@ use super::bittorrent::{BitTorrentPeers, Changed, Net};
 use super::engine::SimError;
 use super::link::Nanos;
 use super::network::{LinkRecord, NetEvent, Network, Schedule};
-use super::outcome::PeerOutcome;
+use super::outcome::{BitTorrentOutcome, FirstCopiesOutcome, PeerOutcome};
 use super::placement::Placement;
 use super::queue::{EventKey, EventQueue, Sequencer};
 use super::scenario::Scenario;
@@ -406,17 +406,32 @@ impl<'a> Shard<'a> {
         }
     }
 
-    /// Its peers' outcomes, by id.
-    pub fn outcomes(&self) -> Box<dyn Iterator<Item = (PeerId, PeerOutcome)> + '_> {
+    /// Its peers' outcomes, by id, as they stand at `end`, the run's end.
+    pub fn outcomes(&self, end: Nanos) -> Box<dyn Iterator<Item = (PeerId, PeerOutcome)> + '_> {
         let ids = self.placement.peers_of(self.index, self.scenario.peer_count());
         if let Some(bittorrent) = &self.bittorrent {
-            return Box::new(ids.map(|id| {
-                let stats = bittorrent.stats(self.placement.slot(id));
+            return Box::new(ids.map(move |id| {
+                let row = self.placement.slot(id);
+                let stats = bittorrent.stats(row);
+                let mut regular_unchoke_ns = vec![0; self.scenario.classes.len()];
+                for conn in bittorrent.peer(row).conns() {
+                    regular_unchoke_ns[self.scenario.peer(PeerId(conn.peer)).class as usize] += conn.regular_ns(end);
+                }
+                let figures = BitTorrentOutcome {
+                    interest_ppm: (stats.interest_samples > 0)
+                        .then(|| (stats.interest_ppm_sum / stats.interest_samples) as u32),
+                    regular_unchoke_ns,
+                    first_copies: bittorrent.first_copies(row).map(|copies| FirstCopiesOutcome {
+                        repeat_bytes: copies.repeat_bytes,
+                        all_out_at: copies.all_out_at,
+                    }),
+                };
                 let outcome = PeerOutcome {
                     done_at: if self.scenario.peer(PeerId(id)).wants.is_empty() { Some(0) } else { stats.done_at },
                     uploaded_bytes: stats.uploaded_bytes,
                     downloaded_bytes: stats.downloaded_bytes,
                     duplicate_bytes: stats.duplicate_bytes,
+                    bittorrent: Some(figures),
                 };
                 (PeerId(id), outcome)
             }));
@@ -428,6 +443,7 @@ impl<'a> Shard<'a> {
                 uploaded_bytes: self.network.sent_bits(id) / 8,
                 downloaded_bytes: peer.downloaded_bytes,
                 duplicate_bytes: 0,
+                bittorrent: None,
             };
             (PeerId(id), outcome)
         }))
