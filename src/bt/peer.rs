@@ -111,10 +111,13 @@ pub struct Conn {
     unchoked_since: Option<Nanos>,
     /// When its last unchoke ended (its connection, if it had none).
     choked_since: Nanos,
-    /// The current unchoke is optimistic; when a regular one began.
+    /// The current unchoke is optimistic.
     optimistic: bool,
+    /// While this peer is a leecher: when the remote's current regular unchoke began.
     regular_since: Option<Nanos>,
-    /// Time the remote spent regularly unchoked by this peer, its current unchoke aside.
+    /// Time the remote spent regularly unchoked by this peer while this peer was a leecher
+    /// (tit-for-tat's choices; a seed's round robin is not reciprocation), the current
+    /// unchoke aside.
     regular_ns: u64,
 }
 
@@ -415,7 +418,9 @@ impl Peer {
         conn.am_choking = false;
         conn.unchoked_since = Some(now);
         conn.optimistic = false;
-        conn.regular_since = Some(now);
+        if !self.picker.complete() {
+            conn.regular_since = Some(now);
+        }
         out.messages.push((conn.peer, WireMessage::Unchoke));
     }
 
@@ -530,6 +535,9 @@ impl Peer {
             self.stats.done_at = Some(now);
             out.completed = true;
             for conn in &mut self.conns {
+                if let Some(since) = conn.regular_since.take() {
+                    conn.regular_ns += now - since;
+                }
                 for block in conn.asked.drain(..) {
                     out.messages.push((conn.peer, WireMessage::Cancel { block }));
                 }
@@ -574,7 +582,7 @@ impl Peer {
                 conn.regular_ns += now - since;
                 conn.regular_since = None;
             }
-            if regular && conn.regular_since.is_none() {
+            if regular && !seed && conn.regular_since.is_none() {
                 conn.regular_since = Some(now);
             }
             conn.optimistic = optimistic;
