@@ -135,7 +135,7 @@ impl Policy {
         if self.rechoke == 0 {
             return Err("rechoke must be above 0 s".into());
         }
-        if self.optimistic == 0 || self.optimistic % self.rechoke != 0 {
+        if self.optimistic == 0 || !self.optimistic.is_multiple_of(self.rechoke) {
             return Err("optimistic must be a positive multiple of rechoke (the rotation happens at a rechoke)".into());
         }
         if self.requests_in_flight == 0 {
