@@ -310,6 +310,7 @@ mod tests {
     use super::*;
     use crate::sim::outcome::PeerOutcome;
     use crate::sim::scratch::Folder;
+    use crate::sim::swarm::Protocol;
 
     const SWARM: &str = "seed = 7\n[file]\nsize = \"1 MiB\"\npiece = \"256 KiB\"\n[network]\nlatency = \"20 ms\"\n\
                          [[peers]]\nname = \"seed\"\ncount = 1\nupload = \"8 Mbit/s\"\ndownload = \"8 Mbit/s\"\n\
@@ -370,6 +371,25 @@ mod tests {
     }
 
     #[test]
+    fn a_swarm_files_protocol_and_free_riders_reach_the_scenario() {
+        let folder = Folder::new("command-protocol");
+        let (scenario, swarm) = load_scenario(&swarm_request(&folder, None)).unwrap();
+        assert_eq!(scenario.protocol, Protocol::default(), "no [policy]: BitTorrent at its defaults");
+        assert_eq!(&scenario.protocol, swarm.unwrap().protocol());
+        assert!(scenario.classes.iter().all(|class| !class.free_rider));
+        let text = SWARM.replace("count = 2\n", "count = 2\nfree_rider = true\n")
+            + "[[peers]]\nname = \"mute\"\ncount = 1\nupload = \"0 bit/s\"\ndownload = \"1 Mbit/s\"\n\
+               [policy]\nprotocol = \"course\"\n";
+        let request = swarm_request(&folder, None);
+        let Input::Swarm(file) = &request.input else { unreachable!() };
+        std::fs::write(file, text).unwrap();
+        let (scenario, _) = load_scenario(&request).unwrap();
+        assert_eq!(scenario.protocol, Protocol::Course);
+        let free_riders: Vec<bool> = scenario.classes.iter().map(|class| class.free_rider).collect();
+        assert_eq!(free_riders, [false, true, true], "said so, or uploads nothing");
+    }
+
+    #[test]
     fn the_seed_option_overrides_the_files() {
         let folder = Folder::new("command-seed");
         let (scenario, swarm) = load_scenario(&swarm_request(&folder, None)).unwrap();
@@ -418,6 +438,8 @@ mod tests {
         assert_eq!(scenario.latency_ns, 20_000_000);
         assert_eq!(scenario.files[0].piece_bytes, 256 << 10);
         assert_eq!(scenario.files[0].size_bytes, 512 << 10);
+        assert_eq!(scenario.protocol, Protocol::Course, "a course folder runs the course's protocol");
+        assert!(!scenario.classes[0].free_rider);
         let (scenario, _) = load_scenario(&course(&folder, "1 Mbit/s", "1 Mbit/s", "0 s", Some("16 KiB"))).unwrap();
         assert_eq!(scenario.files[0].size_bytes, 32 << 10);
         let finished = run(&course(&folder, "1 Mbit/s", "1 Mbit/s", "1 ms", Some("1 KiB")), fake).unwrap();

@@ -1,14 +1,14 @@
 //! What the simulated engine runs, whichever input it came from: the files, the classes of
 //! peers and every peer's class and files, the network's latency, and the seed. A swarm file
 //! (`swarm.rs`) and a course folder (`in<R>.txt`, on links the command line gives) both become
-//! one of these, so the engine has one input.
+//! one of these, so the engine has one input, with the protocol its peers run.
 
 use std::path::Path;
 
 use serde::Serialize;
 
 use super::link::Nanos;
-use super::swarm::Swarm;
+use super::swarm::{Protocol, Swarm};
 use crate::input::{self, InputError, PeerInput};
 use crate::model::{FileId, FileName, PeerId};
 use crate::tracker::{Tracker, TrackerError};
@@ -27,6 +27,9 @@ pub struct Scenario {
     /// Every peer; what the summary needs of them is in `classes` and `files`.
     #[serde(skip)]
     pub peers: Vec<SimPeer>,
+    /// What the peers run: a swarm file's (`[policy]`, overridden by the command line), or the
+    /// course's protocol for a course folder.
+    pub protocol: Protocol,
 }
 
 /// A file of the scenario: its size and the piece a peer requests (the last may be shorter).
@@ -57,6 +60,8 @@ pub struct SimClass {
     pub count: u32,
     pub upload_bits_per_s: u64,
     pub download_bits_per_s: u64,
+    /// Never uploads, whatever its uplink: the swarm file says so, or its upload is 0.
+    pub free_rider: bool,
 }
 
 /// One peer: its class (an index in `classes`), the files it holds whole from the start and the
@@ -91,6 +96,7 @@ impl Scenario {
                 count: class.count,
                 upload_bits_per_s: class.upload.get(),
                 download_bits_per_s: class.download.get(),
+                free_rider: class.free_rider,
             })
             .collect();
         let mut peers = Vec::with_capacity(swarm.total_peers() as usize);
@@ -118,11 +124,12 @@ impl Scenario {
             files: vec![file],
             classes,
             peers,
+            protocol: swarm.protocol().clone(),
         }
     }
 
     /// A course folder (`in1.txt` .. `in<N>.txt`), every peer on links of the same capacities,
-    /// every segment a piece of `piece_bytes`.
+    /// every segment a piece of `piece_bytes`. Its peers run the course's protocol.
     pub fn from_course(
         folder: &Path,
         upload_bits_per_s: u64,
@@ -190,8 +197,10 @@ impl Scenario {
                 count: peers.len() as u32,
                 upload_bits_per_s,
                 download_bits_per_s,
+                free_rider: upload_bits_per_s == 0,
             }],
             peers,
+            protocol: Protocol::Course,
         })
     }
 

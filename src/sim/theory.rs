@@ -301,8 +301,10 @@ mod tests {
                 count: 4,
                 upload_bits_per_s: 1_000,
                 download_bits_per_s: 2_000,
+                free_rider: false,
             }],
             peers: vec![peer(vec![0], vec![]), peer(vec![1], vec![]), peer(vec![], vec![0, 1]), peer(vec![], vec![0])],
+            protocol: crate::sim::swarm::Protocol::Course,
         };
         let bound = min_distribution_time(&scenario).unwrap();
         // b's 24,000 bits leave its one owner at 1,000 bit/s; peer 3 takes in 32,000 at 2,000;
