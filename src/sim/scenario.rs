@@ -64,6 +64,13 @@ pub struct SimClass {
     pub free_rider: bool,
 }
 
+impl SimClass {
+    /// Whether its peers send pieces at all: not a free rider's, nor an uplink of 0's.
+    pub fn uploads(&self) -> bool {
+        !self.free_rider && self.upload_bits_per_s > 0
+    }
+}
+
 /// One peer: its class (an index in `classes`), the files it holds whole from the start and the
 /// files it wants (indexes in `files`).
 #[derive(Clone, Debug, PartialEq, Eq)]

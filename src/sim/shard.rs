@@ -248,7 +248,7 @@ impl<'a> Shard<'a> {
                     downloaded_bytes: 0,
                     done_at: None,
                     fruitless_waits: 0,
-                    uploads: scenario.class_of(me).upload_bits_per_s > 0,
+                    uploads: scenario.class_of(me).uploads(),
                 }
             })
             .collect();
@@ -521,7 +521,7 @@ impl<'a> Shard<'a> {
                 peer.uploaded
             })
         } else {
-            // A peer that uploads at 0 bit/s (a free rider) could never send a piece: it says
+            // A free rider (or a peer at 0 bit/s, which could never send a piece) says
             // no, with a bitfield of nothing to give, so that nobody waits on it for ever and
             // askers look elsewhere until what they know of it ages.
             let held = vec![0; segments::bits::words_for(set.len())];
