@@ -40,13 +40,16 @@
 //! are read with their spans.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::ops::Range;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
-use super::units::{BitsPerSecond, Bytes, Kind, Nanoseconds, UnitError, parse as parse_quantity, parse_percent};
+use super::units::{
+    BitsPerSecond, Bytes, Kind, Nanoseconds, PartsPerMillion, UnitError, parse as parse_quantity, parse_percent,
+};
 use crate::bt::policy::{Choke, Nanos, Optimistic, PieceOrder, Policy};
 use crate::model::PeerId;
 
@@ -222,8 +225,8 @@ impl Setting {
         }
     }
 
-    /// The setting of `key` in `policy`.
-    fn of(policy: &Policy, key: &str) -> Option<Setting> {
+    /// The setting of `key` in `policy`; None if `key` is not one of [`POLICY_KEYS`].
+    pub fn of(policy: &Policy, key: &str) -> Option<Setting> {
         Some(match key {
             "pieces" => Setting::Pieces(policy.pieces),
             "random_first" => Setting::RandomFirst(policy.random_first),
@@ -266,6 +269,30 @@ impl Setting {
             Setting::MinConnections(n) => policy.min_connections = n,
             Setting::Reannounce(ns) => policy.reannounce = ns,
             Setting::Overhead(ppm) => policy.overhead_ppm = ppm,
+        }
+    }
+}
+
+/// The value as a swarm file writes it, quotes aside: `rarest-first`, `4`, `10 s`, `16 KiB`, `5%`.
+impl fmt::Display for Setting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Setting::Pieces(order) => f.write_str(name_of(PIECE_ORDERS, &order)),
+            Setting::Choke(choke) => f.write_str(name_of(CHOKES, &choke)),
+            Setting::OptimisticRule(rule) => f.write_str(name_of(OPTIMISTIC_RULES, &rule)),
+            Setting::Endgame(on) => write!(f, "{on}"),
+            Setting::RandomFirst(n)
+            | Setting::UnchokeSlots(n)
+            | Setting::OptimisticSlots(n)
+            | Setting::RequestsInFlight(n)
+            | Setting::PeerSet(n)
+            | Setting::MaxConnections(n)
+            | Setting::MinConnections(n) => write!(f, "{n}"),
+            Setting::Rechoke(ns) | Setting::Optimistic(ns) | Setting::Snub(ns) | Setting::Reannounce(ns) => {
+                write!(f, "{}", Nanoseconds(ns))
+            }
+            Setting::Block(bytes) => write!(f, "{}", Bytes(bytes)),
+            Setting::Overhead(ppm) => write!(f, "{}", PartsPerMillion(ppm)),
         }
     }
 }
@@ -933,7 +960,6 @@ fn check_name(name: &str) -> Result<(), String> {
 #[cfg(all(test, not(feature = "loom")))]
 mod tests {
     use super::*;
-    use crate::sim::units::PartsPerMillion;
 
     /// The example of the module's doc comment, one key per line so that positions are easy to
     /// read off: line 10 is the seed's upload, line 16 the leechers'.
@@ -1363,6 +1389,11 @@ download = "4 Mbit/s"
         ];
         let keys: Vec<&str> = lines.iter().map(|(key, _)| *key).collect();
         assert_eq!(keys, POLICY_KEYS, "every key, in order");
+        for (key, value) in &lines {
+            let setting = Setting::of(policy, key).unwrap();
+            assert_eq!(setting.key(), *key);
+            assert_eq!(&setting.to_string(), value.trim_matches('"'), "Display writes what the file would");
+        }
         lines.iter().map(|(key, value)| format!("{key} = {value}\n")).collect()
     }
 
