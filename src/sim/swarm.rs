@@ -1597,4 +1597,17 @@ download = "4 Mbit/s"
         assert_eq!((line, column), (18, 14));
         assert!(message.ends_with("free_rider must be true or false, not an integer"), "{message}");
     }
+
+    /// The README's `[policy]` table is every key at its default.
+    #[test]
+    fn the_readmes_policy_table_is_the_defaults() {
+        let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+        let start = readme.find("```toml\n[policy]\n").expect("the README's [policy] table") + "```toml\n".len();
+        let table = &readme[start..start + readme[start..].find("```").unwrap()];
+        for key in POLICY_KEYS {
+            assert!(table.contains(&format!("\n{key} = ")), "the README leaves {key} out");
+        }
+        let swarm = parse(&format!("{EXAMPLE}{table}"), "README.md").unwrap();
+        assert_eq!(swarm.protocol(), &Protocol::default());
+    }
 }
