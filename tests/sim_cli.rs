@@ -130,6 +130,124 @@ fn every_bad_swarm_file_is_one_line_at_its_line_and_column_and_leaves_no_folder(
     }
 }
 
+/// SWARM with a `[policy]` table: the header is line 18, `table`'s first line 19.
+fn with_policy(table: &str) -> String {
+    format!("{SWARM}[policy]\n{table}")
+}
+
+fn bad_policies() -> Vec<SwarmCase> {
+    vec![
+        case("an unknown policy key", with_policy("unchoke = 4\n"), 19, Some(1), "unknown field `unchoke`"),
+        case(
+            "a piece order it does not know",
+            with_policy("pieces = \"rarest\"\n"),
+            19,
+            Some(10),
+            "pieces must be one of \"rarest-first\", \"random\", \"in-order\", not \"rarest\"",
+        ),
+        case(
+            "a duration in an unknown unit",
+            with_policy("rechoke = \"10 sec\"\n"),
+            19,
+            Some(11),
+            "unknown unit \"sec\" in rechoke",
+        ),
+        case("an overhead without %", with_policy("overhead = \"5\"\n"), 19, Some(12), "\"5\" in overhead has no %"),
+        case("an overhead of 100%", with_policy("overhead = \"100%\"\n"), 19, Some(12), "is 100% or more"),
+        case(
+            "an optimistic unchoke between rechokes",
+            with_policy("rechoke = \"10 s\"\noptimistic = \"25 s\"\n"),
+            20,
+            Some(14),
+            "optimistic must be a positive multiple of rechoke",
+        ),
+        case(
+            "a block larger than the piece",
+            with_policy("block = \"512 KiB\"\n"),
+            19,
+            Some(9),
+            "block is 512 KiB, larger than the file's piece (256 KiB)",
+        ),
+        case(
+            "a setting for the course's protocol",
+            with_policy("protocol = \"course\"\nunchoke_slots = 4\n"),
+            20,
+            Some(17),
+            "unchoke_slots applies only to protocol = \"bittorrent\"",
+        ),
+        case(
+            "a seed that is a free rider",
+            spoilt("seed = true\n", "seed = true\nfree_rider = true\n"),
+            13,
+            Some(14),
+            "a free rider can only be a leecher",
+        ),
+    ]
+}
+
+#[test]
+fn every_bad_policy_is_one_line_at_its_key_and_leaves_no_folder() {
+    for case in bad_policies() {
+        let scratch = Scratch::new("sim-bad-policy");
+        write(scratch.join("swarm.toml"), &case.text);
+        let before = entries(scratch.path());
+        let run = bitorrent(scratch.path(), &["sim", "swarm.toml"], TIMEOUT);
+        let at = format!("swarm.toml:{}:{}: ", case.line, case.column.expect("a column"));
+        assert_one_line_refusal(&run, &at, case.fragment, scratch.path(), &before);
+        assert!(!scratch.join("sim-out").exists(), "{}: a results folder was created", case.label);
+    }
+}
+
+/// A bad policy option: one line naming it (ours), or clap's refusal naming it; never a folder.
+#[test]
+fn a_bad_policy_option_is_refused_naming_it() {
+    let scratch = Scratch::new("sim-policy-option");
+    write(scratch.join("swarm.toml"), SWARM);
+    let before = entries(scratch.path());
+    for (options, prefix, fragment) in [
+        (&["--rechoke", "10 sec"][..], "unknown unit \"sec\" in --rechoke; use one of: ", "did you mean s?"),
+        (&["--overhead", "5"], "\"5\" in --overhead has no %", ""),
+        (&["--overhead", "100 %"], "\"100 %\" in --overhead is 100% or more", ""),
+        (&["--block", "512 KiB"], "--block: block is 512 KiB, larger than the file's piece (256 KiB)", ""),
+        (&["--optimistic", "25 s"], "--optimistic: optimistic must be a positive multiple of rechoke", ""),
+        (
+            &["--protocol", "course", "--unchoke-slots", "4"],
+            "--unchoke-slots applies only to protocol",
+            "--protocol course",
+        ),
+    ] {
+        let run = bitorrent(scratch.path(), &[&["sim", "swarm.toml"], options].concat(), TIMEOUT);
+        assert_one_line_refusal(&run, prefix, fragment, scratch.path(), &before);
+    }
+    // A swarm file of the course's protocol takes no setting either.
+    write(scratch.join("course.toml"), with_policy("protocol = \"course\"\n"));
+    let before = entries(scratch.path());
+    let run = bitorrent(scratch.path(), &["sim", "course.toml", "--endgame", "false"], TIMEOUT);
+    assert_one_line_refusal(
+        &run,
+        "--endgame applies only to protocol \"bittorrent\", and course.toml has protocol = \"course\"",
+        "",
+        scratch.path(),
+        &before,
+    );
+    // Clap's own refusals: a name it does not know, a number that is not one.
+    for options in [&["--pieces", "rarest"][..], &["--endgame", "yes"], &["--peer-set", "many"]] {
+        let run = bitorrent(scratch.path(), &[&["sim", "swarm.toml"], options].concat(), TIMEOUT);
+        run.assert_refused();
+        run.assert_stderr_mentions(&[options[0]]);
+        assert_eq!(entries(scratch.path()), before, "{}", run.describe());
+    }
+    // Not with a course folder, which runs the course's protocol.
+    course_folder(&scratch);
+    let before = entries(scratch.path());
+    for options in [&["--protocol", "course"][..], &["--unchoke-slots", "4"]] {
+        let run = bitorrent(scratch.path(), &course_args("course", options), TIMEOUT);
+        run.assert_refused();
+        run.assert_stderr_mentions(&["cannot be used with", options[0]]);
+        assert_eq!(entries(scratch.path()), before, "{}", run.describe());
+    }
+}
+
 /// A swarm within the peer ceiling but far beyond this machine's memory is refused at once,
 /// from the memory a peer is measured to take, before anything is allocated for it.
 #[test]
@@ -383,6 +501,40 @@ fn an_existing_results_folder_is_replaced_whole() {
     assert_eq!(entries(scratch.path()), before, "nothing aside or partial is left beside it");
 }
 
+/// The course's protocol, said in the file or by `--protocol` over the file's: the run says
+/// which in summary.json, and a free rider uploads nothing, whatever its uplink.
+#[test]
+fn a_swarm_of_the_course_protocol_runs_and_says_so() {
+    let scratch = Scratch::new("sim-course-protocol");
+    let free_riders = "[[peers]]\nname = \"free rider\"\ncount = 5\nupload = \"1 Mbit/s\"\ndownload = \"4 Mbit/s\"\n\
+                       free_rider = true\n";
+    let swarm = format!("{SWARM}{free_riders}[policy]\nprotocol = \"course\"\n");
+    run_swarm(scratch.path(), &swarm, &["--out", "file"]).assert_success();
+    let summary: serde_json::Value = serde_json::from_str(&read(scratch.join("file/summary.json"))).unwrap();
+    assert_eq!(summary["scenario"]["protocol"], serde_json::json!({"name": "course"}));
+    let classes = &summary["scenario"]["classes"];
+    let free: Vec<&serde_json::Value> = (0..3).map(|class| &classes[class]["free_rider"]).collect();
+    assert_eq!(free, [false, false, true]);
+    assert_eq!(summary["classes"][2]["uploaded_bytes"], 0, "the free riders uploaded");
+    assert_eq!(summary["peers_unfinished"], 0);
+    let csv = read(scratch.join("file/peers.csv"));
+    for row in csv.lines().filter(|row| row.contains(",free rider,")) {
+        let cells: Vec<&str> = row.split(',').collect();
+        assert_eq!(
+            cells[3..5],
+            ["0".to_string(), (4u64 << 20).to_string()],
+            "a free rider gets the file and uploads nothing: {row}"
+        );
+    }
+
+    // The option over the file's [policy]: BitTorrent's settings there, the course's protocol run.
+    let swarm = with_policy("protocol = \"bittorrent\"\nunchoke_slots = 4\n");
+    run_swarm(scratch.path(), &swarm, &["--out", "option", "--protocol", "course"]).assert_success();
+    let summary: serde_json::Value = serde_json::from_str(&read(scratch.join("option/summary.json"))).unwrap();
+    assert_eq!(summary["scenario"]["protocol"], serde_json::json!({"name": "course"}));
+    assert_eq!(summary["peers"], 31);
+}
+
 #[test]
 fn a_course_folder_runs() {
     let scratch = Scratch::new("sim-course-run");
@@ -394,6 +546,7 @@ fn a_course_folder_runs() {
     assert_eq!(csv.lines().count(), 3, "{csv}");
     let summary: serde_json::Value = serde_json::from_str(&read(scratch.join("out/summary.json"))).unwrap();
     assert_eq!(summary["scenario"]["input"], "course folder");
+    assert_eq!(summary["scenario"]["protocol"], serde_json::json!({"name": "course"}));
     assert_eq!(summary["scenario"]["files"][0]["size_bytes"], 32 << 10);
     assert_eq!(summary["seed"], 1);
 }

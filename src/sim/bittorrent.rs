@@ -83,7 +83,7 @@ impl BitTorrentPeers {
         for id in ids {
             let me = PeerId(id);
             let seed = scenario.peer(me).owns.contains(&0);
-            let uploads = scenario.class_of(me).upload_bits_per_s > 0;
+            let uploads = scenario.class_of(me).uploads();
             peers.push(Peer::new(id, seed, uploads, &file, policy, scenario.seed));
             first_copies.push(seed.then(|| {
                 let blocks = u64::from(blocks_per_piece) * u64::from(spec.pieces);

@@ -13,8 +13,10 @@ use std::time::{Duration, Instant};
 use super::outcome::{Outcome, Progress};
 use super::results::{self, ResultsError, Run, Summary};
 use super::scenario::{CourseError, Scenario};
-use super::swarm::{self, DEFAULT_SEED, Swarm, SwarmError};
+use super::swarm::{self, DEFAULT_SEED, Protocol, ProtocolKind, Setting, Swarm, SwarmError, resolve_policy};
 use super::units::{self, Kind};
+use crate::bt::policy::Policy;
+use crate::cli::PolicyArgs;
 
 /// The piece a course folder's segments become unless `--piece` says otherwise: BitTorrent's
 /// usual 256 KiB.
@@ -49,6 +51,9 @@ pub struct Request {
     /// The ranks the swarm is split over (1 alone): each holds its share of the peers, and
     /// checks its share of the memory.
     pub ranks: u32,
+    /// `--protocol` and BitTorrent's settings: override the swarm file's `[policy]`; none is
+    /// allowed with a course folder.
+    pub policy: PolicyArgs,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -59,7 +64,8 @@ pub enum CommandError {
     Course(#[from] CourseError),
     #[error("{folder}: {problem}")]
     Folder { folder: String, problem: String },
-    /// A quantity on the command line (`--upload` and the like).
+    /// An option's value (`--upload`, `--rechoke` and the like), or an option where it has no
+    /// place.
     #[error("{0}")]
     Option(String),
     /// The swarm would not fit in this machine's memory.
@@ -166,10 +172,22 @@ pub fn load_scenario(request: &Request) -> Result<(Scenario, Option<Swarm>), Com
             if let Some(seed) = request.seed {
                 swarm = swarm.with_seed(seed);
             }
+            let protocol = override_protocol(&file.display().to_string(), &swarm, &request.policy)?;
+            let swarm = swarm.with_protocol(protocol);
             check_memory(&file.display().to_string(), swarm.total_peers(), swarm.file().pieces, request.ranks)?;
             Ok((Scenario::from_swarm(&swarm, &file.display().to_string()), Some(swarm)))
         }
         Input::Course { folder, upload, download, latency, piece } => {
+            if let Some((flag, _)) = policy_settings(&request.policy)?.first() {
+                return Err(CommandError::Option(format!(
+                    "{flag} applies only to a swarm file: a course folder runs the course's protocol"
+                )));
+            }
+            if request.policy.protocol.is_some() {
+                return Err(CommandError::Option(
+                    "--protocol applies only to a swarm file: a course folder runs the course's protocol".into(),
+                ));
+            }
             let upload = quantity("--upload", upload, Kind::Rate)?;
             if upload == 0 {
                 return Err(CommandError::Option("--upload is 0 bit/s: no peer could ever send a piece".into()));
@@ -234,6 +252,94 @@ fn available_memory() -> Option<u64> {
         meminfo.lines().find_map(|line| line.strip_prefix(key)?.trim().strip_suffix("kB")?.trim().parse::<u64>().ok())
     };
     Some((kib("MemAvailable:")? + kib("SwapFree:").unwrap_or(0)) * 1024)
+}
+
+/// The swarm file's protocol with the command line's over it: `--protocol`, then each setting
+/// over the file's `[policy]` (or over the defaults, when the file runs the course's protocol
+/// and `--protocol bittorrent` says otherwise). A setting for a run of the course's protocol is
+/// refused, as the file refuses one beside `protocol = "course"`.
+fn override_protocol(origin: &str, swarm: &Swarm, options: &PolicyArgs) -> Result<Protocol, CommandError> {
+    let settings = policy_settings(options)?;
+    let file = swarm.protocol();
+    match options.protocol.unwrap_or(file.kind()) {
+        ProtocolKind::Course => match settings.first() {
+            None => Ok(Protocol::Course),
+            Some((flag, _)) => {
+                let why = match options.protocol {
+                    Some(_) => "not --protocol course".to_string(),
+                    None => format!("and {origin} has protocol = \"course\" (--protocol bittorrent overrides it)"),
+                };
+                Err(CommandError::Option(format!("{flag} applies only to protocol \"bittorrent\", {why}")))
+            }
+        },
+        ProtocolKind::BitTorrent => {
+            let base = file.policy().cloned().unwrap_or_else(Policy::default);
+            resolve_policy(&base, &settings, swarm.file().piece).map(Protocol::BitTorrent).map_err(|(flag, problem)| {
+                CommandError::Option(match flag {
+                    Some(flag) => format!("{flag}: {problem}"),
+                    None => format!("{origin}: {problem}"),
+                })
+            })
+        }
+    }
+}
+
+/// The settings the command line gives, each with its option (`--rechoke`), in the order of
+/// `swarm::POLICY_KEYS`; a quantity is read as the swarm file's are.
+fn policy_settings(options: &PolicyArgs) -> Result<Vec<(String, Setting)>, CommandError> {
+    let time = |option: &str, text: &Option<String>| {
+        text.as_deref().map(|text| quantity(option, text, Kind::Duration)).transpose()
+    };
+    let PolicyArgs {
+        protocol: _,
+        pieces,
+        random_first,
+        endgame,
+        choke,
+        unchoke_slots,
+        optimistic_slots,
+        optimistic_rule,
+        rechoke,
+        optimistic,
+        snub,
+        requests_in_flight,
+        block,
+        peer_set,
+        max_connections,
+        min_connections,
+        reannounce,
+        overhead,
+    } = options;
+    let block = block.as_deref().map(|text| quantity("--block", text, Kind::Size)).transpose()?;
+    let overhead = overhead
+        .as_deref()
+        .map(|text| units::parse_percent(text).map_err(|error| CommandError::Option(error.in_field("--overhead"))))
+        .transpose()?;
+    let given = [
+        pieces.map(Setting::Pieces),
+        random_first.map(Setting::RandomFirst),
+        endgame.map(Setting::Endgame),
+        choke.map(Setting::Choke),
+        unchoke_slots.map(Setting::UnchokeSlots),
+        optimistic_slots.map(Setting::OptimisticSlots),
+        optimistic_rule.map(Setting::OptimisticRule),
+        time("--rechoke", rechoke)?.map(Setting::Rechoke),
+        time("--optimistic", optimistic)?.map(Setting::Optimistic),
+        time("--snub", snub)?.map(Setting::Snub),
+        requests_in_flight.map(Setting::RequestsInFlight),
+        block.map(Setting::Block),
+        peer_set.map(Setting::PeerSet),
+        max_connections.map(Setting::MaxConnections),
+        min_connections.map(Setting::MinConnections),
+        time("--reannounce", reannounce)?.map(Setting::Reannounce),
+        overhead.map(Setting::Overhead),
+    ];
+    Ok(given.into_iter().flatten().map(|setting| (option_of(setting.key()), setting)).collect())
+}
+
+/// The command line's option for a `[policy]` key: `requests_in_flight` is `--requests-in-flight`.
+pub fn option_of(key: &str) -> String {
+    format!("--{}", key.replace('_', "-"))
 }
 
 fn quantity(option: &str, text: &str, kind: Kind) -> Result<u64, CommandError> {
@@ -308,6 +414,7 @@ pub fn progress_text(progress: &Progress, elapsed: Duration) -> String {
 #[cfg(all(test, not(feature = "loom")))]
 mod tests {
     use super::*;
+    use crate::bt::policy::{Choke, Optimistic, PieceOrder};
     use crate::sim::outcome::PeerOutcome;
     use crate::sim::scratch::Folder;
 
@@ -339,7 +446,14 @@ mod tests {
     fn swarm_request(folder: &Folder, seed: Option<u64>) -> Request {
         let file = folder.0.join("swarm.toml");
         std::fs::write(&file, SWARM).unwrap();
-        Request { input: Input::Swarm(file), seed, out: folder.0.join("out"), quiet: true, ranks: 1 }
+        Request {
+            input: Input::Swarm(file),
+            seed,
+            out: folder.0.join("out"),
+            quiet: true,
+            ranks: 1,
+            policy: PolicyArgs::default(),
+        }
     }
 
     #[test]
@@ -373,6 +487,205 @@ mod tests {
             Input::Swarm(file) => file.display().to_string(),
             Input::Course { folder, .. } => folder.display().to_string(),
         }
+    }
+
+    #[test]
+    fn a_swarm_files_protocol_and_free_riders_reach_the_scenario() {
+        let folder = Folder::new("command-protocol");
+        let (scenario, swarm) = load_scenario(&swarm_request(&folder, None)).unwrap();
+        assert_eq!(scenario.protocol, Protocol::default(), "no [policy]: BitTorrent at its defaults");
+        assert_eq!(&scenario.protocol, swarm.unwrap().protocol());
+        assert!(scenario.classes.iter().all(|class| !class.free_rider));
+        let text = SWARM.replace("count = 2\n", "count = 2\nfree_rider = true\n")
+            + "[[peers]]\nname = \"mute\"\ncount = 1\nupload = \"0 bit/s\"\ndownload = \"1 Mbit/s\"\n\
+               [policy]\nprotocol = \"course\"\n";
+        let request = swarm_request(&folder, None);
+        let Input::Swarm(file) = &request.input else { unreachable!() };
+        std::fs::write(file, text).unwrap();
+        let (scenario, _) = load_scenario(&request).unwrap();
+        assert_eq!(scenario.protocol, Protocol::Course);
+        let free_riders: Vec<bool> = scenario.classes.iter().map(|class| class.free_rider).collect();
+        assert_eq!(free_riders, [false, true, true], "said so, or uploads nothing");
+    }
+
+    /// `swarm_request` of SWARM and `policy` (a `[policy]` table's lines, or nothing), with
+    /// `options` on the command line.
+    fn policy_request(folder: &Folder, policy: Option<&str>, options: PolicyArgs) -> Request {
+        let request = swarm_request(folder, None);
+        let Input::Swarm(file) = &request.input else { unreachable!() };
+        let text = match policy {
+            Some(table) => format!("{SWARM}[policy]\n{table}"),
+            None => SWARM.to_string(),
+        };
+        std::fs::write(file, text).unwrap();
+        Request { policy: options, ..request }
+    }
+
+    fn protocol_of(request: &Request) -> Result<Protocol, String> {
+        load_scenario(request).map(|(scenario, _)| scenario.protocol).map_err(|error| error.to_string())
+    }
+
+    #[test]
+    fn policy_options_override_the_files_policy() {
+        let folder = Folder::new("command-policy");
+        let file = "unchoke_slots = 4\nrechoke = \"5 s\"\noptimistic = \"15 s\"\npieces = \"random\"\n";
+        let options = PolicyArgs {
+            unchoke_slots: Some(6),
+            optimistic: Some("20 s".into()),
+            endgame: Some(false),
+            choke: Some(Choke::None),
+            optimistic_rule: Some(Optimistic::Random),
+            random_first: Some(0),
+            optimistic_slots: Some(2),
+            snub: Some("2 min".into()),
+            requests_in_flight: Some(9),
+            block: Some("256 KiB".into()),
+            peer_set: Some(30),
+            max_connections: Some(40),
+            min_connections: Some(5),
+            reannounce: Some("1 h".into()),
+            overhead: Some("2.5 %".into()),
+            ..PolicyArgs::default()
+        };
+        let expected = Policy {
+            pieces: PieceOrder::Random, // the file's, no option
+            random_first: 0,
+            endgame: false,
+            choke: Choke::None,
+            unchoke_slots: 6,
+            optimistic_slots: 2,
+            optimistic_rule: Optimistic::Random,
+            rechoke: 5_000_000_000, // the file's
+            optimistic: 20_000_000_000,
+            snub: 120_000_000_000,
+            requests_in_flight: 9,
+            block: 256 << 10,
+            peer_set: 30,
+            max_connections: 40,
+            min_connections: 5,
+            reannounce: 3_600_000_000_000,
+            overhead_ppm: 25_000,
+            ..Policy::default()
+        };
+        let request = policy_request(&folder, Some(file), options.clone());
+        assert_eq!(protocol_of(&request), Ok(Protocol::BitTorrent(expected.clone())));
+        // The swarm handed to the results is the one that runs.
+        let (scenario, swarm) = load_scenario(&request).unwrap();
+        assert_eq!(swarm.unwrap().protocol(), &scenario.protocol);
+        // No [policy]: over the defaults.
+        let request = policy_request(&folder, None, PolicyArgs { pieces: Some(PieceOrder::InOrder), ..options });
+        let policy = protocol_of(&request).unwrap().policy().cloned().unwrap();
+        assert_eq!((policy.pieces, policy.rechoke, policy.unchoke_slots), (PieceOrder::InOrder, 10_000_000_000, 6));
+        // No options: the file's, as it was.
+        let request = policy_request(&folder, Some(file), PolicyArgs::default());
+        let policy = protocol_of(&request).unwrap().policy().cloned().unwrap();
+        assert_eq!((policy.unchoke_slots, policy.optimistic), (4, 15_000_000_000));
+    }
+
+    #[test]
+    fn the_protocol_option_overrides_the_files_protocol() {
+        let folder = Folder::new("command-protocol-option");
+        let course = |protocol| PolicyArgs { protocol: Some(protocol), ..PolicyArgs::default() };
+        // BitTorrent in the file, the course's on the command line: the file's settings go unused.
+        let request = policy_request(&folder, Some("unchoke_slots = 4\n"), course(ProtocolKind::Course));
+        assert_eq!(protocol_of(&request), Ok(Protocol::Course));
+        let request = policy_request(&folder, None, course(ProtocolKind::Course));
+        assert_eq!(protocol_of(&request), Ok(Protocol::Course));
+        // The course's in the file, BitTorrent on the command line: at the defaults, and options.
+        let request = policy_request(&folder, Some("protocol = \"course\"\n"), course(ProtocolKind::BitTorrent));
+        assert_eq!(protocol_of(&request), Ok(Protocol::default()));
+        let options = PolicyArgs { peer_set: Some(7), ..course(ProtocolKind::BitTorrent) };
+        let request = policy_request(&folder, Some("protocol = \"course\"\n"), options);
+        assert_eq!(protocol_of(&request).unwrap().policy().unwrap().peer_set, 7);
+        // And it shows in summary.json's scenario.
+        let request = policy_request(&folder, None, PolicyArgs { unchoke_slots: Some(5), ..PolicyArgs::default() });
+        run(&request, fake).unwrap();
+        let summary: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(request.out.join(results::SUMMARY)).unwrap()).unwrap();
+        assert_eq!(summary["scenario"]["protocol"]["name"], "bittorrent");
+        assert_eq!(summary["scenario"]["protocol"]["unchoke_slots"], 5);
+    }
+
+    #[test]
+    fn bad_policy_options_are_one_line_naming_the_option() {
+        let folder = Folder::new("command-policy-bad");
+        let origin = folder.0.join("swarm.toml").display().to_string();
+        let with = |edit: fn(&mut PolicyArgs)| {
+            let mut options = PolicyArgs::default();
+            edit(&mut options);
+            options
+        };
+        let course = format!("and {origin} has protocol = \"course\" (--protocol bittorrent overrides it)");
+        let multiple = "optimistic must be a positive multiple of rechoke (the rotation happens at a rechoke)";
+        for (file, options, expected) in [
+            (
+                None,
+                with(|o| o.rechoke = Some("10 sec".into())),
+                "unknown unit \"sec\" in --rechoke; use one of: ns, us",
+            ),
+            (None, with(|o| o.snub = Some("60".into())), "\"60\" in --snub has no unit; use one of: ns, us, µs"),
+            (None, with(|o| o.block = Some("16 kb".into())), "unknown unit \"kb\" in --block; use one of: B, kB, KiB"),
+            (None, with(|o| o.overhead = Some("5".into())), "\"5\" in --overhead has no %; write a percentage"),
+            (None, with(|o| o.overhead = Some("100%".into())), "\"100%\" in --overhead is 100% or more; a share must"),
+            (None, with(|o| o.optimistic = Some("25 s".into())), &format!("--optimistic: {multiple}")),
+            // The file's optimistic (20 s) and the option's rechoke: the option is at fault.
+            (
+                Some("optimistic = \"20 s\"\n"),
+                with(|o| o.rechoke = Some("15 s".into())),
+                &format!("--rechoke: {multiple}"),
+            ),
+            (
+                None,
+                with(|o| o.block = Some("512 KiB".into())),
+                "--block: block is 512 KiB, larger than the file's piece",
+            ),
+            (
+                None,
+                with(|o| o.requests_in_flight = Some(0)),
+                "--requests-in-flight: requests_in_flight must be at least 1",
+            ),
+            (
+                Some("protocol = \"course\"\n"),
+                with(|o| o.unchoke_slots = Some(4)),
+                &format!("--unchoke-slots applies only to protocol \"bittorrent\", {course}"),
+            ),
+            (
+                None,
+                with(|o| (o.protocol, o.endgame) = (Some(ProtocolKind::Course), Some(true))),
+                "--endgame applies only to protocol \"bittorrent\", not --protocol course",
+            ),
+        ] {
+            let request = policy_request(&folder, file, options);
+            let error = run(&request, fake).unwrap_err().to_string();
+            assert!(error.starts_with(expected), "{error}");
+            assert!(!error.contains('\n'), "{error}");
+            assert!(!request.out.exists());
+        }
+    }
+
+    #[test]
+    fn policy_options_are_refused_with_a_course_folder() {
+        let folder = Folder::new("command-course-policy");
+        for (options, expected) in [
+            (
+                PolicyArgs { pieces: Some(PieceOrder::Random), ..PolicyArgs::default() },
+                "--pieces applies only to a swarm file: a course folder runs the course's protocol",
+            ),
+            (
+                PolicyArgs { protocol: Some(ProtocolKind::Course), ..PolicyArgs::default() },
+                "--protocol applies only to a swarm file: a course folder runs the course's protocol",
+            ),
+        ] {
+            let request = Request { policy: options, ..course(&folder, "1 Mbit/s", "1 Mbit/s", "1 ms", None) };
+            assert_eq!(run(&request, fake).unwrap_err().to_string(), expected);
+            assert!(!request.out.exists());
+        }
+    }
+
+    #[test]
+    fn options_are_the_keys_with_dashes() {
+        assert_eq!(option_of("requests_in_flight"), "--requests-in-flight");
+        assert_eq!(option_of("block"), "--block");
     }
 
     #[test]
@@ -410,6 +723,7 @@ mod tests {
             out: folder.0.join("out"),
             quiet: true,
             ranks: 1,
+            policy: PolicyArgs::default(),
         }
     }
 
@@ -424,6 +738,8 @@ mod tests {
         assert_eq!(scenario.latency_ns, 20_000_000);
         assert_eq!(scenario.files[0].piece_bytes, 256 << 10);
         assert_eq!(scenario.files[0].size_bytes, 512 << 10);
+        assert_eq!(scenario.protocol, Protocol::Course, "a course folder runs the course's protocol");
+        assert!(!scenario.classes[0].free_rider);
         let (scenario, _) = load_scenario(&course(&folder, "1 Mbit/s", "1 Mbit/s", "0 s", Some("16 KiB"))).unwrap();
         assert_eq!(scenario.files[0].size_bytes, 32 << 10);
         let finished = run(&course(&folder, "1 Mbit/s", "1 Mbit/s", "1 ms", Some("1 KiB")), fake).unwrap();

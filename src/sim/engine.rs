@@ -282,7 +282,7 @@ fn refuse_what_cannot_finish(scenario: &Scenario) -> Result<(), SimError> {
             .peers
             .iter()
             .filter(|peer| peer.owns.contains(&index))
-            .any(|peer| scenario.classes[peer.class as usize].upload_bits_per_s > 0);
+            .any(|peer| scenario.classes[peer.class as usize].uploads());
         if file.wanted_by > 0 && !uploads {
             return Err(SimError::NoUpload { file: file.name.clone() });
         }
@@ -295,7 +295,7 @@ mod tests {
     use super::*;
     use crate::bt::policy::Policy;
     use crate::sim::network::Direction;
-    use crate::sim::swarm::{self, Swarm};
+    use crate::sim::swarm::{self, Protocol, Swarm};
     use crate::sim::theory;
 
     fn swarm(classes: &str, size: &str) -> Swarm {
@@ -428,6 +428,30 @@ mod tests {
         }
     }
 
+    /// A free rider with an uplink uploads nothing either, and gets the file all the same (on
+    /// the course's protocol, said so: the engine runs no other yet).
+    #[test]
+    fn free_riders_with_an_uplink_upload_nothing_either() {
+        let swarm = swarm(
+            &(class("seed", 1, "4 Mbit/s", "4 Mbit/s", true)
+                + &class("leecher", 6, "1 Mbit/s", "4 Mbit/s", false)
+                + &class("free rider", 6, "10 Mbit/s", "4 Mbit/s", false)
+                + "free_rider = true\n[policy]\nprotocol = \"course\"\n"),
+            "2 MiB",
+        );
+        assert_eq!(swarm.protocol(), &Protocol::Course);
+        let outcome = run(&swarm);
+        for (index, peer) in outcome.peers.iter().enumerate() {
+            let class = swarm.class_of(PeerId(index as u32 + 1)).unwrap();
+            assert!(peer.done_at.is_some(), "peer {} ({}) never finished", index + 1, class.name);
+            if class.free_rider {
+                assert_eq!(peer.uploaded_bytes, 0, "free rider {} uploaded", index + 1);
+            }
+        }
+        let free_riders = swarm.classes().iter().filter(|class| class.free_rider).count();
+        assert_eq!(free_riders, 1);
+    }
+
     /// The promise of sharding: split over any number of threads, every shape gives the very
     /// outcome it gives on one (`tests/sim_mpi.rs` does the same over ranks, from the files).
     #[test]
@@ -479,7 +503,7 @@ mod tests {
         for (shape, swarm) in shapes() {
             let mut scenario = Scenario::from_swarm(&swarm, "test.toml");
             // Without the protocol's overhead, a block's bits on the links are its payload's.
-            if let Some(policy) = &mut scenario.policy {
+            if let Protocol::BitTorrent(policy) = &mut scenario.protocol {
                 policy.overhead_ppm = 0;
             }
             // On three threads: the records are the shards' together.

@@ -19,7 +19,7 @@ use serde::Serialize;
 use super::link::Nanos;
 use super::outcome::Outcome;
 use super::scenario::{Scenario, SimFile};
-use super::swarm::Swarm;
+use super::swarm::{Protocol, Swarm};
 use super::theory;
 
 /// The file every results folder holds; an existing folder without it is not replaced (it is
@@ -103,6 +103,9 @@ pub struct ScenarioView<'a> {
     /// name, size_bytes, piece_bytes, pieces, owners, wanted_by.
     pub files: &'a [SimFile],
     pub classes: Vec<ClassView<'a>>,
+    /// What the peers ran: `{"name": "course"}`, or `{"name": "bittorrent", ...}` with every
+    /// setting of BitTorrent's algorithms (`swarm::Protocol`).
+    pub protocol: &'a Protocol,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -111,6 +114,8 @@ pub struct ClassView<'a> {
     pub count: u32,
     pub upload_bits_per_s: u64,
     pub download_bits_per_s: u64,
+    /// Never uploads (a swarm file's `free_rider = true`, or an upload of 0).
+    pub free_rider: bool,
     /// From a swarm file: whether the class holds the file from the start, and its first peer
     /// id (its peers are `first_peer .. first_peer + count`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -312,7 +317,7 @@ struct BitTorrentFigures {
 
 impl BitTorrentFigures {
     fn of(scenario: &Scenario, outcome: &Outcome) -> Option<BitTorrentFigures> {
-        scenario.policy.as_ref()?;
+        scenario.protocol.policy()?;
         let classes = scenario.classes.len();
         let mut figures = BitTorrentFigures {
             interest: vec![MeanPpm::default(); classes],
@@ -365,6 +370,7 @@ fn scenario_view<'a>(scenario: &'a Scenario, swarm: Option<&'a Swarm>) -> Scenar
                 count: class.count,
                 upload_bits_per_s: class.upload_bits_per_s,
                 download_bits_per_s: class.download_bits_per_s,
+                free_rider: class.free_rider,
                 seed: from_file.map(|class| class.seed),
                 first_peer: from_file.map(|class| class.first.0),
             }
@@ -377,6 +383,7 @@ fn scenario_view<'a>(scenario: &'a Scenario, swarm: Option<&'a Swarm>) -> Scenar
         latency_seconds: seconds(scenario.latency_ns),
         files: &scenario.files,
         classes,
+        protocol: &scenario.protocol,
     }
 }
 
@@ -641,6 +648,10 @@ mod tests {
         assert_eq!(scenario["classes"][1]["download_bits_per_s"], 4_000_000);
         assert_eq!(scenario["classes"][1]["seed"], false);
         assert_eq!(scenario["classes"][1]["first_peer"], 2);
+        assert_eq!(scenario["classes"][1]["free_rider"], false);
+        assert_eq!(scenario["protocol"]["name"], "bittorrent");
+        assert_eq!(scenario["protocol"]["unchoke_slots"], 3);
+        assert_eq!(scenario["protocol"]["rechoke_ns"], 10_000_000_000_u64);
 
         // T_min: 4 leechers x 32 Mibit over 14 Mbit/s binds (9.586 s) over 32 Mibit / 4 Mbit/s.
         // Floats are checked on the summary itself: serde_json's reader is not correctly rounded.
@@ -767,6 +778,8 @@ mod tests {
         let run = Run { scenario: &scenario, swarm: None, outcome: &outcome, wall_seconds: 0.0 };
         let value: serde_json::Value = serde_json::from_str(&summary_json(&run).unwrap()).unwrap();
         assert_eq!(value["scenario"]["input"], "course folder");
+        assert_eq!(value["scenario"]["protocol"], serde_json::json!({"name": "course"}));
+        assert_eq!(value["scenario"]["classes"][0]["free_rider"], false);
         assert_eq!(value["seed"], 3);
         assert!(value["scenario"]["classes"][0].get("seed").is_none());
         // 2 MiB through 8 Mbit/s: 2.097152 s.

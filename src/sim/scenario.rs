@@ -1,15 +1,14 @@
 //! What the simulated engine runs, whichever input it came from: the files, the classes of
 //! peers and every peer's class and files, the network's latency, and the seed. A swarm file
 //! (`swarm.rs`) and a course folder (`in<R>.txt`, on links the command line gives) both become
-//! one of these, so the engine has one input.
+//! one of these, so the engine has one input, with the protocol its peers run.
 
 use std::path::Path;
 
 use serde::Serialize;
 
 use super::link::Nanos;
-use super::swarm::Swarm;
-use crate::bt::policy::Policy;
+use super::swarm::{Protocol, Swarm};
 use crate::input::{self, InputError, PeerInput};
 use crate::model::{FileId, FileName, PeerId};
 use crate::tracker::{Tracker, TrackerError};
@@ -28,8 +27,9 @@ pub struct Scenario {
     /// Every peer; what the summary needs of them is in `classes` and `files`.
     #[serde(skip)]
     pub peers: Vec<SimPeer>,
-    /// BitTorrent's algorithms and their settings; None for the course's protocol.
-    pub policy: Option<Policy>,
+    /// What the peers run: a swarm file's (`[policy]`, overridden by the command line), or the
+    /// course's protocol for a course folder.
+    pub protocol: Protocol,
 }
 
 /// A file of the scenario: its size and the piece a peer requests (the last may be shorter).
@@ -60,6 +60,15 @@ pub struct SimClass {
     pub count: u32,
     pub upload_bits_per_s: u64,
     pub download_bits_per_s: u64,
+    /// Never uploads, whatever its uplink: the swarm file says so, or its upload is 0.
+    pub free_rider: bool,
+}
+
+impl SimClass {
+    /// Whether its peers send pieces at all: not a free rider's, nor an uplink of 0's.
+    pub fn uploads(&self) -> bool {
+        !self.free_rider && self.upload_bits_per_s > 0
+    }
 }
 
 /// One peer: its class (an index in `classes`), the files it holds whole from the start and the
@@ -94,6 +103,7 @@ impl Scenario {
                 count: class.count,
                 upload_bits_per_s: class.upload.get(),
                 download_bits_per_s: class.download.get(),
+                free_rider: class.free_rider,
             })
             .collect();
         let mut peers = Vec::with_capacity(swarm.total_peers() as usize);
@@ -121,12 +131,12 @@ impl Scenario {
             files: vec![file],
             classes,
             peers,
-            policy: Some(Policy::default()),
+            protocol: swarm.protocol().clone(),
         }
     }
 
     /// A course folder (`in1.txt` .. `in<N>.txt`), every peer on links of the same capacities,
-    /// every segment a piece of `piece_bytes`.
+    /// every segment a piece of `piece_bytes`. Its peers run the course's protocol.
     pub fn from_course(
         folder: &Path,
         upload_bits_per_s: u64,
@@ -194,9 +204,10 @@ impl Scenario {
                 count: peers.len() as u32,
                 upload_bits_per_s,
                 download_bits_per_s,
+                free_rider: upload_bits_per_s == 0,
             }],
             peers,
-            policy: None,
+            protocol: Protocol::Course,
         })
     }
 

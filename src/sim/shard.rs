@@ -245,8 +245,8 @@ impl<'a> Shard<'a> {
         }));
         let on_tracker_shard = index == placement.shard_of(0);
         let bittorrent = scenario
-            .policy
-            .as_ref()
+            .protocol
+            .policy()
             .map(|policy| BitTorrentPeers::new(scenario, policy, placement.peers_of(index, count), on_tracker_shard));
         let course_peers = placement.peers_of(index, count).take(if bittorrent.is_some() { 0 } else { usize::MAX });
         let peers = course_peers
@@ -271,7 +271,7 @@ impl<'a> Shard<'a> {
                     downloaded_bytes: 0,
                     done_at: None,
                     fruitless_waits: 0,
-                    uploads: scenario.class_of(me).upload_bits_per_s > 0,
+                    uploads: scenario.class_of(me).uploads(),
                 }
             })
             .collect();
@@ -639,7 +639,7 @@ impl<'a> Shard<'a> {
                 peer.uploaded
             })
         } else {
-            // A peer that uploads at 0 bit/s (a free rider) could never send a piece: it says
+            // A free rider (or a peer at 0 bit/s, which could never send a piece) says
             // no, with a bitfield of nothing to give, so that nobody waits on it for ever and
             // askers look elsewhere until what they know of it ages.
             let held = vec![0; segments::bits::words_for(set.len())];

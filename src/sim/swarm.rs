@@ -19,6 +19,9 @@
 //! count = 1000
 //! upload = "1 Mbit/s"
 //! download = "4 Mbit/s"
+//! [policy]                      # optional, and so is each key: BitTorrent's algorithms' settings
+//! protocol = "bittorrent"       # or "course": the course's own protocol, with no other key
+//! unchoke_slots = 4             # ... (`bt::policy::Policy` has every key and its default)
 //! ```
 //!
 //! Quantities are strings with their unit (`units` lists them). Every peer is present at time 0
@@ -26,19 +29,28 @@
 //! silently used default; new keys can still be added later as optional ones without breaking
 //! existing files (and `[file]` can later also accept `[[file]]` for several files).
 //!
+//! A class may be a free rider (`free_rider = true`: it never uploads; a class that uploads at
+//! 0 bit/s is one too), but not a seed. `[policy]` sets BitTorrent's algorithms, each key
+//! optional with [`Policy::default`]'s value; [`Setting`] and [`resolve_policy`] serve the
+//! command line's options too, so that both read and check a setting the same way.
+//!
 //! Every error is one line naming the file, line and column (1-based; the column counts
 //! characters, as an editor does): `swarm.toml:7:10: unknown unit "Mbps" in upload; use one of:
 //! ...`. Errors found after TOML decoding still have a place, because the fields they concern
 //! are read with their spans.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::ops::Range;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
-use super::units::{BitsPerSecond, Bytes, Kind, Nanoseconds, UnitError, parse as parse_quantity};
+use super::units::{
+    BitsPerSecond, Bytes, Kind, Nanoseconds, PartsPerMillion, UnitError, parse as parse_quantity, parse_percent,
+};
+use crate::bt::policy::{Choke, Nanos, Optimistic, PieceOrder, Policy};
 use crate::model::PeerId;
 
 /// The most peers a swarm may have, all classes together. A count is checked against it before
@@ -71,6 +83,268 @@ pub struct Swarm {
     network: Network,
     classes: Vec<PeerClass>,
     total_peers: u32,
+    protocol: Protocol,
+}
+
+/// The protocol the peers run, with its settings: the `[policy]` table, resolved.
+///
+/// Serialized as an object whose `name` says which (`{"name": "course"}`, or `{"name":
+/// "bittorrent", "pieces": "rarest-first", ...}` with every setting of [`Policy`], its keys
+/// saying their units), so that a result carries the settings it ran with.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "name")]
+pub enum Protocol {
+    /// BitTorrent's algorithms (`crate::bt`): blocks, `have`s, a piece order, choking.
+    #[serde(rename = "bittorrent")]
+    BitTorrent(Policy),
+    /// The course's own protocol, the one the simulation ran first: whole pieces asked of a
+    /// holder, and answered yes or no.
+    #[serde(rename = "course")]
+    Course,
+}
+
+impl Default for Protocol {
+    /// What a swarm file without `[policy]` runs: BitTorrent's algorithms, at their defaults.
+    fn default() -> Protocol {
+        Protocol::BitTorrent(Policy::default())
+    }
+}
+
+impl Protocol {
+    pub fn kind(&self) -> ProtocolKind {
+        match self {
+            Protocol::BitTorrent(_) => ProtocolKind::BitTorrent,
+            Protocol::Course => ProtocolKind::Course,
+        }
+    }
+
+    /// The settings of BitTorrent's algorithms; None for the course's protocol.
+    pub fn policy(&self) -> Option<&Policy> {
+        match self {
+            Protocol::BitTorrent(policy) => Some(policy),
+            Protocol::Course => None,
+        }
+    }
+}
+
+/// Which protocol, without its settings: what `protocol = "..."` and `--protocol` say.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProtocolKind {
+    BitTorrent,
+    Course,
+}
+
+/// The names the swarm file and the command line give each setting's values, in the order
+/// messages and help list them. The enums' own serialized names are the same (a test checks).
+pub const PROTOCOLS: &[(&str, ProtocolKind)] =
+    &[("bittorrent", ProtocolKind::BitTorrent), ("course", ProtocolKind::Course)];
+pub const PIECE_ORDERS: &[(&str, PieceOrder)] =
+    &[("rarest-first", PieceOrder::RarestFirst), ("random", PieceOrder::Random), ("in-order", PieceOrder::InOrder)];
+pub const CHOKES: &[(&str, Choke)] = &[("tit-for-tat", Choke::TitForTat), ("none", Choke::None)];
+pub const OPTIMISTIC_RULES: &[(&str, Optimistic)] =
+    &[("longest-waiting", Optimistic::LongestWaiting), ("random", Optimistic::Random)];
+
+/// The name `table` gives `value`.
+pub fn name_of<T: PartialEq>(table: &[(&'static str, T)], value: &T) -> &'static str {
+    table.iter().find(|(_, known)| known == value).map(|(name, _)| *name).expect("every value has a name")
+}
+
+/// `"a", "b", "c"`, for messages.
+fn names<T>(table: &[(&str, T)]) -> String {
+    table.iter().map(|(name, _)| format!("{name:?}")).collect::<Vec<_>>().join(", ")
+}
+
+/// The keys of `[policy]` besides `protocol`, each a setting of [`Policy`], in the order the
+/// README lists them; on the command line each is an option, `--` and the key with `-` for `_`.
+pub const POLICY_KEYS: [&str; 17] = [
+    "pieces",
+    "random_first",
+    "endgame",
+    "choke",
+    "unchoke_slots",
+    "optimistic_slots",
+    "optimistic_rule",
+    "rechoke",
+    "optimistic",
+    "snub",
+    "requests_in_flight",
+    "block",
+    "peer_set",
+    "max_connections",
+    "min_connections",
+    "reannounce",
+    "overhead",
+];
+
+/// One setting of BitTorrent's algorithms, read from the swarm file's `[policy]` or from the
+/// command line, in base units. [`resolve_policy`] applies them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Setting {
+    Pieces(PieceOrder),
+    RandomFirst(u32),
+    Endgame(bool),
+    Choke(Choke),
+    UnchokeSlots(u32),
+    OptimisticSlots(u32),
+    OptimisticRule(Optimistic),
+    Rechoke(Nanos),
+    Optimistic(Nanos),
+    Snub(Nanos),
+    RequestsInFlight(u32),
+    /// In bytes, not yet checked against the piece.
+    Block(u64),
+    PeerSet(u32),
+    MaxConnections(u32),
+    MinConnections(u32),
+    Reannounce(Nanos),
+    /// In parts per million.
+    Overhead(u32),
+}
+
+impl Setting {
+    /// Its key in `[policy]` (one of [`POLICY_KEYS`]).
+    pub fn key(&self) -> &'static str {
+        match self {
+            Setting::Pieces(_) => "pieces",
+            Setting::RandomFirst(_) => "random_first",
+            Setting::Endgame(_) => "endgame",
+            Setting::Choke(_) => "choke",
+            Setting::UnchokeSlots(_) => "unchoke_slots",
+            Setting::OptimisticSlots(_) => "optimistic_slots",
+            Setting::OptimisticRule(_) => "optimistic_rule",
+            Setting::Rechoke(_) => "rechoke",
+            Setting::Optimistic(_) => "optimistic",
+            Setting::Snub(_) => "snub",
+            Setting::RequestsInFlight(_) => "requests_in_flight",
+            Setting::Block(_) => "block",
+            Setting::PeerSet(_) => "peer_set",
+            Setting::MaxConnections(_) => "max_connections",
+            Setting::MinConnections(_) => "min_connections",
+            Setting::Reannounce(_) => "reannounce",
+            Setting::Overhead(_) => "overhead",
+        }
+    }
+
+    /// The setting of `key` in `policy`; None if `key` is not one of [`POLICY_KEYS`].
+    pub fn of(policy: &Policy, key: &str) -> Option<Setting> {
+        Some(match key {
+            "pieces" => Setting::Pieces(policy.pieces),
+            "random_first" => Setting::RandomFirst(policy.random_first),
+            "endgame" => Setting::Endgame(policy.endgame),
+            "choke" => Setting::Choke(policy.choke),
+            "unchoke_slots" => Setting::UnchokeSlots(policy.unchoke_slots),
+            "optimistic_slots" => Setting::OptimisticSlots(policy.optimistic_slots),
+            "optimistic_rule" => Setting::OptimisticRule(policy.optimistic_rule),
+            "rechoke" => Setting::Rechoke(policy.rechoke),
+            "optimistic" => Setting::Optimistic(policy.optimistic),
+            "snub" => Setting::Snub(policy.snub),
+            "requests_in_flight" => Setting::RequestsInFlight(policy.requests_in_flight),
+            "block" => Setting::Block(u64::from(policy.block)),
+            "peer_set" => Setting::PeerSet(policy.peer_set),
+            "max_connections" => Setting::MaxConnections(policy.max_connections),
+            "min_connections" => Setting::MinConnections(policy.min_connections),
+            "reannounce" => Setting::Reannounce(policy.reannounce),
+            "overhead" => Setting::Overhead(policy.overhead_ppm),
+            _ => return None,
+        })
+    }
+
+    /// Sets it in `policy`; a block must fit in a u32 (checked by `resolve_policy` first).
+    fn apply(self, policy: &mut Policy) {
+        match self {
+            Setting::Pieces(order) => policy.pieces = order,
+            Setting::RandomFirst(n) => policy.random_first = n,
+            Setting::Endgame(on) => policy.endgame = on,
+            Setting::Choke(choke) => policy.choke = choke,
+            Setting::UnchokeSlots(n) => policy.unchoke_slots = n,
+            Setting::OptimisticSlots(n) => policy.optimistic_slots = n,
+            Setting::OptimisticRule(rule) => policy.optimistic_rule = rule,
+            Setting::Rechoke(ns) => policy.rechoke = ns,
+            Setting::Optimistic(ns) => policy.optimistic = ns,
+            Setting::Snub(ns) => policy.snub = ns,
+            Setting::RequestsInFlight(n) => policy.requests_in_flight = n,
+            Setting::Block(bytes) => policy.block = u32::try_from(bytes).unwrap_or(u32::MAX),
+            Setting::PeerSet(n) => policy.peer_set = n,
+            Setting::MaxConnections(n) => policy.max_connections = n,
+            Setting::MinConnections(n) => policy.min_connections = n,
+            Setting::Reannounce(ns) => policy.reannounce = ns,
+            Setting::Overhead(ppm) => policy.overhead_ppm = ppm,
+        }
+    }
+}
+
+/// The value as a swarm file writes it, quotes aside: `rarest-first`, `4`, `10 s`, `16 KiB`, `5%`.
+impl fmt::Display for Setting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Setting::Pieces(order) => f.write_str(name_of(PIECE_ORDERS, &order)),
+            Setting::Choke(choke) => f.write_str(name_of(CHOKES, &choke)),
+            Setting::OptimisticRule(rule) => f.write_str(name_of(OPTIMISTIC_RULES, &rule)),
+            Setting::Endgame(on) => write!(f, "{on}"),
+            Setting::RandomFirst(n)
+            | Setting::UnchokeSlots(n)
+            | Setting::OptimisticSlots(n)
+            | Setting::RequestsInFlight(n)
+            | Setting::PeerSet(n)
+            | Setting::MaxConnections(n)
+            | Setting::MinConnections(n) => write!(f, "{n}"),
+            Setting::Rechoke(ns) | Setting::Optimistic(ns) | Setting::Snub(ns) | Setting::Reannounce(ns) => {
+                write!(f, "{}", Nanoseconds(ns))
+            }
+            Setting::Block(bytes) => write!(f, "{}", Bytes(bytes)),
+            Setting::Overhead(ppm) => write!(f, "{}", PartsPerMillion(ppm)),
+        }
+    }
+}
+
+/// `base` with `settings` applied in order (a later one of the same key wins), checked for a
+/// file of pieces of `piece`: the block fits in a piece, and [`Policy::check`] holds.
+///
+/// `W` says where each setting was written (a span of the file, an option); an error comes
+/// with the place of the setting at fault: for a rule between settings, the one written here
+/// whose value from `base` would make the rule hold (`optimistic = "25 s"` rather than
+/// `rechoke`), else the first the message names. None when no setting it names was written
+/// here.
+pub fn resolve_policy<W: Clone>(
+    base: &Policy,
+    settings: &[(W, Setting)],
+    piece: Bytes,
+) -> Result<Policy, (Option<W>, String)> {
+    let mut policy = base.clone();
+    for (place, setting) in settings {
+        if let Setting::Block(bytes) = *setting {
+            let block = Bytes(bytes);
+            if block > piece {
+                return Err((Some(place.clone()), format!("block is {block}, larger than the file's piece ({piece})")));
+            }
+            if u32::try_from(bytes).is_err() {
+                let most = Bytes(u64::from(u32::MAX));
+                return Err((
+                    Some(place.clone()),
+                    format!("block is {block}, more than the most a block may be ({most})"),
+                ));
+            }
+        }
+        setting.apply(&mut policy);
+    }
+    let Err(message) = policy.check() else { return Ok(policy) };
+    // The keys the message names, in its order, that a setting here wrote (the last of each).
+    let mut named: Vec<(&str, &W)> = Vec::new();
+    for word in message.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+        let written = settings.iter().rev().find(|(_, setting)| setting.key() == word);
+        if let Some((place, setting)) = written
+            && !named.iter().any(|(key, _)| *key == setting.key())
+        {
+            named.push((setting.key(), place));
+        }
+    }
+    let fixes = |key: &str| {
+        let mut undone = policy.clone();
+        Setting::of(base, key).expect("a key of the policy").apply(&mut undone);
+        undone.check().is_ok()
+    };
+    let at = named.iter().find(|(key, _)| fixes(key)).or(named.first()).map(|(_, place)| (*place).clone());
+    Err((at, message))
 }
 
 /// The one file the swarm shares.
@@ -122,6 +396,8 @@ pub struct PeerClass {
     pub download: BitsPerSecond,
     /// Holds the whole file from time 0.
     pub seed: bool,
+    /// Never uploads: `free_rider = true` in the file (not for a seed), or an upload of 0.
+    pub free_rider: bool,
     /// The class's first peer id; its peers are `first..first + count`.
     #[serde(serialize_with = "serialize_peer_id")]
     pub first: PeerId,
@@ -174,6 +450,17 @@ impl Swarm {
     /// The peers that start without the file (N in Kumar and Ross's bound).
     pub fn leechers(&self) -> u32 {
         self.classes.iter().filter(|c| !c.seed).map(|c| c.count).sum()
+    }
+
+    /// The protocol the peers run, and its settings.
+    pub fn protocol(&self) -> &Protocol {
+        &self.protocol
+    }
+
+    /// The same swarm running another protocol (the command line's options win over the
+    /// file's `[policy]`).
+    pub fn with_protocol(self, protocol: Protocol) -> Swarm {
+        Swarm { protocol, ..self }
     }
 
     /// Every peer id, in order.
@@ -278,6 +565,7 @@ struct RawSwarm {
     file: RawFile,
     network: RawNetwork,
     peers: Spanned<Vec<Spanned<RawClass>>>,
+    policy: Option<Spanned<RawPolicy>>,
 }
 
 #[derive(Deserialize)]
@@ -302,6 +590,32 @@ struct RawClass {
     download: Spanned<toml::Value>,
     #[serde(default)]
     seed: bool,
+    free_rider: Option<Spanned<toml::Value>>,
+}
+
+/// `[policy]`: every key optional. Values are read as `toml::Value`s so that a wrong type is
+/// said in the file's words.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    protocol: Option<Spanned<toml::Value>>,
+    pieces: Option<Spanned<toml::Value>>,
+    random_first: Option<Spanned<toml::Value>>,
+    endgame: Option<Spanned<toml::Value>>,
+    choke: Option<Spanned<toml::Value>>,
+    unchoke_slots: Option<Spanned<toml::Value>>,
+    optimistic_slots: Option<Spanned<toml::Value>>,
+    optimistic_rule: Option<Spanned<toml::Value>>,
+    rechoke: Option<Spanned<toml::Value>>,
+    optimistic: Option<Spanned<toml::Value>>,
+    snub: Option<Spanned<toml::Value>>,
+    requests_in_flight: Option<Spanned<toml::Value>>,
+    block: Option<Spanned<toml::Value>>,
+    peer_set: Option<Spanned<toml::Value>>,
+    max_connections: Option<Spanned<toml::Value>>,
+    min_connections: Option<Spanned<toml::Value>>,
+    reannounce: Option<Spanned<toml::Value>>,
+    overhead: Option<Spanned<toml::Value>>,
 }
 
 /// A validation failure: where, and what.
@@ -328,7 +642,7 @@ fn quantity(value: &Spanned<toml::Value>, field: &str, kind: Kind) -> Result<u64
         )),
         other => Err(problem(
             value,
-            format!("{field} must be a string with a number and its unit, like {example}, not a {}", other.type_str()),
+            format!("{field} must be a string with a number and its unit, like {example}, not {}", a_kind(other)),
         )),
     }
 }
@@ -340,8 +654,59 @@ fn integer(value: &Spanned<toml::Value>, field: &str, example: &str) -> Result<i
         toml::Value::Integer(n) => Ok(*n),
         other => Err(problem(
             value,
-            format!("{field} must be a whole number, like {field} = {example}, not a {}", other.type_str()),
+            format!("{field} must be a whole number, like {field} = {example}, not {}", a_kind(other)),
         )),
+    }
+}
+
+/// "a string", "an integer": a value's TOML type, for messages.
+fn a_kind(value: &toml::Value) -> String {
+    let kind = value.type_str();
+    let article = if kind.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
+    format!("{article} {kind}")
+}
+
+/// A count that fits a u32: 0 or more.
+fn count(value: &Spanned<toml::Value>, field: &str, example: &str) -> Result<u32, Problem> {
+    let n = integer(value, field, example)?;
+    if n < 0 {
+        return Err(problem(value, format!("{field} must be 0 or more, not {n}")));
+    }
+    u32::try_from(n).map_err(|_| problem(value, format!("{field} = {n} is more than the most it may be, {}", u32::MAX)))
+}
+
+fn boolean(value: &Spanned<toml::Value>, field: &str) -> Result<bool, Problem> {
+    match value.get_ref() {
+        toml::Value::Boolean(on) => Ok(*on),
+        other => Err(problem(value, format!("{field} must be true or false, not {}", a_kind(other)))),
+    }
+}
+
+/// One of the names `table` knows.
+fn named<T: Copy>(value: &Spanned<toml::Value>, field: &str, table: &[(&str, T)]) -> Result<T, Problem> {
+    let given = match value.get_ref() {
+        toml::Value::String(text) => {
+            if let Some((_, known)) = table.iter().find(|(name, _)| name == text) {
+                return Ok(*known);
+            }
+            format!("{text:?}")
+        }
+        other => a_kind(other),
+    };
+    Err(problem(value, format!("{field} must be one of {}, not {given}", names(table))))
+}
+
+/// A percentage in a string, in parts per million.
+fn percent(value: &Spanned<toml::Value>, field: &str) -> Result<u32, Problem> {
+    match value.get_ref() {
+        toml::Value::String(text) => parse_percent(text).map_err(|e| problem(value, e.in_field(field))),
+        number @ (toml::Value::Integer(_) | toml::Value::Float(_)) => Err(problem(
+            value,
+            format!("{field} = {number} has no %; write the percentage in quotes, like {field} = \"5%\""),
+        )),
+        other => {
+            Err(problem(value, format!("{field} must be a percentage in a string, like \"5%\", not {}", a_kind(other))))
+        }
     }
 }
 
@@ -404,8 +769,32 @@ impl RawSwarm {
                     format!("download is {download} for class {name:?}: a leecher that cannot download never finishes"),
                 ));
             }
+            let free_rider = match &raw_class.free_rider {
+                None => false,
+                Some(value) => {
+                    let free_rider = boolean(value, "free_rider")?;
+                    if free_rider && raw_class.seed {
+                        return Err(problem(
+                            value,
+                            format!(
+                                "class {name:?} has seed = true and free_rider = true: a seed is there to upload the \
+                                 file, so a free rider can only be a leecher"
+                            ),
+                        ));
+                    }
+                    free_rider
+                }
+            };
             first_at.insert(name.clone(), locate(text, raw_class.name.span().start).line);
-            classes.push(PeerClass { name: name.clone(), count, upload, download, seed: raw_class.seed, first });
+            classes.push(PeerClass {
+                name: name.clone(),
+                count,
+                upload,
+                download,
+                seed: raw_class.seed,
+                free_rider: free_rider || upload.0 == 0,
+                first,
+            });
         }
 
         let Some(first_class) = self.peers.get_ref().first() else {
@@ -432,8 +821,93 @@ impl RawSwarm {
             ));
         }
 
-        Ok(Swarm { seed, file, network: Network { latency }, classes, total_peers: total })
+        let protocol = match &self.policy {
+            None => Protocol::default(),
+            Some(policy) => policy.get_ref().validate(policy.span(), file.piece)?,
+        };
+        Ok(Swarm { seed, file, network: Network { latency }, classes, total_peers: total, protocol })
     }
+}
+
+impl RawPolicy {
+    /// The protocol, for a file of pieces of `piece`; `table` is where `[policy]` is, for a
+    /// problem no one key is at.
+    fn validate(&self, table: Range<usize>, piece: Bytes) -> Result<Protocol, Problem> {
+        let kind = match &self.protocol {
+            None => ProtocolKind::BitTorrent,
+            Some(value) => named(value, "protocol", PROTOCOLS)?,
+        };
+        let given = self.given();
+        if kind == ProtocolKind::Course {
+            return match given.first() {
+                None => Ok(Protocol::Course),
+                Some((key, value)) => Err(problem(
+                    value,
+                    format!(
+                        "{key} applies only to protocol = \"bittorrent\", and this [policy] has protocol = \"course\" \
+                         (the course's protocol has no settings)"
+                    ),
+                )),
+            };
+        }
+        let settings = given
+            .into_iter()
+            .map(|(key, value)| Ok((value.span(), setting(key, value)?)))
+            .collect::<Result<Vec<_>, _>>()?;
+        resolve_policy(&Policy::default(), &settings, piece)
+            .map(Protocol::BitTorrent)
+            .map_err(|(at, text)| Problem { span: at.unwrap_or(table), text })
+    }
+
+    /// The settings the file gives, each with its key, in the file's order.
+    fn given(&self) -> Vec<(&'static str, &Spanned<toml::Value>)> {
+        let keys = [
+            ("pieces", &self.pieces),
+            ("random_first", &self.random_first),
+            ("endgame", &self.endgame),
+            ("choke", &self.choke),
+            ("unchoke_slots", &self.unchoke_slots),
+            ("optimistic_slots", &self.optimistic_slots),
+            ("optimistic_rule", &self.optimistic_rule),
+            ("rechoke", &self.rechoke),
+            ("optimistic", &self.optimistic),
+            ("snub", &self.snub),
+            ("requests_in_flight", &self.requests_in_flight),
+            ("block", &self.block),
+            ("peer_set", &self.peer_set),
+            ("max_connections", &self.max_connections),
+            ("min_connections", &self.min_connections),
+            ("reannounce", &self.reannounce),
+            ("overhead", &self.overhead),
+        ];
+        let mut given: Vec<_> = keys.into_iter().filter_map(|(key, value)| Some((key, value.as_ref()?))).collect();
+        given.sort_by_key(|(_, value)| value.span().start);
+        given
+    }
+}
+
+/// The setting of `key` (one of [`POLICY_KEYS`]) as the file writes it.
+fn setting(key: &str, value: &Spanned<toml::Value>) -> Result<Setting, Problem> {
+    Ok(match key {
+        "pieces" => Setting::Pieces(named(value, key, PIECE_ORDERS)?),
+        "random_first" => Setting::RandomFirst(count(value, key, "4")?),
+        "endgame" => Setting::Endgame(boolean(value, key)?),
+        "choke" => Setting::Choke(named(value, key, CHOKES)?),
+        "unchoke_slots" => Setting::UnchokeSlots(count(value, key, "3")?),
+        "optimistic_slots" => Setting::OptimisticSlots(count(value, key, "1")?),
+        "optimistic_rule" => Setting::OptimisticRule(named(value, key, OPTIMISTIC_RULES)?),
+        "rechoke" => Setting::Rechoke(quantity(value, key, Kind::Duration)?),
+        "optimistic" => Setting::Optimistic(quantity(value, key, Kind::Duration)?),
+        "snub" => Setting::Snub(quantity(value, key, Kind::Duration)?),
+        "requests_in_flight" => Setting::RequestsInFlight(count(value, key, "5")?),
+        "block" => Setting::Block(quantity(value, key, Kind::Size)?),
+        "peer_set" => Setting::PeerSet(count(value, key, "50")?),
+        "max_connections" => Setting::MaxConnections(count(value, key, "80")?),
+        "min_connections" => Setting::MinConnections(count(value, key, "20")?),
+        "reannounce" => Setting::Reannounce(quantity(value, key, Kind::Duration)?),
+        "overhead" => Setting::Overhead(percent(value, key)?),
+        _ => unreachable!("{key} is not a key of [policy]"),
+    })
 }
 
 impl RawFile {
@@ -543,6 +1017,7 @@ download = "4 Mbit/s"
                     upload: BitsPerSecond(10_000_000),
                     download: BitsPerSecond(100_000_000),
                     seed: true,
+                    free_rider: false,
                     first: PeerId(1),
                 },
                 PeerClass {
@@ -551,6 +1026,7 @@ download = "4 Mbit/s"
                     upload: BitsPerSecond(1_000_000),
                     download: BitsPerSecond(4_000_000),
                     seed: false,
+                    free_rider: false,
                     first: PeerId(2),
                 },
             ]
@@ -863,5 +1339,275 @@ download = "4 Mbit/s"
         assert_eq!(leecher["first"].as_integer(), Some(2));
         assert_eq!(value["total_peers"].as_integer(), Some(1001));
         assert_eq!(value["seed"].as_integer(), Some(7));
+    }
+
+    /// EXAMPLE with a `[policy]` table after it: the header is line 18, `table`'s first line 19.
+    fn with_policy(table: &str) -> String {
+        format!("{EXAMPLE}[policy]\n{table}")
+    }
+
+    #[test]
+    fn without_a_policy_the_swarm_runs_bittorrent_at_its_defaults() {
+        let default = Protocol::BitTorrent(Policy::default());
+        assert_eq!(parse(EXAMPLE, "s").unwrap().protocol(), &default);
+        assert_eq!(Protocol::default(), default);
+        assert_eq!(parse(&with_policy(""), "s").unwrap().protocol(), &default, "an empty table");
+        assert_eq!(parse(&with_policy("protocol = \"bittorrent\"\n"), "s").unwrap().protocol(), &default);
+        let course = parse(&with_policy("protocol = \"course\"\n"), "s").unwrap();
+        assert_eq!(course.protocol(), &Protocol::Course);
+        assert_eq!(course.protocol().policy(), None);
+        assert_eq!(course.protocol().kind(), ProtocolKind::Course);
+        let swarm = parse(EXAMPLE, "s").unwrap().with_protocol(Protocol::Course);
+        assert_eq!(swarm.protocol(), &Protocol::Course);
+        // An inline table is a table too.
+        let inline = format!("policy = {{ protocol = \"course\" }}\n{EXAMPLE}");
+        assert_eq!(parse(&inline, "s").unwrap().protocol(), &Protocol::Course);
+    }
+
+    /// `policy` as a `[policy]` table's keys, every one of them, from the units' and names' own
+    /// printed forms.
+    fn table_of(policy: &Policy) -> String {
+        let time = |ns| format!("\"{}\"", Nanoseconds(ns));
+        let lines = [
+            ("pieces", format!("{:?}", name_of(PIECE_ORDERS, &policy.pieces))),
+            ("random_first", policy.random_first.to_string()),
+            ("endgame", policy.endgame.to_string()),
+            ("choke", format!("{:?}", name_of(CHOKES, &policy.choke))),
+            ("unchoke_slots", policy.unchoke_slots.to_string()),
+            ("optimistic_slots", policy.optimistic_slots.to_string()),
+            ("optimistic_rule", format!("{:?}", name_of(OPTIMISTIC_RULES, &policy.optimistic_rule))),
+            ("rechoke", time(policy.rechoke)),
+            ("optimistic", time(policy.optimistic)),
+            ("snub", time(policy.snub)),
+            ("requests_in_flight", policy.requests_in_flight.to_string()),
+            ("block", format!("\"{}\"", Bytes(u64::from(policy.block)))),
+            ("peer_set", policy.peer_set.to_string()),
+            ("max_connections", policy.max_connections.to_string()),
+            ("min_connections", policy.min_connections.to_string()),
+            ("reannounce", time(policy.reannounce)),
+            ("overhead", format!("\"{}\"", PartsPerMillion(policy.overhead_ppm))),
+        ];
+        let keys: Vec<&str> = lines.iter().map(|(key, _)| *key).collect();
+        assert_eq!(keys, POLICY_KEYS, "every key, in order");
+        for (key, value) in &lines {
+            let setting = Setting::of(policy, key).unwrap();
+            assert_eq!(setting.key(), *key);
+            assert_eq!(&setting.to_string(), value.trim_matches('"'), "Display writes what the file would");
+        }
+        lines.iter().map(|(key, value)| format!("{key} = {value}\n")).collect()
+    }
+
+    #[test]
+    fn a_full_policy_table_round_trips() {
+        let table = "protocol = \"bittorrent\"\npieces = \"in-order\"\nrandom_first = 0\nendgame = false\n\
+                     choke = \"none\"\nunchoke_slots = 7\noptimistic_slots = 2\noptimistic_rule = \"random\"\n\
+                     rechoke = \"5 s\"\noptimistic = \"15 s\"\nsnub = \"2 min\"\nrequests_in_flight = 16\n\
+                     block = \"32 KiB\"\npeer_set = 200\nmax_connections = 55\nmin_connections = 10\n\
+                     reannounce = \"1 h\"\noverhead = \"2.5%\"\n";
+        let expected = Policy {
+            pieces: PieceOrder::InOrder,
+            random_first: 0,
+            endgame: false,
+            choke: Choke::None,
+            unchoke_slots: 7,
+            optimistic_slots: 2,
+            optimistic_rule: Optimistic::Random,
+            rechoke: 5_000_000_000,
+            optimistic: 15_000_000_000,
+            snub: 120_000_000_000,
+            requests_in_flight: 16,
+            block: 32 * 1024,
+            peer_set: 200,
+            max_connections: 55,
+            min_connections: 10,
+            reannounce: 3_600_000_000_000,
+            overhead_ppm: 25_000,
+            ..Policy::default()
+        };
+        let swarm = parse(&with_policy(table), "s").unwrap();
+        assert_eq!(swarm.protocol().policy(), Some(&expected));
+        // Printed back as a table, it reads the same: defaults, and the table above.
+        for policy in [Policy::default(), expected] {
+            let again = parse(&with_policy(&table_of(&policy)), "s").unwrap();
+            assert_eq!(again.protocol(), &Protocol::BitTorrent(policy));
+        }
+        // Other spellings of the same values.
+        let other =
+            parse(&with_policy("overhead = \"0 %\"\nblock = \"16384 B\"\nrechoke = \"10000 ms\"\n"), "s").unwrap();
+        let policy = other.protocol().policy().unwrap();
+        assert_eq!((policy.overhead_ppm, policy.block, policy.rechoke), (0, 16_384, 10_000_000_000));
+    }
+
+    #[test]
+    fn the_names_are_the_serialized_ones() {
+        for (name, value) in PIECE_ORDERS {
+            assert_eq!(serde_json::to_value(value).unwrap(), *name);
+        }
+        for (name, value) in CHOKES {
+            assert_eq!(serde_json::to_value(value).unwrap(), *name);
+        }
+        for (name, value) in OPTIMISTIC_RULES {
+            assert_eq!(serde_json::to_value(value).unwrap(), *name);
+        }
+        for (name, kind) in PROTOCOLS {
+            let protocol = match kind {
+                ProtocolKind::BitTorrent => Protocol::default(),
+                ProtocolKind::Course => Protocol::Course,
+            };
+            assert_eq!(protocol.kind(), *kind);
+            assert_eq!(serde_json::to_value(&protocol).unwrap()["name"], *name);
+        }
+        assert_eq!(name_of(CHOKES, &Choke::TitForTat), "tit-for-tat");
+    }
+
+    #[test]
+    fn the_protocol_serializes_with_its_name_and_settings() {
+        assert_eq!(serde_json::to_value(Protocol::Course).unwrap(), serde_json::json!({"name": "course"}));
+        let value = serde_json::to_value(Protocol::default()).unwrap();
+        let keys: Vec<&str> = value.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(keys.len(), 1 + 18, "the name and every setting: {keys:?}");
+        assert_eq!(value["name"], "bittorrent");
+        assert_eq!(value["pieces"], "rarest-first");
+        assert_eq!(value["optimistic_rule"], "longest-waiting");
+        assert_eq!(value["rechoke_ns"], 10_000_000_000_u64);
+        assert_eq!(value["block_bytes"], 16_384);
+        assert_eq!(value["overhead_ppm"], 50_000);
+        let swarm = toml::Value::try_from(parse(EXAMPLE, "s").unwrap()).unwrap();
+        assert_eq!(swarm["protocol"]["name"].as_str(), Some("bittorrent"));
+        assert_eq!(swarm["classes"][1]["free_rider"].as_bool(), Some(false));
+    }
+
+    #[test]
+    fn bad_policies_are_placed_at_their_key() {
+        for (table, (line, column), expected) in [
+            ("unchoke = 4\n", (19, 1), "unknown field `unchoke`"),
+            (
+                "pieces = \"rarest\"\n",
+                (19, 10),
+                "pieces must be one of \"rarest-first\", \"random\", \"in-order\", not \"rarest\"",
+            ),
+            ("choke = true\n", (19, 9), "choke must be one of \"tit-for-tat\", \"none\", not a boolean"),
+            (
+                "protocol = \"mainline\"\n",
+                (19, 12),
+                "protocol must be one of \"bittorrent\", \"course\", not \"mainline\"",
+            ),
+            ("rechoke = \"10 sec\"\n", (19, 11), "unknown unit \"sec\" in rechoke; use one of: ns, us"),
+            ("snub = 60\n", (19, 8), "snub = 60 has no unit; write the number and its unit in quotes"),
+            ("overhead = \"5\"\n", (19, 12), "\"5\" in overhead has no %; write a percentage, like \"5%\""),
+            ("overhead = \"100%\"\n", (19, 12), "\"100%\" in overhead is 100% or more; a share must be below 100%"),
+            ("overhead = \"-5%\"\n", (19, 12), "\"-5%\" in overhead is negative"),
+            (
+                "overhead = 5\n",
+                (19, 12),
+                "overhead = 5 has no %; write the percentage in quotes, like overhead = \"5%\"",
+            ),
+            (
+                "rechoke = \"10 s\"\noptimistic = \"25 s\"\n",
+                (20, 14),
+                "optimistic must be a positive multiple of rechoke",
+            ),
+            ("rechoke = \"7 s\"\n", (19, 11), "optimistic must be a positive multiple of rechoke"),
+            ("rechoke = \"0 s\"\n", (19, 11), "rechoke must be above 0 s"),
+            ("block = \"512 KiB\"\n", (19, 9), "block is 512 KiB, larger than the file's piece (256 KiB)"),
+            ("block = \"0 B\"\n", (19, 9), "block must be at least 1 B"),
+            ("peer_set = 30\nmax_connections = 0\n", (20, 19), "peer_set and max_connections must be at least 1"),
+            ("requests_in_flight = 0\n", (19, 22), "requests_in_flight must be at least 1"),
+            ("unchoke_slots = -1\n", (19, 17), "unchoke_slots must be 0 or more, not -1"),
+            ("peer_set = 4294967296\n", (19, 12), "peer_set = 4294967296 is more than the most it may be, 4294967295"),
+            (
+                "random_first = \"4\"\n",
+                (19, 16),
+                "random_first must be a whole number, like random_first = 4, not a string",
+            ),
+            ("endgame = \"yes\"\n", (19, 11), "endgame must be true or false, not a string"),
+            (
+                "protocol = \"course\"\nunchoke_slots = 4\n",
+                (20, 17),
+                "unchoke_slots applies only to protocol = \"bittorrent\", and this [policy] has protocol = \"course\"",
+            ),
+            // The first in the file, whatever the order of the keys.
+            ("overhead = \"5%\"\nprotocol = \"course\"\npieces = \"random\"\n", (19, 12), "overhead applies only to"),
+        ] {
+            let (at_line, at_column, message) = refused(&with_policy(table));
+            assert_eq!((at_line, at_column), (line, column), "{table}: {message}");
+            assert!(message.contains(expected), "{table}: {message}");
+        }
+        // Unknown keys elsewhere, as before; a misspelt table name is one too.
+        let (line, column, message) = refused(&format!("{EXAMPLE}[polciy]\n"));
+        assert_eq!((line, column), (18, 2), "{message}");
+        assert!(message.contains("unknown field `polciy`"), "{message}");
+    }
+
+    #[test]
+    fn a_problem_between_settings_is_placed_at_the_one_that_breaks_it() {
+        let at =
+            |settings: &[(u32, Setting)]| resolve_policy(&Policy::default(), settings, Bytes(1 << 20)).unwrap_err().0;
+        let second = |value: u64| Setting::Rechoke(value * 1_000_000_000);
+        // optimistic 30 s at rechoke 7 s: the rechoke broke it (the default optimistic is fine).
+        assert_eq!(at(&[(1, second(7))]), Some(1));
+        // Both given: the one whose default would mend it.
+        assert_eq!(at(&[(1, second(10)), (2, Setting::Optimistic(25_000_000_000))]), Some(2));
+        assert_eq!(at(&[(1, second(7)), (2, Setting::Optimistic(20_000_000_000))]), Some(1));
+        // Neither default mends it: the first the message names.
+        assert_eq!(at(&[(1, second(7)), (2, Setting::Optimistic(25_000_000_000))]), Some(2));
+        assert_eq!(at(&[(1, Setting::PeerSet(30)), (2, Setting::MaxConnections(0))]), Some(2));
+        // The last of a key wins, and is where the problem is.
+        assert_eq!(at(&[(1, Setting::PeerSet(0)), (2, Setting::PeerSet(0))]), Some(2));
+        // Not written here: no place (a base that already breaks a rule).
+        let broken = Policy { requests_in_flight: 0, ..Policy::default() };
+        let error = resolve_policy(&broken, &[(1, Setting::PeerSet(9))], Bytes(1 << 20)).unwrap_err();
+        assert_eq!(error, (None, "requests_in_flight must be at least 1".to_string()));
+        // A block as large as the piece is fine; one byte more is not.
+        let piece = Bytes(16 * 1024);
+        assert_eq!(resolve_policy(&Policy::default(), &[(1, Setting::Block(16 * 1024))], piece).unwrap().block, 16_384);
+        let (place, message) =
+            resolve_policy(&Policy::default(), &[(1, Setting::Block(16 * 1024 + 1))], piece).unwrap_err();
+        assert_eq!((place, message.as_str()), (Some(1), "block is 16385 B, larger than the file's piece (16 KiB)"));
+        let (_, message) =
+            resolve_policy(&Policy::default(), &[(1, Setting::Block(1 << 32))], Bytes(1 << 33)).unwrap_err();
+        assert_eq!(message, "block is 4 GiB, more than the most a block may be (4294967295 B)");
+    }
+
+    #[test]
+    fn free_riders_are_leechers_that_never_upload() {
+        let text = example_with("download = \"4 Mbit/s\"\n", "download = \"4 Mbit/s\"\nfree_rider = true\n");
+        let swarm = parse(&text, "s").unwrap();
+        assert!(swarm.classes()[1].free_rider);
+        assert!(!swarm.classes()[0].free_rider);
+        let text = example_with("download = \"4 Mbit/s\"\n", "download = \"4 Mbit/s\"\nfree_rider = false\n");
+        assert!(!parse(&text, "s").unwrap().classes()[1].free_rider);
+        // An upload of 0 is a free rider too.
+        let text = example_with("\"1 Mbit/s\"", "\"0 bit/s\"");
+        assert!(parse(&text, "s").unwrap().classes()[1].free_rider);
+        // Not a seed.
+        let text = example_with("seed = true\n", "seed = true\nfree_rider = true\n");
+        let (line, column, message) = refused(&text);
+        assert_eq!((line, column), (13, 14));
+        assert!(
+            message.ends_with(
+                "class \"seed\" has seed = true and free_rider = true: a seed is there to upload the file, so a free \
+                 rider can only be a leecher"
+            ),
+            "{message}"
+        );
+        assert!(parse(&example_with("seed = true\n", "seed = true\nfree_rider = false\n"), "s").is_ok());
+        let text = example_with("download = \"4 Mbit/s\"\n", "download = \"4 Mbit/s\"\nfree_rider = 1\n");
+        let (line, column, message) = refused(&text);
+        assert_eq!((line, column), (18, 14));
+        assert!(message.ends_with("free_rider must be true or false, not an integer"), "{message}");
+    }
+
+    /// The README's `[policy]` table is every key at its default.
+    #[test]
+    fn the_readmes_policy_table_is_the_defaults() {
+        let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+        let start = readme.find("```toml\n[policy]\n").expect("the README's [policy] table") + "```toml\n".len();
+        let table = &readme[start..start + readme[start..].find("```").unwrap()];
+        for key in POLICY_KEYS {
+            assert!(table.contains(&format!("\n{key} = ")), "the README leaves {key} out");
+        }
+        let swarm = parse(&format!("{EXAMPLE}{table}"), "README.md").unwrap();
+        assert_eq!(swarm.protocol(), &Protocol::default());
     }
 }

@@ -158,7 +158,8 @@ pub fn min_distribution_time(scenario: &Scenario) -> Option<MinDistributionTime>
     let mut slowest_download: Option<Seconds> = None;
     for peer in &scenario.peers {
         let class = &scenario.classes[peer.class as usize];
-        let upload = u128::from(class.upload_bits_per_s);
+        // A free rider's uplink carries nothing, however fast.
+        let upload = if class.uploads() { u128::from(class.upload_bits_per_s) } else { 0 };
         all_upload += upload;
         peer.owns.iter().for_each(|&file| owners_upload[file as usize] += upload);
         if peer.wants.is_empty() {
@@ -267,6 +268,13 @@ mod tests {
         // 4 copies from 3 Mbit/s of seeds: the swarm term, 4/3 of the seed term.
         assert_eq!(bound.swarm_upload, Seconds::new(4 * 8_388_608, 3_000_000));
         assert_eq!(bound.binding, Term::SwarmUpload);
+        // Free riders said so: their uplinks add nothing either.
+        let said = text.replace(
+            "\"0 bit/s\"\ndownload = \"1 Gbit/s\"\n",
+            "\"1 Gbit/s\"\ndownload = \"1 Gbit/s\"\nfree_rider = true\n",
+        );
+        assert_ne!(said, text);
+        assert_eq!(min_distribution_time(&parse(&said, "t")).unwrap(), bound);
     }
 
     #[test]
@@ -301,9 +309,10 @@ mod tests {
                 count: 4,
                 upload_bits_per_s: 1_000,
                 download_bits_per_s: 2_000,
+                free_rider: false,
             }],
             peers: vec![peer(vec![0], vec![]), peer(vec![1], vec![]), peer(vec![], vec![0, 1]), peer(vec![], vec![0])],
-            policy: None,
+            protocol: crate::sim::swarm::Protocol::Course,
         };
         let bound = min_distribution_time(&scenario).unwrap();
         // b's 24,000 bits leave its one owner at 1,000 bit/s; peer 3 takes in 32,000 at 2,000;

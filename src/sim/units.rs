@@ -1,5 +1,6 @@
 //! Quantities written with their unit in a string ("100 MiB", "1.5 Mbit/s", "50 ms"), read into
-//! exact integers in a base unit: bytes, bits per second, nanoseconds.
+//! exact integers in a base unit: bytes, bits per second, nanoseconds; and shares written as a
+//! percentage ("5%"), read into parts per million.
 //!
 //! The simulated engine orders events by integer nanoseconds so that a run is the same on every
 //! machine; a quantity that went through an `f64` on its way in would break that at the source.
@@ -381,6 +382,139 @@ quantity!(Bytes, Kind::Size);
 quantity!(BitsPerSecond, Kind::Rate);
 quantity!(Nanoseconds, Kind::Duration);
 
+/// A share of something, in millionths: written as a percentage below 100% ("5%", "2.5 %",
+/// "0%"), read exactly like the quantities above (no float: "2.5%" is 25000, and a share finer
+/// than a millionth is refused, not rounded).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PartsPerMillion(pub u32);
+
+/// Parts per million in one percent.
+const PPM_PER_PERCENT: u64 = 10_000;
+const MILLION: u64 = 1_000_000;
+
+/// Why a percentage could not be read. `text` is the percentage as written (trimmed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PercentError {
+    Empty,
+    /// No `%` at the end: "5" could mean 5% or a share of 5, so it is not guessed.
+    NoPercent {
+        text: String,
+    },
+    BadNumber {
+        text: String,
+    },
+    Negative {
+        text: String,
+    },
+    /// Finer than a millionth.
+    NotWhole {
+        text: String,
+    },
+    /// 100% or more.
+    TooLarge {
+        text: String,
+    },
+}
+
+impl PercentError {
+    /// The message with the name of the field or option the percentage was in:
+    /// `"5" in overhead has no %; write a percentage, like "5%"`.
+    pub fn in_field(&self, field: &str) -> String {
+        self.describe(Some(field))
+    }
+
+    fn describe(&self, field: Option<&str>) -> String {
+        let within = field.map(|f| format!(" in {f}")).unwrap_or_default();
+        const EXAMPLE: &str = "\"5%\"";
+        match self {
+            PercentError::Empty => {
+                let what = field.map_or_else(|| "empty percentage".to_string(), |f| format!("{f} is empty"));
+                format!("{what}; write a percentage, like {EXAMPLE}")
+            }
+            PercentError::NoPercent { text } => {
+                format!("{text:?}{within} has no %; write a percentage, like {EXAMPLE}")
+            }
+            PercentError::BadNumber { text } => format!(
+                "{text:?}{within} is not a percentage: write digits with at most one decimal point between digits, \
+                 then %, like \"2.5%\""
+            ),
+            PercentError::Negative { text } => format!("{text:?}{within} is negative; a share is 0% or more"),
+            PercentError::NotWhole { text } => {
+                format!("{text:?}{within} is finer than a millionth (0.0001%), the finest share there is")
+            }
+            PercentError::TooLarge { text } => format!("{text:?}{within} is 100% or more; a share must be below 100%"),
+        }
+    }
+}
+
+impl fmt::Display for PercentError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.describe(None))
+    }
+}
+
+impl std::error::Error for PercentError {}
+
+/// Reads `text`, a percentage below 100% ("5%", "5 %", "2.5%"), in parts per million.
+pub fn parse_percent(text: &str) -> Result<u32, PercentError> {
+    let text = text.trim();
+    let owned = || text.to_string();
+    if text.is_empty() {
+        return Err(PercentError::Empty);
+    }
+    let Some(number) = text.strip_suffix('%') else {
+        return Err(if text.starts_with('-') {
+            PercentError::Negative { text: owned() }
+        } else {
+            PercentError::NoPercent { text: owned() }
+        });
+    };
+    let number = number.trim_end();
+    if number.starts_with('-') && number.len() > 1 {
+        return Err(PercentError::Negative { text: owned() });
+    }
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    let digits = |part: &str| part.bytes().all(|b| b.is_ascii_digit());
+    let well_formed =
+        !whole.is_empty() && digits(whole) && digits(fraction) && (!number.contains('.') || !fraction.is_empty());
+    if !well_formed {
+        return Err(PercentError::BadNumber { text: owned() });
+    }
+    match scale(whole, fraction, PPM_PER_PERCENT) {
+        Scaled::Exact(ppm) if ppm < MILLION => Ok(ppm as u32),
+        Scaled::Exact(_) | Scaled::TooLarge => Err(PercentError::TooLarge { text: owned() }),
+        Scaled::NotWhole => Err(PercentError::NotWhole { text: owned() }),
+    }
+}
+
+impl PartsPerMillion {
+    /// The value in millionths.
+    pub const fn get(self) -> u32 {
+        self.0
+    }
+}
+
+impl FromStr for PartsPerMillion {
+    type Err = PercentError;
+    fn from_str(text: &str) -> Result<Self, PercentError> {
+        parse_percent(text).map(PartsPerMillion)
+    }
+}
+
+/// As a percentage, exact and as short as it can be: 50000 is "5%", 25000 "2.5%", 1 "0.0001%".
+/// It reads back to the same value.
+impl fmt::Display for PartsPerMillion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ppm = u64::from(self.0);
+        let (whole, fraction) = (ppm / PPM_PER_PERCENT, ppm % PPM_PER_PERCENT);
+        if fraction == 0 {
+            return write!(f, "{whole}%");
+        }
+        let fraction = format!("{fraction:04}");
+        write!(f, "{whole}.{}%", fraction.trim_end_matches('0'))
+    }
+}
+
 #[cfg(all(test, not(feature = "loom")))]
 mod tests {
     use super::*;
@@ -593,5 +727,57 @@ mod tests {
         assert_eq!(toml::Value::try_from(Bytes(104_857_600)), Ok(toml::Value::Integer(104_857_600)));
         assert_eq!(toml::Value::try_from(BitsPerSecond(10_000_000)), Ok(toml::Value::Integer(10_000_000)));
         assert_eq!(toml::Value::try_from(Nanoseconds(50_000_000)), Ok(toml::Value::Integer(50_000_000)));
+    }
+
+    #[test]
+    fn percentages_read_exactly_into_parts_per_million() {
+        assert_eq!(parse_percent("5%"), Ok(50_000));
+        assert_eq!(parse_percent("5 %"), Ok(50_000));
+        assert_eq!(parse_percent(" 5% "), Ok(50_000));
+        assert_eq!(parse_percent("0%"), Ok(0));
+        assert_eq!(parse_percent("2.5%"), Ok(25_000));
+        assert_eq!(parse_percent("0.0001%"), Ok(1));
+        assert_eq!(parse_percent("99.9999%"), Ok(999_999));
+        assert_eq!(parse_percent("2.50000000000000000000000000000000000000000000%"), Ok(25_000));
+        assert_eq!("2.5%".parse::<PartsPerMillion>(), Ok(PartsPerMillion(25_000)));
+    }
+
+    #[test]
+    fn bad_percentages_are_refused() {
+        let text = |t: &str| t.to_string();
+        assert_eq!(parse_percent(""), Err(PercentError::Empty));
+        assert_eq!(parse_percent("5"), Err(PercentError::NoPercent { text: text("5") }));
+        assert_eq!(parse_percent("0.05"), Err(PercentError::NoPercent { text: text("0.05") }));
+        assert_eq!(parse_percent("-5"), Err(PercentError::Negative { text: text("-5") }));
+        assert_eq!(parse_percent("-5%"), Err(PercentError::Negative { text: text("-5%") }));
+        assert_eq!(parse_percent("-0.5 %"), Err(PercentError::Negative { text: text("-0.5 %") }));
+        for bad in ["%", "-%", "+5%", "5.%", ".5%", "1.2.3%", "5%%", "five%", "5 x%", "1e2%"] {
+            assert_eq!(parse_percent(bad), Err(PercentError::BadNumber { text: text(bad) }), "{bad}");
+        }
+        assert_eq!(parse_percent("0.00001%"), Err(PercentError::NotWhole { text: text("0.00001%") }));
+        for large in ["100%", "100.0%", "250%", "99999999999999999999999999999999999999999999%"] {
+            assert_eq!(parse_percent(large), Err(PercentError::TooLarge { text: text(large) }), "{large}");
+        }
+        assert_eq!(
+            parse_percent("5").unwrap_err().in_field("overhead"),
+            "\"5\" in overhead has no %; write a percentage, like \"5%\""
+        );
+        assert_eq!(
+            parse_percent("100%").unwrap_err().in_field("--overhead"),
+            "\"100%\" in --overhead is 100% or more; a share must be below 100%"
+        );
+        assert_eq!(parse_percent("-1%").unwrap_err().to_string(), "\"-1%\" is negative; a share is 0% or more");
+    }
+
+    #[test]
+    fn parts_per_million_print_as_exact_percentages() {
+        assert_eq!(PartsPerMillion(50_000).to_string(), "5%");
+        assert_eq!(PartsPerMillion(25_000).to_string(), "2.5%");
+        assert_eq!(PartsPerMillion(0).to_string(), "0%");
+        assert_eq!(PartsPerMillion(1).to_string(), "0.0001%");
+        assert_eq!(PartsPerMillion(999_999).to_string(), "99.9999%");
+        for ppm in [0, 1, 10, 1_234, 50_000, 123_456, 999_999] {
+            assert_eq!(PartsPerMillion(ppm).to_string().parse::<PartsPerMillion>(), Ok(PartsPerMillion(ppm)));
+        }
     }
 }
