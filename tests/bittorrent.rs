@@ -52,29 +52,48 @@ fn a_homogeneous_flash_crowd_finishes_near_the_bound() {
     assert!(efficiency >= 0.75, "the crowd took more than 1.35x T_min: efficiency {efficiency}");
 }
 
+/// With a seed no faster than a leecher, what the seed sends first decides how soon the
+/// swarm has every piece: rarest first (leechers take first the pieces their neighbours lack)
+/// against random, over 10 seeds of the run.
 #[test]
-fn explore() {
-    for seed in 1..=3 {
-        let s = swarm(
+fn rarest_first_beats_random_when_the_seed_is_slow() {
+    let (mut rarest, mut random) = ([0.0; 3], [0.0; 3]);
+    let mut rarest_wins = 0;
+    for seed in 1..=10 {
+        let swarm = swarm(
             "20 MiB",
             "50 ms",
             &[("seed", 1, "1 Mbit/s", "100 Mbit/s", true), ("leecher", 100, "1 Mbit/s", "4 Mbit/s", false)],
             seed,
         );
-        for pieces in [PieceOrder::RarestFirst, PieceOrder::Random] {
-            let (scenario, outcome) = run(&s, Policy { pieces, ..Policy::default() });
-            let sum = summary(&scenario, &s, &outcome);
-            let bt = sum.bittorrent.as_ref().unwrap();
-            eprintln!(
-                "slow seed {seed} {pieces:?}: mean {:?} last {:?} repeat {} allout {:?} interest {:?}",
-                sum.completion_seconds.mean,
-                sum.completion_seconds.last,
-                bt.seed_repeat_bytes_before_all_out,
-                bt.seed_all_out_seconds,
-                bt.mean_interest_fraction
-            );
+        let figures = |pieces| {
+            let (scenario, outcome) = run(&swarm, Policy { pieces, ..Policy::default() });
+            let summary = summary(&scenario, &swarm, &outcome);
+            assert!(summary.efficiency.unwrap() <= 1.0);
+            let repeats = summary.bittorrent.as_ref().unwrap().seed_repeat_bytes_before_all_out as f64;
+            [summary.completion_seconds.mean.unwrap(), summary.completion_seconds.last.unwrap(), repeats]
+        };
+        let (with_rarest, with_random) = (figures(PieceOrder::RarestFirst), figures(PieceOrder::Random));
+        eprintln!("seed {seed}: rarest first {with_rarest:?}, random {with_random:?}");
+        rarest_wins += (with_rarest[0] < with_random[0]) as u32;
+        for figure in 0..3 {
+            rarest[figure] += with_rarest[figure] / 10.0;
+            random[figure] += with_random[figure] / 10.0;
         }
-        let s = swarm(
+    }
+    assert!(rarest[0] < random[0], "mean completion: rarest first {} s, random {} s", rarest[0], random[0]);
+    assert!(rarest[1] < random[1], "last completion: rarest first {} s, random {} s", rarest[1], random[1]);
+    assert!(rarest[2] < random[2], "seed's repeated bytes: rarest first {}, random {}", rarest[2], random[2]);
+    assert!(rarest_wins >= 7, "rarest first had the lower mean in only {rarest_wins} of 10 runs");
+}
+
+/// Fast and slow leechers and free riders: tit-for-tat makes the fast upload more than they
+/// get and the slow less, peers unchoke their own kind (clustering, after Legout et al. 2007),
+/// the slow class finishes after the fast, and free riders last.
+#[test]
+fn tit_for_tat_rewards_uploaders_and_clusters_peers_by_speed() {
+    for seed in 1..=3 {
+        let swarm = swarm(
             "20 MiB",
             "50 ms",
             &[
@@ -85,19 +104,37 @@ fn explore() {
             ],
             seed,
         );
-        let (scenario, outcome) = run(&s, Policy::default());
-        let sum = summary(&scenario, &s, &outcome);
-        for c in &sum.classes {
-            eprintln!(
-                "classes {seed} {}: mean {:?} share {:?} unchokes {:?}",
-                c.name,
-                c.mean_completion_seconds,
-                c.share_ratio,
-                c.regular_unchokes_to
-                    .as_ref()
-                    .map(|v| v.iter().map(|s| (s.class, (s.fraction * 100.0).round())).collect::<Vec<_>>())
-            );
-        }
-        eprintln!("eff {:?}", sum.efficiency);
+        let (scenario, outcome) = run(&swarm, Policy::default());
+        let summary = summary(&scenario, &swarm, &outcome);
+        assert!(summary.efficiency.unwrap() <= 1.0);
+        let [_, fast, slow, free] = &summary.classes[..] else { panic!("four classes") };
+        let to = |class: &results::ClassSummary, name: &str| {
+            class.regular_unchokes_to.as_ref().unwrap().iter().find(|share| share.class == name).unwrap().fraction
+        };
+        let (fast_ratio, slow_ratio) = (fast.share_ratio.unwrap(), slow.share_ratio.unwrap());
+        let shares = [to(fast, "fast"), to(fast, "slow"), to(slow, "fast"), to(slow, "slow")];
+        eprintln!("seed {seed}: share ratios fast {fast_ratio:.2}, slow {slow_ratio:.2}; unchokes {shares:.2?}");
+        assert!(fast_ratio > 1.0, "seed {seed}: the fast class's share ratio is {fast_ratio}");
+        assert!(slow_ratio < 1.0, "seed {seed}: the slow class's share ratio is {slow_ratio}");
+        assert!(shares[0] > 0.5, "seed {seed}: the fast gave {} of their regular unchokes to the fast", shares[0]);
+        // The slow also reciprocate the fast peers' optimistic unchokes, which bring them more
+        // than a slow peer can: what shows their clustering is that they give the slow more
+        // than the fast do.
+        assert!(
+            shares[3] > shares[1],
+            "seed {seed}: the slow gave the slow {}, the fast gave them {}",
+            shares[3],
+            shares[1]
+        );
+        assert!(
+            shares[0] > shares[2],
+            "seed {seed}: the fast gave the fast {}, the slow gave them {}",
+            shares[0],
+            shares[2]
+        );
+        let mean = |class: &results::ClassSummary| class.mean_completion_seconds.unwrap();
+        assert!(mean(fast) < mean(slow), "seed {seed}: the slow class finished first");
+        assert!(mean(slow) < mean(free), "seed {seed}: free riders finished before the slow class");
+        assert_eq!(free.uploaded_bytes, 0, "seed {seed}: free riders uploaded");
     }
 }
