@@ -81,6 +81,10 @@ pub struct PeerStats {
     /// in, in millionths, summed; and how many were summed.
     pub interest_ppm_sum: u64,
     pub interest_samples: u64,
+    /// Its rechokes: how many, the first's time and the last's.
+    pub rechokes: u32,
+    pub first_rechoke_at: Nanos,
+    pub last_rechoke_at: Nanos,
 }
 
 /// One connection, as this peer sees it.
@@ -547,6 +551,11 @@ impl Peer {
 
     /// The peer's timer, every `rechoke`: the choker runs, and the peer announces if due.
     pub fn on_tick(&mut self, now: Nanos, policy: &Policy, out: &mut Out) {
+        if self.stats.rechokes == 0 {
+            self.stats.first_rechoke_at = now;
+        }
+        self.stats.rechokes += 1;
+        self.stats.last_rechoke_at = now;
         if !self.picker.complete() && !self.conns.is_empty() {
             let interested = self.conns.iter().filter(|c| c.am_interested).count() as u64;
             self.stats.interest_ppm_sum += interested * 1_000_000 / self.conns.len() as u64;

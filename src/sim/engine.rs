@@ -413,6 +413,33 @@ mod tests {
         }
     }
 
+    /// Every BitTorrent peer's choker runs exactly every `rechoke` (10 s) from a phase of its
+    /// own in the first period, the whole run long.
+    #[test]
+    fn every_peer_rechokes_exactly_every_ten_seconds() {
+        let swarm = swarm(
+            &(class("seed", 1, "4 Mbit/s", "20 Mbit/s", true) + &class("leecher", 20, "1 Mbit/s", "4 Mbit/s", false)),
+            "4 MiB",
+        );
+        let scenario = Scenario::from_swarm(&swarm, "test.toml");
+        let mut shard = Shard::new(&scenario, Placement::whole(), 0);
+        shard.register_everyone();
+        let end = 200_000_000_000;
+        shard.run_window(end).unwrap();
+        let peers = shard.bittorrent().expect("BitTorrent by default");
+        let ten = 10_000_000_000;
+        let mut phases = std::collections::BTreeSet::new();
+        for row in 1..=21 {
+            let stats = peers.stats(row);
+            assert!(stats.first_rechoke_at < ten, "row {row}: first rechoke at {}", stats.first_rechoke_at);
+            assert!(stats.last_rechoke_at + ten >= end, "row {row}: the timer stopped");
+            let span = stats.last_rechoke_at - stats.first_rechoke_at;
+            assert_eq!(span, u64::from(stats.rechokes - 1) * ten, "row {row}: not every 10 s");
+            phases.insert(stats.first_rechoke_at);
+        }
+        assert!(phases.len() > 15, "peers' timers are not in step");
+    }
+
     /// A peer that uploads at 0 bit/s says no to every request: before it did, it said yes to
     /// pieces its uplink could never send, and the swarm stalled on them for ever.
     #[test]

@@ -307,6 +307,11 @@ impl<'a> Shard<'a> {
         }
     }
 
+    /// The BitTorrent peers, when the swarm runs BitTorrent's algorithms.
+    pub fn bittorrent(&self) -> Option<&BitTorrentPeers> {
+        self.bittorrent.as_ref()
+    }
+
     pub fn keep_records(&mut self) {
         self.network.keep_records();
     }
