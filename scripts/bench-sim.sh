@@ -4,7 +4,8 @@
 # pieces, 50 ms latency: DESIGN.md's worked example of the bound) with its leecher count changed.
 #
 # Each size runs once on each number of ranks in $RANKS (default "1 2": one process, then
-# `mpirun -np 2`, one worker thread each; THREADS=T gives each rank T). Prints and writes (to
+# `mpirun -np 2`, one worker thread each; THREADS=T gives each rank T), with BitTorrent's
+# algorithms (PROTOCOL=course for the course's protocol). Prints and writes (to
 # $OUT, default bench-sim-results.txt) one row per run: leechers, ranks, wall seconds, the
 # speed-up over the size's first run, peak memory of the largest rank (its maximum resident
 # set), events, events per wall second, simulated seconds (the last completion), T_min,
@@ -26,6 +27,8 @@ ladder=("$@")
 [ ${#ladder[@]} -gt 0 ] || ladder=(1000 10000 100000)
 read -r -a rank_counts <<<"${RANKS:-1 2}"
 threads=${THREADS:-1}
+# The protocol the peers run: BitTorrent's algorithms (the default), or the course's.
+protocol=${PROTOCOL:-bittorrent}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 
 if [ ! -x /usr/bin/time ]; then
@@ -48,7 +51,7 @@ field() { grep -o "\"$2\": *[0-9.e+-]*" "$1" | head -n 1 | sed 's/.*: *//'; }
 header=$(printf '%9s %5s %9s %7s %9s %11s %11s %11s %10s %10s %9s %9s' \
   leechers ranks wall_s speedup peak_MiB events events/s simulated_s t_min_s efficiency mean_s B/peer)
 {
-  echo "# bitorrent sim benchmark, $(date -u +%F), $(nproc) cores, $(uname -m); one run per size and rank count, $threads thread(s) a rank"
+  echo "# bitorrent sim benchmark, $(date -u +%F), $(nproc) cores, $(uname -m); one run per size and rank count, $threads thread(s) a rank, protocol $protocol"
   echo "# swarms: inputs/swarms/flash-crowd.toml (1 seed at 10 Mbit/s up; leechers 1 Mbit/s up, 4 Mbit/s down; 100 MiB in 256 KiB pieces; 50 ms), N leechers"
   echo "$header"
 } | tee "$out"
@@ -61,7 +64,7 @@ run_on() {
   local started ended
   started=$(date +%s.%N)
   if [ "$ranks" = 1 ]; then
-    /usr/bin/time -f '%M' -o "$scratch/peak.0" "$bin" sim "$swarm" --out "$results" --quiet --threads "$threads"
+    /usr/bin/time -f '%M' -o "$scratch/peak.0" "$bin" sim "$swarm" --out "$results" --quiet --threads "$threads" --protocol "$protocol"
   else
     # More ranks than cores needs --oversubscribe, which also makes waiting ranks yield; with
     # no more ranks than cores it is left out: ranks are then bound to cores and wait spinning,
@@ -71,7 +74,7 @@ run_on() {
     # Each rank under GNU time, writing its own peak: the job's peak is no single process's.
     # shellcheck disable=SC2016 # $0 and $OMPI_COMM_WORLD_RANK are for the inner shell
     mpirun "${oversubscribe[@]}" -np "$ranks" sh -c 'exec /usr/bin/time -f %M -o "$0/peak.$OMPI_COMM_WORLD_RANK" "$@"' \
-      "$scratch" "$bin" sim "$swarm" --out "$results" --quiet --threads "$threads" </dev/null
+      "$scratch" "$bin" sim "$swarm" --out "$results" --quiet --threads "$threads" --protocol "$protocol" </dev/null
   fi
   ended=$(date +%s.%N)
   echo "$ended - $started" | bc -l >"$scratch/wall"

@@ -246,6 +246,15 @@ impl Picker {
         }
     }
 
+    /// Connections a block is asked of now (0 once it has arrived).
+    pub fn asks(&self, block: BlockRef) -> u8 {
+        let Some(started) = self.started.iter().find(|s| s.piece == block.piece) else { return 0 };
+        match started.blocks[block.block as usize] {
+            RECEIVED => 0,
+            asks => asks,
+        }
+    }
+
     /// A block has arrived.
     pub fn arrived(&mut self, block: BlockRef) -> Arrived {
         if self.has(block.piece) {
