@@ -54,6 +54,7 @@ fn report_of(window: u32, shard: u32) -> WindowReport {
         now: window * 10 + 9 - shard64,
         last_piece_at: window * 10 + shard64,
         last_done_at: window * 10 + shard64,
+        first_done_at: (shard > 0).then_some(window * 10 + 5 - shard64),
         failed: window == 1 && shard == 1,
     }
 }

@@ -580,8 +580,9 @@ case_course() {
 
 # The swarm: a flash crowd of 300 leechers for a 32-piece file held by one seed. Every leecher
 # trades with neighbours all over the swarm, and peers are dealt to the shards round robin, so
-# about two in three of its messages go to another rank; the run lasts 274 s simulated, some
-# 1,400 windows of the 200 ms latency, each a round of collectives between the ranks; yet a one-process run
+# about two in three of its messages go to another rank; the run lasts 156 s simulated (under
+# BitTorrent's algorithms), some 780 windows of the 200 ms latency, each a round of collectives
+# between the ranks; yet a one-process run
 # takes a few hundredths of a second, and one across the hosts a second or two.
 sim_swarm=crowd.toml
 write_sim_swarm() {

@@ -50,6 +50,15 @@ fn a_homogeneous_flash_crowd_finishes_near_the_bound() {
     eprintln!("efficiency {efficiency:.3}, last {:?} s", summary.completion_seconds.last);
     assert!(efficiency <= 1.0, "faster than the bound: {efficiency}");
     assert!(efficiency >= 0.75, "the crowd took more than 1.35x T_min: efficiency {efficiency}");
+    // Every piece leaves the one seed at least once before anyone can have the whole file, and
+    // the seed sends no faster than its uplink.
+    let seed = summary.bittorrent.as_ref().unwrap();
+    let first_done = outcome.peers.iter().filter_map(|peer| peer.done_at).filter(|&at| at > 0).min().unwrap();
+    let before = seed.seed_uploaded_bytes_before_first_completion;
+    eprintln!("the seed sent {before} bytes before the first completion, at {first_done} ns");
+    assert!(before >= 100 << 20, "the seed sent only {before} bytes before the first completion");
+    assert!(before * 8 <= 10_000_000 * u128::from(first_done) / 1_000_000_000);
+    assert!(seed.seed_all_out_seconds.unwrap() <= first_done as f64 / 1e9);
 }
 
 /// With a seed no faster than a leecher, what the seed sends first decides how soon the

@@ -35,10 +35,19 @@ pub struct FirstCopies {
     pub repeat_bytes: u64,
     /// When the last block went out for the first time.
     pub all_out_at: Option<Nanos>,
+    /// Payload bytes sent before the first peer completed the file, once that is known.
+    pub before_first_done: Option<u64>,
+    /// Until then: what was sent in windows before it, and in the current window (when, how
+    /// much): the first completion is known to every shard only at its window's end.
+    sent_before: u64,
+    sent_in_window: Vec<(Nanos, u32)>,
 }
 
 impl FirstCopies {
     fn count(&mut self, now: Nanos, block: BlockRef, blocks_per_piece: u32, bytes: u32) {
+        if self.before_first_done.is_none() {
+            self.sent_in_window.push((now, bytes));
+        }
         if self.remaining == 0 {
             return;
         }
@@ -52,6 +61,24 @@ impl FirstCopies {
         self.remaining -= 1;
         if self.remaining == 0 {
             self.all_out_at = Some(now);
+        }
+    }
+}
+
+impl FirstCopies {
+    /// A window has closed; the first completion, if the job has had one.
+    fn window_closed(&mut self, first_done_at: Option<Nanos>) {
+        if self.before_first_done.is_some() {
+            return;
+        }
+        match first_done_at {
+            None => self.sent_before += self.sent_in_window.drain(..).map(|(_, bytes)| u64::from(bytes)).sum::<u64>(),
+            Some(first) => {
+                let before: u64 =
+                    self.sent_in_window.iter().filter(|&&(at, _)| at < first).map(|&(_, bytes)| u64::from(bytes)).sum();
+                self.before_first_done = Some(self.sent_before + before);
+                self.sent_in_window = Vec::new();
+            }
         }
     }
 }
@@ -93,6 +120,9 @@ impl BitTorrentPeers {
                         + u64::from(policy.blocks_in(file.last_piece_bytes)),
                     repeat_bytes: 0,
                     all_out_at: None,
+                    before_first_done: None,
+                    sent_before: 0,
+                    sent_in_window: Vec::new(),
                 }
             }));
         }
@@ -117,6 +147,12 @@ impl BitTorrentPeers {
 
     pub fn first_copies(&self, row: usize) -> Option<&FirstCopies> {
         self.first_copies[row - 1].as_ref()
+    }
+
+    pub(super) fn window_closed(&mut self, first_done_at: Option<Nanos>) {
+        for copies in self.first_copies.iter_mut().flatten() {
+            copies.window_closed(first_done_at);
+        }
     }
 
     /// At time 0 every peer announces, and its timer starts.

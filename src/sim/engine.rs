@@ -234,6 +234,7 @@ fn work(
             Err(error) => break Err(SimError::Close(error)),
         };
         shard.receive(&mut inbox);
+        shard.window_closed(&job);
         on_window(&Progress { now: job.now, peers_done: job.done, peers: wanting, events: job.events });
         if job.failed {
             break Err(own_error.take().unwrap_or(SimError::OtherShard));

@@ -115,11 +115,11 @@ impl Ranks<Routed> for MpiRanks {
             self.world.all_to_all_varcount_into(&send, &mut receive);
         }
         let mine = routed::encode_report(&report);
-        let mut reports = vec![0u64; 8 * self.ranks as usize];
+        let mut reports = vec![0u64; routed::REPORT_FIELDS * self.ranks as usize];
         self.world.all_gather_into(&mine[..], &mut reports[..]);
         let job = reports
-            .chunks_exact(8)
-            .map(|fields| routed::decode_report(fields.try_into().expect("8 fields")))
+            .chunks_exact(routed::REPORT_FIELDS)
+            .map(|fields| routed::decode_report(fields.try_into().expect("a report's fields")))
             .reduce(WindowReport::combine)
             .expect("a job has a rank");
         // From each rank in turn (this one's part is empty), a batch for each of this rank's

@@ -36,6 +36,8 @@ pub struct BitTorrentOutcome {
 pub struct FirstCopiesOutcome {
     pub repeat_bytes: u64,
     pub all_out_at: Option<Nanos>,
+    /// Payload bytes it sent before the first leecher completed the file.
+    pub before_first_done: u64,
 }
 
 /// The whole run.

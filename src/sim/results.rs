@@ -172,6 +172,9 @@ pub struct BitTorrentSummary {
     pub seed_repeat_bytes_before_all_out: u128,
     /// When the last of those peers had sent every block once; None if one never did.
     pub seed_all_out_seconds: Option<f64>,
+    /// Payload bytes those peers sent before the first leecher completed the file: in a
+    /// flash crowd, how much of the file the seeds had to put out before anyone had it all.
+    pub seed_uploaded_bytes_before_first_completion: u128,
     /// Over the leechers: the mean fraction of their connections they were interested in.
     pub mean_interest_fraction: Option<f64>,
 }
@@ -313,6 +316,7 @@ struct BitTorrentFigures {
     unchokes: Vec<Vec<u128>>,
     repeat_bytes: u128,
     all_out: Option<Option<Nanos>>,
+    before_first_done: u128,
 }
 
 impl BitTorrentFigures {
@@ -325,6 +329,7 @@ impl BitTorrentFigures {
             unchokes: vec![vec![0; classes]; classes],
             repeat_bytes: 0,
             all_out: None,
+            before_first_done: 0,
         };
         for (peer, result) in scenario.peers.iter().zip(&outcome.peers) {
             let Some(bt) = &result.bittorrent else { continue };
@@ -338,6 +343,7 @@ impl BitTorrentFigures {
             }
             if let Some(copies) = bt.first_copies {
                 figures.repeat_bytes += u128::from(copies.repeat_bytes);
+                figures.before_first_done += u128::from(copies.before_first_done);
                 // The latest of the seeds' times; never, if one never got there.
                 figures.all_out = Some(match (figures.all_out, copies.all_out_at) {
                     (None, at) => at,
@@ -353,6 +359,7 @@ impl BitTorrentFigures {
         BitTorrentSummary {
             seed_repeat_bytes_before_all_out: self.repeat_bytes,
             seed_all_out_seconds: self.all_out.flatten().map(seconds),
+            seed_uploaded_bytes_before_first_completion: self.before_first_done,
             mean_interest_fraction: self.all.mean(),
         }
     }

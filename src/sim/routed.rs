@@ -221,8 +221,11 @@ impl Decoder {
     }
 }
 
+/// How many integers a report is.
+pub const REPORT_FIELDS: usize = 9;
+
 /// The report's fields, in order, as integers (`u64::MAX` for no next event).
-pub fn encode_report(report: &WindowReport) -> [u64; 8] {
+pub fn encode_report(report: &WindowReport) -> [u64; REPORT_FIELDS] {
     [
         report.next.unwrap_or(u64::MAX),
         u64::from(report.done),
@@ -231,11 +234,12 @@ pub fn encode_report(report: &WindowReport) -> [u64; 8] {
         report.now,
         report.last_piece_at,
         report.last_done_at,
+        report.first_done_at.unwrap_or(u64::MAX),
         u64::from(report.failed),
     ]
 }
 
-pub fn decode_report(fields: &[u64; 8]) -> WindowReport {
+pub fn decode_report(fields: &[u64; REPORT_FIELDS]) -> WindowReport {
     WindowReport {
         next: (fields[0] != u64::MAX).then_some(fields[0]),
         done: fields[1] as u32,
@@ -244,7 +248,8 @@ pub fn decode_report(fields: &[u64; 8]) -> WindowReport {
         now: fields[4],
         last_piece_at: fields[5],
         last_done_at: fields[6],
-        failed: fields[7] != 0,
+        first_done_at: (fields[7] != u64::MAX).then_some(fields[7]),
+        failed: fields[8] != 0,
     }
 }
 
@@ -276,6 +281,7 @@ fn encode_bittorrent(figures: Option<&BitTorrentOutcome>, out: &mut Writer<'_>) 
             out.u8(1);
             out.u64(copies.repeat_bytes);
             out.u64(copies.all_out_at.unwrap_or(NONE));
+            out.u64(copies.before_first_done);
         }
         None => out.u8(0),
     }
@@ -293,7 +299,8 @@ fn decode_bittorrent(input: &mut Reader<'_>) -> Result<Option<BitTorrentOutcome>
         _ => {
             let repeat_bytes = input.u64("bytes")?;
             let at = input.u64("a time")?;
-            Some(FirstCopiesOutcome { repeat_bytes, all_out_at: (at != NONE).then_some(at) })
+            let before_first_done = input.u64("bytes")?;
+            Some(FirstCopiesOutcome { repeat_bytes, all_out_at: (at != NONE).then_some(at), before_first_done })
         }
     };
     Ok(Some(BitTorrentOutcome {
@@ -479,6 +486,7 @@ mod tests {
             now: 8,
             last_piece_at: 7,
             last_done_at: 6,
+            first_done_at: Some(5),
             failed: true,
         };
         assert_eq!(decode_report(&encode_report(&report)), report);
@@ -506,7 +514,11 @@ mod tests {
                         bittorrent: Some(BitTorrentOutcome {
                             interest_ppm: Some(250_000),
                             regular_unchoke_ns: vec![7, 0, 9],
-                            first_copies: Some(FirstCopiesOutcome { repeat_bytes: 5, all_out_at: None }),
+                            first_copies: Some(FirstCopiesOutcome {
+                                repeat_bytes: 5,
+                                all_out_at: None,
+                                before_first_done: 11,
+                            }),
                         }),
                     },
                 ),

@@ -225,8 +225,9 @@ pub struct Shard<'a> {
     events: u64,
     /// When a piece last arrived at one of its peers.
     last_piece_at: Nanos,
-    /// When its last peer to be done was done.
+    /// When its last peer to be done was done, and its first.
     last_done_at: Nanos,
+    first_done_at: Option<Nanos>,
     /// In the current window: (a time, events handled before it), one for each time handled,
     /// so that the last window can count only the events up to the run's end.
     window_times: Vec<(Nanos, u64)>,
@@ -303,6 +304,7 @@ impl<'a> Shard<'a> {
             events: 0,
             last_piece_at: 0,
             last_done_at: 0,
+            first_done_at: None,
             window_times: Vec::new(),
         }
     }
@@ -383,6 +385,14 @@ impl<'a> Shard<'a> {
         Ok(())
     }
 
+    /// A window has closed, and the job stands as `job` says: what needs the whole job's
+    /// knowledge is settled (the seeds' bytes before the first completion).
+    pub fn window_closed(&mut self, job: &WindowReport) {
+        if let Some(bittorrent) = &mut self.bittorrent {
+            bittorrent.window_closed(job.first_done_at);
+        }
+    }
+
     /// Where the shard stands, for the window's end.
     pub fn report(&self) -> WindowReport {
         let queued = self.timeline.events.next_time();
@@ -398,6 +408,7 @@ impl<'a> Shard<'a> {
             now: self.now,
             last_piece_at: self.last_piece_at,
             last_done_at: self.last_done_at,
+            first_done_at: self.first_done_at,
             failed: false,
         }
     }
@@ -429,6 +440,7 @@ impl<'a> Shard<'a> {
                     first_copies: bittorrent.first_copies(row).map(|copies| FirstCopiesOutcome {
                         repeat_bytes: copies.repeat_bytes,
                         all_out_at: copies.all_out_at,
+                        before_first_done: copies.before_first_done.unwrap_or(0),
                     }),
                 };
                 let outcome = PeerOutcome {
@@ -554,6 +566,7 @@ impl<'a> Shard<'a> {
             debug_assert!(!self.scenario.peer(peer).wants.is_empty());
             self.done += 1;
             self.last_done_at = self.now;
+            self.first_done_at.get_or_insert(self.now);
         }
     }
 
@@ -702,6 +715,7 @@ impl<'a> Shard<'a> {
                 self.peer(me).done_at = Some(now);
                 self.done += 1;
                 self.last_done_at = now;
+                self.first_done_at.get_or_insert(now);
             }
             self.send(me, PeerId::TRACKER, Message::AllDone);
         }

@@ -39,6 +39,8 @@ pub struct WindowReport {
     pub last_piece_at: Nanos,
     /// When the last peer to be done was done.
     pub last_done_at: Nanos,
+    /// When the first peer to be done was done, if one is.
+    pub first_done_at: Option<Nanos>,
     /// The shard stopped on an error of its own (it reports it itself).
     pub failed: bool,
 }
@@ -59,6 +61,10 @@ impl WindowReport {
             now: self.now.max(other.now),
             last_piece_at: self.last_piece_at.max(other.last_piece_at),
             last_done_at: self.last_done_at.max(other.last_done_at),
+            first_done_at: match (self.first_done_at, other.first_done_at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            },
             failed: self.failed || other.failed,
         }
     }
