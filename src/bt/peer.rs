@@ -139,18 +139,6 @@ impl Conn {
         !self.am_choking
     }
 
-    pub fn is_sending(&self) -> bool {
-        self.sending.is_some()
-    }
-
-    pub fn is_interested(&self) -> bool {
-        self.am_interested
-    }
-
-    pub fn remote_interested(&self) -> bool {
-        self.peer_interested
-    }
-
     pub fn is_optimistic(&self) -> bool {
         !self.am_choking && self.optimistic
     }

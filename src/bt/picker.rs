@@ -124,10 +124,6 @@ impl Picker {
         }
     }
 
-    pub fn availability(&self, piece: u32) -> u16 {
-        self.availability[piece as usize]
-    }
-
     /// The next block to ask of a connection holding `remote`, not among `asked_of_it`, or
     /// None. Marks it asked.
     ///
