@@ -147,3 +147,54 @@ fn tit_for_tat_rewards_uploaders_and_clusters_peers_by_speed() {
         assert_eq!(free.uploaded_bytes, 0, "seed {seed}: free riders uploaded");
     }
 }
+
+/// Random small swarms under random settings: each finishes, respects the bounds, and gives
+/// the same outcome on one thread and on three.
+#[test]
+fn random_swarms_under_random_policies_finish_within_the_bounds() {
+    let mut rng = bitorrent::rng::Rng::new(2026);
+    for case in 0..24 {
+        let mut pick = |choices: &[&'static str]| choices[rng.below(choices.len() as u64) as usize];
+        let size = pick(&["600 KiB", "2 MiB", "3 MiB"]);
+        let latency = pick(&["1 ms", "20 ms", "150 ms"]);
+        let leechers = pick(&["5", "17", "40"]).parse().unwrap();
+        let fast = pick(&["2 Mbit/s", "8 Mbit/s"]);
+        let classes = [
+            ("seed", 1 + (case % 2), pick(&["1 Mbit/s", "10 Mbit/s"]), "50 Mbit/s", true),
+            ("a", leechers, "1 Mbit/s", "4 Mbit/s", false),
+            ("b", 1 + leechers / 3, fast, pick(&["3 Mbit/s", "20 Mbit/s"]), false),
+        ];
+        let swarm = swarm(size, latency, &classes, case.into());
+        let policy = Policy {
+            pieces: [PieceOrder::RarestFirst, PieceOrder::Random, PieceOrder::InOrder][case as usize % 3],
+            random_first: [0, 4][case as usize % 2],
+            endgame: case % 4 != 1,
+            choke: if case % 5 == 2 {
+                bitorrent::bt::policy::Choke::None
+            } else {
+                bitorrent::bt::policy::Choke::TitForTat
+            },
+            unchoke_slots: 1 + case % 4,
+            optimistic_slots: case % 2,
+            requests_in_flight: 1 + case % 6,
+            block: [16 * 1024, 64 * 1024, 5000][case as usize % 3],
+            max_connections: [10, 80][case as usize % 2],
+            overhead_ppm: [0, 50_000, 200_000][case as usize % 3],
+            ..Policy::default()
+        };
+        let mut scenario = Scenario::from_swarm(&swarm, "test.toml");
+        scenario.protocol = Protocol::BitTorrent(policy.clone());
+        let one =
+            simulate_split(&scenario, 1, None, &mut |_| {}).unwrap_or_else(|e| panic!("case {case}: {e}")).unwrap();
+        let three = simulate_split(&scenario, 3, None, &mut |_| {}).unwrap().unwrap();
+        assert_eq!(one, three, "case {case}: three threads differ from one");
+        let summary = summary(&scenario, &swarm, &one);
+        let efficiency = summary.efficiency.unwrap_or_else(|| panic!("case {case}: unfinished"));
+        assert!(efficiency > 0.0 && efficiency <= 1.0, "case {case}: efficiency {efficiency}");
+        for (index, peer) in one.peers.iter().enumerate() {
+            let id = bitorrent::model::PeerId(index as u32 + 1);
+            let bound = bitorrent::sim::theory::min_finish(&scenario, id).unwrap().ceil_nanos().unwrap();
+            assert!(peer.done_at.unwrap() >= bound, "case {case}: peer {} beat its download", index + 1);
+        }
+    }
+}

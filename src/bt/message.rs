@@ -48,6 +48,8 @@ pub enum WireMessage {
     Peers {
         peers: Box<[u32]>,
     },
+    /// The sender has closed the connection (two seeds have nothing to give each other).
+    Close,
 }
 
 // Written for the simulation's batches between ranks (`sim::routed`), with the live wire's
@@ -64,6 +66,7 @@ const REQUEST: u8 = 8;
 const CANCEL: u8 = 9;
 const ANNOUNCE: u8 = 10;
 const PEERS: u8 = 11;
+const CLOSE: u8 = 12;
 
 impl WireMessage {
     pub(crate) fn write(&self, out: &mut Writer<'_>) {
@@ -108,6 +111,7 @@ impl WireMessage {
                 out.u32(peers.len() as u32);
                 peers.iter().for_each(|&peer| out.u32(peer));
             }
+            WireMessage::Close => out.u8(CLOSE),
         }
     }
 
@@ -145,6 +149,7 @@ impl WireMessage {
                 let n = count(input, 4)?;
                 WireMessage::Peers { peers: (0..n).map(|_| input.u32("a peer")).collect::<Result<_, _>>()? }
             }
+            CLOSE => WireMessage::Close,
             tag => return Err(DecodeError::UnknownTag(tag)),
         })
     }

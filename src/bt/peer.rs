@@ -81,6 +81,9 @@ pub struct PeerStats {
     /// in, in millionths, summed; and how many were summed.
     pub interest_ppm_sum: u64,
     pub interest_samples: u64,
+    /// Connections it closed or that were closed, with the time it gave each in regular
+    /// unchokes: (remote, nanoseconds).
+    pub closed_regular_ns: Vec<(u32, u64)>,
     /// Its rechokes: how many, the first's time and the last's.
     pub rechokes: u32,
     pub first_rechoke_at: Nanos,
@@ -269,6 +272,10 @@ impl Peer {
                         }
                     }
                 }
+                if self.picker.complete() && self.holds_all(index) {
+                    self.close(now, index, true, file, policy, out);
+                    return Ok(());
+                }
                 self.fill(index, policy, out);
             }
             // An interested connection takes a free slot at once (libtorrent's rule), rather
@@ -315,6 +322,7 @@ impl Peer {
                 self.serve(index, file, policy, out);
             }
             WireMessage::Cancel { block } => self.conns[index].queue.retain(|queued| *queued != block),
+            WireMessage::Close => self.close(now, index, false, file, policy, out),
             WireMessage::Connect { .. } | WireMessage::Accept { .. } => {
                 return Err(self.error(from, "a second handshake on an open connection"));
             }
@@ -359,7 +367,16 @@ impl Peer {
                     self.connecting.swap_remove(at);
                 }
             }
-            WireMessage::Have { .. } => {}
+            // What a peer said before it learnt of a close (or while its handshake was being
+            // refused) comes after the connection is gone: nothing to do with it.
+            WireMessage::Have { .. }
+            | WireMessage::Interested
+            | WireMessage::NotInterested
+            | WireMessage::Choke
+            | WireMessage::Unchoke
+            | WireMessage::Request { .. }
+            | WireMessage::Cancel { .. }
+            | WireMessage::Close => {}
             other => return Err(self.error(from, format!("{other:?} with no connection"))),
         }
         Ok(())
@@ -400,7 +417,58 @@ impl Peer {
         let at = self.ids.partition_point(|&id| id < peer);
         self.conns.insert(at, conn);
         self.ids.insert(at, peer);
+        if self.picker.complete() && self.holds_all(at) {
+            // Two seeds: nothing to trade, and each connection is room another could use.
+            self.drop_conn(now, at, out);
+        }
         Ok(())
+    }
+
+    /// The remote of a connection holds every piece.
+    fn holds_all(&self, index: usize) -> bool {
+        let held: u32 = self.conns[index].bitfield.iter().map(|word| word.count_ones()).sum();
+        held == self.picker.pieces()
+    }
+
+    /// Closes a connection (telling the remote, if `tell`): what it held is no longer
+    /// available, what was asked of it may be asked of others, and a block on the uplink for
+    /// it still leaves (counted now).
+    fn close(&mut self, now: Nanos, index: usize, tell: bool, file: &Geometry, policy: &Policy, out: &mut Out) {
+        if let Some(block) = self.conns[index].sending {
+            self.stats.uploaded_bytes += u64::from(file.block_bytes(policy, block));
+        }
+        let had_asked = !self.conns[index].asked.is_empty();
+        if tell {
+            self.drop_conn(now, index, out);
+        } else {
+            self.forget(now, index);
+        }
+        if had_asked && !self.picker.complete() {
+            self.fill_all(policy, out);
+        }
+    }
+
+    /// Closes a connection that has nothing on the uplink, and tells the remote.
+    fn drop_conn(&mut self, now: Nanos, index: usize, out: &mut Out) {
+        let peer = self.forget(now, index);
+        out.messages.push((peer, WireMessage::Close));
+    }
+
+    /// Removes a connection and all it counted for; its remote.
+    fn forget(&mut self, now: Nanos, index: usize) -> u32 {
+        let conn = self.conns.remove(index);
+        self.ids.remove(index);
+        for piece in super::picker::ones(&conn.bitfield, self.picker.pieces()) {
+            self.picker.lost(piece);
+        }
+        for block in conn.asked.iter().copied() {
+            self.picker.unask(block);
+        }
+        let regular = conn.regular_ns(now);
+        if regular > 0 {
+            self.stats.closed_regular_ns.push((conn.peer, regular));
+        }
+        conn.peer
     }
 
     /// Connections it unchokes now.
@@ -482,7 +550,13 @@ impl Peer {
         out: &mut Out,
     ) -> Result<(), ProtocolError> {
         let Some(index) = self.conn_index(from) else {
-            return Err(self.error(from, "a block with no connection"));
+            // Sent before the connection closed (only seeds close, so it comes to a peer that
+            // holds the file): a block received again.
+            if !self.picker.complete() {
+                return Err(self.error(from, "a block with no connection"));
+            }
+            self.stats.duplicate_bytes += u64::from(bytes);
+            return Ok(());
         };
         let asks = self.picker.asks(block);
         let conn = &mut self.conns[index];
@@ -548,6 +622,12 @@ impl Peer {
                 }
                 for block in conn.asked.drain(..) {
                     out.messages.push((conn.peer, WireMessage::Cancel { block }));
+                }
+            }
+            // Now a seed: connections to other seeds go, leaving room for leechers.
+            for index in (0..self.conns.len()).rev() {
+                if self.holds_all(index) && self.conns[index].sending.is_none() {
+                    self.drop_conn(now, index, out);
                 }
             }
         }
@@ -616,7 +696,9 @@ impl Peer {
             }
         }
         let due = now >= self.last_announce + policy.reannounce;
-        let short = self.conns.len() + self.connecting.len() < policy.min_connections as usize
+        // A seed waits to be found by leechers' announces; a leecher looks for more peers.
+        let short = !self.picker.complete()
+            && self.conns.len() + self.connecting.len() < policy.min_connections as usize
             && now >= self.last_announce + policy.min_reannounce;
         if due || short {
             self.last_announce = now;
@@ -794,5 +876,35 @@ mod tests {
         seed.on_block_sent(2, &file(), &policy, &mut out);
         assert_eq!(out.blocks.len(), 2, "the next as the first leaves");
         assert_eq!(seed.stats().uploaded_bytes, 16 * 1024);
+    }
+
+    #[test]
+    fn seeds_close_their_connections_to_seeds_and_what_comes_after_is_dropped() {
+        let policy = Policy::default();
+        let file = Geometry { pieces: 1, piece_bytes: 16 * 1024, last_piece_bytes: 16 * 1024 };
+        let mut out = Out::default();
+        // A seed that another seed connects to accepts, then closes at once.
+        let mut seed = Peer::new(1, true, true, &file, &policy, 1);
+        seed.on_message(0, 2, WireMessage::Connect { bitfield: vec![1].into() }, &file, &policy, &mut out).unwrap();
+        assert!(seed.conns().is_empty());
+        assert_eq!(out.messages.last(), Some(&(2, WireMessage::Close)));
+        // What the other said before it heard is dropped, not an error.
+        for late in [WireMessage::Interested, WireMessage::Have { piece: 0 }, WireMessage::Close] {
+            seed.on_message(1, 2, late, &file, &policy, &mut out).unwrap();
+        }
+        // A leecher that completes the file closes its connection to a seed, keeps the others.
+        let mut leecher = Peer::new(3, false, true, &file, &policy, 2);
+        leecher.on_message(0, 1, WireMessage::Connect { bitfield: vec![1].into() }, &file, &policy, &mut out).unwrap();
+        leecher.on_message(0, 4, WireMessage::Connect { bitfield: vec![0].into() }, &file, &policy, &mut out).unwrap();
+        leecher.on_message(1, 1, WireMessage::Unchoke, &file, &policy, &mut out).unwrap();
+        out.messages.clear();
+        leecher.on_block(2, 1, BlockRef { piece: 0, block: 0 }, 16 * 1024, &policy, &mut out).unwrap();
+        assert!(leecher.is_complete());
+        assert_eq!(leecher.conns().iter().map(|c| c.peer).collect::<Vec<_>>(), vec![4]);
+        assert!(out.messages.contains(&(1, WireMessage::Close)));
+        assert!(out.messages.contains(&(4, WireMessage::Have { piece: 0 })));
+        // A block the seed had sent before it heard counts as received again.
+        leecher.on_block(3, 1, BlockRef { piece: 0, block: 0 }, 16 * 1024, &policy, &mut out).unwrap();
+        assert_eq!(leecher.stats().duplicate_bytes, 16 * 1024);
     }
 }

@@ -117,6 +117,12 @@ impl Picker {
         *count = count.saturating_add(1);
     }
 
+    /// A connection holding `piece` has gone.
+    pub fn lost(&mut self, piece: u32) {
+        let count = &mut self.availability[piece as usize];
+        *count = count.saturating_sub(1);
+    }
+
     /// A connection with this bitfield has come: each piece it holds is one more available.
     pub fn gained_all(&mut self, bitfield: &[u64]) {
         for piece in ones(bitfield, self.pieces) {

@@ -416,6 +416,7 @@ mod tests {
             WireMessage::Cancel { block: BlockRef { piece: 7, block: 8 } },
             WireMessage::Announce,
             WireMessage::Peers { peers: vec![3, 9, 27].into() },
+            WireMessage::Close,
         ];
         let events: Vec<Routed> = events
             .into_iter()

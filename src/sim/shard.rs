@@ -430,8 +430,10 @@ impl<'a> Shard<'a> {
                 let row = self.placement.slot(id);
                 let stats = bittorrent.stats(row);
                 let mut regular_unchoke_ns = vec![0; self.scenario.classes.len()];
-                for conn in bittorrent.peer(row).conns() {
-                    regular_unchoke_ns[self.scenario.peer(PeerId(conn.peer)).class as usize] += conn.regular_ns(end);
+                let peer = bittorrent.peer(row);
+                let open = peer.conns().iter().map(|conn| (conn.peer, conn.regular_ns(end)));
+                for (remote, ns) in open.chain(stats.closed_regular_ns.iter().copied()) {
+                    regular_unchoke_ns[self.scenario.peer(PeerId(remote)).class as usize] += ns;
                 }
                 let figures = BitTorrentOutcome {
                     interest_ppm: (stats.interest_samples > 0)
