@@ -94,6 +94,8 @@ pub struct Network<P> {
     started: Vec<Nanos>,
     records: Option<Vec<LinkRecord>>,
     finished: Vec<Sent>,
+    /// An uplink whose completion `handle` left for `settle` to schedule.
+    unsettled: Option<u32>,
 }
 
 impl<P> Network<P> {
@@ -116,6 +118,7 @@ impl<P> Network<P> {
             started: Vec::new(),
             records: None,
             finished: Vec::new(),
+            unsettled: None,
         }
     }
 
@@ -189,7 +192,9 @@ impl<P> Network<P> {
 
     /// Handles one of the network's own events. Pieces that came through the receiver's
     /// downlink go to `delivered` as (sender, receiver, payload); those that left the sender's
-    /// uplink, to `departed` as (sender, receiver).
+    /// uplink, to `departed` as (sender, receiver). Call `settle` once the sender has put on its
+    /// uplink what follows them: the uplink's next completion is scheduled then, once, rather
+    /// than now and again when the next piece joins (a block's departure was two events).
     pub fn handle(
         &mut self,
         now: Nanos,
@@ -198,6 +203,7 @@ impl<P> Network<P> {
         delivered: &mut Vec<(u32, u32, P)>,
         departed: &mut Vec<(u32, u32)>,
     ) {
+        debug_assert!(self.unsettled.is_none(), "an uplink left unsettled");
         match event {
             NetEvent::Arrive(Arrival { from, to, bits, payload }) => {
                 let id = self.hold(now, Transfer { from, to, bits, payload });
@@ -236,8 +242,18 @@ impl<P> Network<P> {
                 }
                 finished.clear();
                 self.finished = finished;
-                self.reschedule(peer, direction, out);
+                match direction {
+                    Direction::Up => self.unsettled = Some(peer),
+                    Direction::Down => self.reschedule(peer, direction, out),
+                }
             }
+        }
+    }
+
+    /// Schedules the next completion of the uplink `handle` left unsettled, if any.
+    pub fn settle(&mut self, out: &mut impl Schedule<P>) {
+        if let Some(peer) = self.unsettled.take() {
+            self.reschedule(peer, Direction::Up, out);
         }
     }
 
@@ -308,6 +324,7 @@ mod tests {
                 let (key, event) = self.queue.events.pop().expect("peeked");
                 let mut delivered = Vec::new();
                 self.network.handle(key.at, event, &mut self.queue, &mut delivered, &mut Vec::new());
+                self.network.settle(&mut self.queue);
                 for (from, to, payload) in delivered {
                     self.delivered.push((from, to, payload, key.at));
                     on_arrival(self, from, to, payload, key.at);

@@ -488,6 +488,8 @@ impl<'a> Shard<'a> {
                         bittorrent.on_block_sent(self.now, row, from, to, &mut net);
                     }
                 }
+                // The uplink's next completion, once what follows the departed blocks is on it.
+                self.network.settle(&mut self.timeline);
                 for (from, to, payload) in delivered.drain(..) {
                     self.last_piece_at = self.now;
                     if result.is_ok() {
