@@ -415,6 +415,14 @@ impl Peer {
             out.messages.push((peer, WireMessage::Interested));
         }
         let at = self.ids.partition_point(|&id| id < peer);
+        // Grown by a few, not doubled: a peer's connections are most of its memory, and their
+        // number settles early (some 48 of 80 in a flash crowd, which doubling left in room
+        // for 64).
+        if self.conns.len() == self.conns.capacity() {
+            let more = 4 + self.conns.len() / 8;
+            self.conns.reserve_exact(more);
+            self.ids.reserve_exact(more);
+        }
         self.conns.insert(at, conn);
         self.ids.insert(at, peer);
         if self.picker.complete() && self.holds_all(at) {
