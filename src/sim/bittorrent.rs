@@ -156,27 +156,24 @@ impl BitTorrentPeers {
     }
 
     /// At time 0 every peer announces, and its timer starts.
-    pub(super) fn start(&mut self, now: Nanos, rows: impl Iterator<Item = (usize, u32)>, net: &mut Net<'_>) {
-        for (row, id) in rows {
-            let mut out = std::mem::take(&mut self.out);
-            let first_tick = self.peers[row - 1].start(now, &self.policy, &mut out);
+    pub(super) fn start(&mut self, now: Nanos, rows: impl Iterator<Item = usize>, net: &mut Net<'_>) {
+        for row in rows {
+            let (first_tick, _) = self.drive(now, row, net, |peer, _, policy, out| peer.start(now, policy, out));
+            let id = self.peers[row - 1].id();
             net.timeline.push(first_tick, id, id, Event::Tick);
-            self.carry(now, id, &mut out, net);
-            self.out = out;
         }
     }
 
-    /// A message reaches `to` (the tracker, or the peer in `row`).
+    /// A message reaches the tracker (row 0) or the peer in `row`.
     pub(super) fn on_message(
         &mut self,
         now: Nanos,
         row: usize,
-        to: u32,
         from: u32,
         message: WireMessage,
         net: &mut Net<'_>,
     ) -> Result<Changed, ProtocolError> {
-        if to == TRACKER {
+        if row == 0 {
             let tracker = self.tracker.as_mut().expect("the tracker's messages go to its shard");
             let WireMessage::Announce = message else {
                 return Err(ProtocolError { peer: TRACKER, from, what: format!("the tracker got {message:?}") });
@@ -185,20 +182,16 @@ impl BitTorrentPeers {
             net.send(now, TRACKER, from, WireMessage::Peers { peers });
             return Ok(Changed::default());
         }
-        let mut out = std::mem::take(&mut self.out);
-        let result = self.peers[row - 1].on_message(now, from, message, &self.file, &self.policy, &mut out);
-        let changed = self.carry(now, to, &mut out, net);
-        self.out = out;
+        let (result, changed) =
+            self.drive(now, row, net, |peer, file, policy, out| peer.on_message(now, from, message, file, policy, out));
         result.map(|()| changed)
     }
 
     /// The timer of the peer in `row` fires; it fires again a rechoke later.
-    pub(super) fn on_tick(&mut self, now: Nanos, row: usize, id: u32, net: &mut Net<'_>) {
-        let mut out = std::mem::take(&mut self.out);
-        self.peers[row - 1].on_tick(now, &self.policy, &mut out);
+    pub(super) fn on_tick(&mut self, now: Nanos, row: usize, net: &mut Net<'_>) {
+        self.drive(now, row, net, |peer, _, policy, out| peer.on_tick(now, policy, out));
+        let id = self.peers[row - 1].id();
         net.timeline.push(now + self.policy.rechoke, id, id, Event::Tick);
-        self.carry(now, id, &mut out, net);
-        self.out = out;
     }
 
     /// A block from `from` has come through the downlink of the peer in `row`.
@@ -210,24 +203,34 @@ impl BitTorrentPeers {
         (block, bytes): (BlockRef, u32),
         net: &mut Net<'_>,
     ) -> Result<Changed, ProtocolError> {
-        let mut out = std::mem::take(&mut self.out);
-        let peer = &mut self.peers[row - 1];
-        let result = peer.on_block(now, from, block, bytes, &self.policy, &mut out);
-        let me = peer.id();
-        let changed = self.carry(now, me, &mut out, net);
-        self.out = out;
+        let (result, changed) =
+            self.drive(now, row, net, |peer, _, policy, out| peer.on_block(now, from, block, bytes, policy, out));
         result.map(|()| changed)
     }
 
-    /// The block `from` (in `row`) was sending to `to` has left its uplink.
-    pub(super) fn on_block_sent(&mut self, now: Nanos, row: usize, from: u32, to: u32, net: &mut Net<'_>) {
-        let mut out = std::mem::take(&mut self.out);
-        let sent = self.peers[row - 1].on_block_sent(to, &self.file, &self.policy, &mut out);
+    /// The block the peer in `row` was sending to `to` has left its uplink.
+    pub(super) fn on_block_sent(&mut self, now: Nanos, row: usize, to: u32, net: &mut Net<'_>) {
+        let (sent, _) = self.drive(now, row, net, |peer, file, policy, out| peer.on_block_sent(to, file, policy, out));
         if let (Some(block), Some(copies)) = (sent, &mut self.first_copies[row - 1]) {
             copies.count(now, block, self.blocks_per_piece, self.file.block_bytes(&self.policy, block));
         }
-        self.carry(now, from, &mut out, net);
+    }
+
+    /// Lets the peer in `row` act, then carries out what it decided.
+    fn drive<R>(
+        &mut self,
+        now: Nanos,
+        row: usize,
+        net: &mut Net<'_>,
+        act: impl FnOnce(&mut Peer, &Geometry, &Policy, &mut Out) -> R,
+    ) -> (R, Changed) {
+        let mut out = std::mem::take(&mut self.out);
+        let peer = &mut self.peers[row - 1];
+        let result = act(peer, &self.file, &self.policy, &mut out);
+        let me = peer.id();
+        let changed = self.carry(now, me, &mut out, net);
         self.out = out;
+        (result, changed)
     }
 
     /// Carries out what peer `me` decided: its messages after the latency, its blocks onto its
@@ -244,7 +247,7 @@ impl BitTorrentPeers {
     }
 }
 
-/// The shard's clock and network, lent to the peers for one event.
+/// The shard's clock and network, lent to the peers for one event (`Shard::bittorrent`).
 pub(super) struct Net<'a> {
     pub(super) latency: Nanos,
     pub(super) timeline: &'a mut Timeline,

@@ -24,7 +24,7 @@ use super::outcome::{BitTorrentOutcome, FirstCopiesOutcome, PeerOutcome};
 use super::placement::Placement;
 use super::queue::{EventKey, EventQueue, Sequencer};
 use super::scenario::Scenario;
-use super::window::WindowReport;
+use super::window::{WindowReport, earliest};
 use crate::bt::message::{BlockRef, WireMessage};
 use crate::bt::peer::ProtocolError;
 use crate::model::{FileId, FileName, Hashes, OwnedFile, PeerId, SegmentHash};
@@ -192,7 +192,7 @@ impl Timeline {
         if shard == self.shard {
             self.events.push(key, event);
         } else {
-            self.earliest_sent = Some(self.earliest_sent.map_or(at, |earliest| earliest.min(at)));
+            self.earliest_sent = earliest(self.earliest_sent, Some(at));
             self.outboxes[shard as usize].push((key, event));
         }
     }
@@ -343,11 +343,11 @@ impl<'a> Shard<'a> {
     /// hashes, and the names of those it wants. A file's hashes are made up (a simulated file
     /// has no content), the same for every owner, so that owners agree.
     pub fn register_everyone(&mut self) {
-        if let Some(bittorrent) = &mut self.bittorrent {
-            let rows =
-                self.placement.peers_of(self.index, self.scenario.peer_count()).map(|id| (self.placement.slot(id), id));
-            let mut net = Net { latency: self.latency, timeline: &mut self.timeline, network: &mut self.network };
-            bittorrent.start(self.now, rows, &mut net);
+        if self.bittorrent.is_some() {
+            let rows = 1..self.placement.slots(self.index, self.scenario.peer_count());
+            let now = self.now;
+            let (bittorrent, mut net) = self.bittorrent_on_net();
+            bittorrent.start(now, rows, &mut net);
             return;
         }
         let hashes: Vec<Vec<SegmentHash>> = self.scenario.files.iter().enumerate().map(made_up_hashes).collect();
@@ -396,10 +396,7 @@ impl<'a> Shard<'a> {
     /// Where the shard stands, for the window's end.
     pub fn report(&self) -> WindowReport {
         let queued = self.timeline.events.next_time();
-        let next = match (queued, self.timeline.earliest_sent) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let next = earliest(queued, self.timeline.earliest_sent);
         WindowReport {
             next,
             done: self.done,
@@ -480,14 +477,14 @@ impl<'a> Shard<'a> {
                 let mut departed = std::mem::take(&mut self.departed);
                 self.network.handle(self.now, event, &mut self.timeline, &mut delivered, &mut departed);
                 let mut result = Ok(());
-                for (from, to) in departed.drain(..) {
-                    if let Some(bittorrent) = &mut self.bittorrent {
-                        let row = self.placement.slot(from);
-                        let mut net =
-                            Net { latency: self.latency, timeline: &mut self.timeline, network: &mut self.network };
-                        bittorrent.on_block_sent(self.now, row, from, to, &mut net);
+                if self.bittorrent.is_some() {
+                    for (from, to) in departed.drain(..) {
+                        let (now, row) = (self.now, self.placement.slot(from));
+                        let (bittorrent, mut net) = self.bittorrent_on_net();
+                        bittorrent.on_block_sent(now, row, to, &mut net);
                     }
                 }
+                departed.clear();
                 // The uplink's next completion, once what follows the departed blocks is on it.
                 self.network.settle(&mut self.timeline);
                 for (from, to, payload) in delivered.drain(..) {
@@ -501,19 +498,16 @@ impl<'a> Shard<'a> {
                 result
             }
             Event::Wire { from, message } => {
-                let bittorrent = self.bittorrent.as_mut().expect("BitTorrent messages in a BitTorrent swarm");
-                let row = if at == PeerId::TRACKER { 0 } else { self.placement.slot(at.0) };
-                let mut net = Net { latency: self.latency, timeline: &mut self.timeline, network: &mut self.network };
-                let changed =
-                    bittorrent.on_message(self.now, row, at.0, from, message, &mut net).map_err(protocol_error)?;
+                let (now, row) = (self.now, self.placement.slot(at.0));
+                let (bittorrent, mut net) = self.bittorrent_on_net();
+                let changed = bittorrent.on_message(now, row, from, message, &mut net).map_err(protocol_error)?;
                 self.count(at, changed);
                 Ok(())
             }
             Event::Tick => {
-                let bittorrent = self.bittorrent.as_mut().expect("BitTorrent timers in a BitTorrent swarm");
-                let row = self.placement.slot(at.0);
-                let mut net = Net { latency: self.latency, timeline: &mut self.timeline, network: &mut self.network };
-                bittorrent.on_tick(self.now, row, at.0, &mut net);
+                let (now, row) = (self.now, self.placement.slot(at.0));
+                let (bittorrent, mut net) = self.bittorrent_on_net();
+                bittorrent.on_tick(now, row, &mut net);
                 Ok(())
             }
             Event::Deliver { from, message } if at == PeerId::TRACKER => {
@@ -553,15 +547,19 @@ impl<'a> Shard<'a> {
                 self.on_reply(PeerId(to), reply)
             }
             Payload::Block { block, bytes } => {
-                let bittorrent = self.bittorrent.as_mut().expect("blocks in a BitTorrent swarm");
-                let row = self.placement.slot(to);
-                let mut net = Net { latency: self.latency, timeline: &mut self.timeline, network: &mut self.network };
-                let changed =
-                    bittorrent.on_block(self.now, row, from, (block, bytes), &mut net).map_err(protocol_error)?;
+                let (now, row) = (self.now, self.placement.slot(to));
+                let (bittorrent, mut net) = self.bittorrent_on_net();
+                let changed = bittorrent.on_block(now, row, from, (block, bytes), &mut net).map_err(protocol_error)?;
                 self.count(PeerId(to), changed);
                 Ok(())
             }
         }
+    }
+
+    /// The BitTorrent peers, and the clock and network lent to them for an event.
+    fn bittorrent_on_net(&mut self) -> (&mut BitTorrentPeers, Net<'_>) {
+        let bittorrent = self.bittorrent.as_mut().expect("BitTorrent's events in a BitTorrent swarm");
+        (bittorrent, Net { latency: self.latency, timeline: &mut self.timeline, network: &mut self.network })
     }
 
     /// A BitTorrent peer that completed the file is done.

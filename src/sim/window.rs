@@ -49,24 +49,25 @@ impl WindowReport {
     /// Two shards' reports as one.
     #[must_use]
     pub fn combine(self, other: WindowReport) -> WindowReport {
-        let next = match (self.next, other.next) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
         WindowReport {
-            next,
+            next: earliest(self.next, other.next),
             done: self.done + other.done,
             events: self.events + other.events,
             in_flight: self.in_flight + other.in_flight,
             now: self.now.max(other.now),
             last_piece_at: self.last_piece_at.max(other.last_piece_at),
             last_done_at: self.last_done_at.max(other.last_done_at),
-            first_done_at: match (self.first_done_at, other.first_done_at) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            },
+            first_done_at: earliest(self.first_done_at, other.first_done_at),
             failed: self.failed || other.failed,
         }
+    }
+}
+
+/// The earlier of two times, either of which may be none.
+pub fn earliest(a: Option<Nanos>, b: Option<Nanos>) -> Option<Nanos> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 
