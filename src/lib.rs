@@ -11,6 +11,7 @@ pub mod input;
 pub mod model;
 pub mod output;
 pub mod peer;
+pub mod prefetch;
 pub mod pump;
 pub mod report;
 pub mod rng;

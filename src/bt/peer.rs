@@ -22,6 +22,7 @@ use super::message::{BlockRef, WireMessage};
 use super::picker::{Arrived, Blocks, Picker};
 use super::policy::{Choke, Nanos, Policy};
 use crate::peer::segments::bits;
+use crate::prefetch;
 use crate::rng::Rng;
 
 /// The tracker's peer id.
@@ -221,6 +222,31 @@ impl Peer {
         self.last_announce = now;
         out.messages.push((TRACKER, WireMessage::Announce));
         now + self.rng.below(policy.rechoke)
+    }
+
+    /// Asks for the memory an event from `remote` (if it names one) will read, without waiting
+    /// for it (`crate::prefetch`), in stages, each reading only what the one before brought in:
+    /// stage 0 is the caller's (this peer's own row); at stage 1 its connections' ids and its
+    /// picker's tables, with `piece`'s count when the event names a piece; at stage 2 the
+    /// remote's connection; at stage 3 that connection's bitfield.
+    pub fn warm(&self, stage: usize, remote: Option<u32>, piece: Option<u32>) {
+        match stage {
+            0 => {}
+            1 => {
+                prefetch::slice(&self.ids);
+                self.picker.warm(piece);
+            }
+            2 => {
+                if let Some(conn) = remote.and_then(|remote| self.conn_index(remote)).map(|index| &self.conns[index]) {
+                    prefetch::value(conn);
+                }
+            }
+            _ => {
+                if let Some(conn) = remote.and_then(|remote| self.conn_index(remote)).map(|index| &self.conns[index]) {
+                    prefetch::slice(&conn.bitfield);
+                }
+            }
+        }
     }
 
     fn conn_index(&self, peer: u32) -> Option<usize> {

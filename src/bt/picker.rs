@@ -10,6 +10,7 @@ use smallvec::SmallVec;
 use super::message::BlockRef;
 use super::policy::{PieceOrder, Policy};
 use crate::peer::segments::bits;
+use crate::prefetch;
 use crate::rng::Rng;
 
 /// A block's state in a started piece: asked of this many connections (0: not asked), or
@@ -58,6 +59,15 @@ pub struct Picker {
 }
 
 impl Picker {
+    /// Asks for its tables, and `piece`'s count, without waiting for them (`crate::prefetch`).
+    pub fn warm(&self, piece: Option<u32>) {
+        prefetch::slice(&self.have);
+        prefetch::slice(&self.started);
+        if let Some(count) = piece.and_then(|piece| self.availability.get(piece as usize)) {
+            prefetch::value(count);
+        }
+    }
+
     /// The picker of a peer that holds every piece (`seed`) or none, of a file of `pieces`
     /// pieces of `blocks_per_piece` blocks, the last of `last_piece_blocks`.
     pub fn new(pieces: u32, blocks_per_piece: u32, last_piece_blocks: u32, seed: bool) -> Picker {

@@ -9,6 +9,7 @@
 //! simulated engine's time, nearly all of it waiting on memory (`make bench-sim`).
 
 use crate::model::PeerId;
+use crate::prefetch;
 
 #[derive(Debug, Clone, Default)]
 pub struct PeerTable<T> {
@@ -54,6 +55,12 @@ impl<T: Default + Clone> PeerTable<T> {
             }
         };
         &mut self.rows[at]
+    }
+
+    /// Asks for its ids and rows, without waiting for them (`crate::prefetch`).
+    pub fn warm(&self) {
+        prefetch::slice(&self.ids);
+        prefetch::slice(&self.rows);
     }
 
     /// Every row made so far, with its peer, in peer order.

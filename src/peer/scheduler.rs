@@ -12,6 +12,7 @@ use super::policy::{Candidate, HolderPolicy, PiecePolicy};
 use super::segment_queue::SegmentQueue;
 use super::segments::{Marked, SegmentSet, bits};
 use crate::model::{FileId, FileName, Hashes, PeerId};
+use crate::prefetch;
 use crate::rng::Rng;
 use crate::sync::{Arc, SnapshotCell};
 use crate::wire::{FileSources, Holder, Message};
@@ -446,6 +447,19 @@ impl Scheduler {
             self.complete(index, actions);
         }
         Ok(())
+    }
+
+    /// Asks for the memory its next decision reads, without waiting for it (`crate::prefetch`):
+    /// at stage 0 its downloads and its table of holders' loads; at stage 1, which reads what
+    /// stage 0 brought in, each download's table of holders.
+    pub fn warm(&self, stage: usize) {
+        match stage {
+            0 => {
+                prefetch::slice(&self.downloads);
+                self.loads.warm();
+            }
+            _ => self.downloads.iter().for_each(|download| download.holders.warm()),
+        }
     }
 
     /// Decides after a batch of events, not after each: fills the window with requests, and says

@@ -62,6 +62,11 @@ pub enum Marked {
 }
 
 impl SegmentSet {
+    /// Asks for its words, without waiting for them (`crate::prefetch`).
+    pub fn warm(&self) {
+        crate::prefetch::slice(&self.words);
+    }
+
     /// A set with none of `len` segments held.
     pub fn empty(len: u32) -> SegmentSet {
         let words = (0..bits::words_for(len)).map(|_| AtomicU64::new(0)).collect();

@@ -15,6 +15,7 @@ use crate::bt::peer::{Geometry, Out, Peer, PeerStats, ProtocolError, TRACKER};
 use crate::bt::policy::Policy;
 use crate::bt::tracker::Tracker;
 use crate::model::PeerId;
+use crate::prefetch;
 
 /// What a peer's event changed that the shard counts.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -139,6 +140,16 @@ impl BitTorrentPeers {
 
     pub fn peer(&self, row: usize) -> &Peer {
         &self.peers[row - 1]
+    }
+
+    /// Asks for the memory an event for the peer in `row` will read (`Peer::warm`); stage 0
+    /// is its own row.
+    pub fn warm(&self, row: usize, stage: usize, remote: Option<u32>, piece: Option<u32>) {
+        let Some(peer) = self.peers.get(row.wrapping_sub(1)) else { return };
+        match stage {
+            0 => prefetch::value(peer),
+            _ => peer.warm(stage, remote, piece),
+        }
     }
 
     pub fn stats(&self, row: usize) -> &PeerStats {

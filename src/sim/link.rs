@@ -146,6 +146,11 @@ impl Link {
 
     /// The transfers finished by `now` (in finish order), taken off the link; the next transfer
     /// of each of their flows starts where the finished one's service ended.
+    /// The transfers on the link, in the order they joined.
+    pub fn transfers(&self) -> impl Iterator<Item = TransferId> + '_ {
+        self.queued.iter().map(|queued| queued.id)
+    }
+
     pub fn finish(&mut self, now: Nanos, finished: &mut Vec<Sent>) {
         self.advance(now);
         while let Some(index) = self.first_to_finish() {

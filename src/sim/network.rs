@@ -19,6 +19,7 @@
 
 use super::link::{Link, Nanos, Sent, TransferId};
 use super::placement::Placement;
+use crate::prefetch;
 
 /// Which of a peer's two links.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -125,6 +126,26 @@ impl<P> Network<P> {
     /// Pieces on this shard's links, not yet delivered (pieces between shards are not counted).
     pub fn in_flight(&self) -> usize {
         self.transfers.len() - self.free.len()
+    }
+
+    /// Asks for the links of row `row` and what their next completion reads, without waiting
+    /// for them (`crate::prefetch`): at stage 0 the links, at stage 1 (which reads what stage 0
+    /// brought in) their pieces.
+    pub fn warm(&self, row: usize, stage: usize) {
+        let (Some(up), Some(down)) = (self.uplinks.get(row), self.downlinks.get(row)) else { return };
+        if stage == 0 {
+            prefetch::value(up);
+            prefetch::value(down);
+            prefetch::value(&self.up_due[row]);
+            prefetch::value(&self.down_due[row]);
+            prefetch::value(&self.sent_bits[row]);
+        } else {
+            for id in up.transfers().chain(down.transfers()) {
+                if let Some(transfer) = self.transfers.get(id as usize) {
+                    prefetch::value(transfer);
+                }
+            }
+        }
     }
 
     /// The bits peer `id`'s uplink has sent so far (each piece counted once it is through).

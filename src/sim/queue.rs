@@ -64,6 +64,13 @@ impl Sequencer {
         Sequencer { placement, next: vec![0; slots] }
     }
 
+    /// Asks for row `row`'s count, without waiting for it (`crate::prefetch`).
+    pub fn warm(&self, row: usize) {
+        if let Some(next) = self.next.get(row) {
+            crate::prefetch::value(next);
+        }
+    }
+
     /// The key of the next event `from` (one of the shard's peers) causes for `to` at `at`.
     pub fn key(&mut self, at: Nanos, to: u32, from: u32) -> EventKey {
         let counter = &mut self.next[self.placement.slot(from)];
