@@ -15,7 +15,7 @@ const LINE: usize = 64;
 
 /// The most lines a hint for one value asks for: a peer's largest parts are a few lines, and a
 /// hint for a long vector would flood the cache with lines that are not read soon.
-const MOST_LINES: usize = 8;
+const MOST_LINES: usize = 20;
 
 /// Asks for the cache lines of `value` (up to `MOST_LINES`).
 #[inline(always)]

@@ -128,19 +128,23 @@ impl<P> Network<P> {
         self.transfers.len() - self.free.len()
     }
 
-    /// Asks for the links of row `row` and what their next completion reads, without waiting
-    /// for them (`crate::prefetch`): at stage 0 the links, at stage 1 (which reads what stage 0
-    /// brought in) their pieces.
-    pub fn warm(&self, row: usize, stage: usize) {
-        let (Some(up), Some(down)) = (self.uplinks.get(row), self.downlinks.get(row)) else { return };
+    /// Asks for row `row`'s link in `direction` and what its next completion reads, without
+    /// waiting for them (`crate::prefetch`): at stage 0 the link, at stage 1 (which reads what
+    /// stage 0 brought in) its pieces.
+    pub fn warm(&self, row: usize, direction: Direction, stage: usize) {
+        let (links, due) = match direction {
+            Direction::Up => (&self.uplinks, &self.up_due),
+            Direction::Down => (&self.downlinks, &self.down_due),
+        };
+        let Some(link) = links.get(row) else { return };
         if stage == 0 {
-            prefetch::value(up);
-            prefetch::value(down);
-            prefetch::value(&self.up_due[row]);
-            prefetch::value(&self.down_due[row]);
-            prefetch::value(&self.sent_bits[row]);
+            prefetch::value(link);
+            prefetch::value(&due[row]);
+            if direction == Direction::Up {
+                prefetch::value(&self.sent_bits[row]);
+            }
         } else {
-            for id in up.transfers().chain(down.transfers()) {
+            for id in link.transfers() {
                 if let Some(transfer) = self.transfers.get(id as usize) {
                     prefetch::value(transfer);
                 }

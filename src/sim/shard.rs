@@ -21,7 +21,7 @@ use std::collections::{BinaryHeap, VecDeque};
 use super::bittorrent::{BitTorrentPeers, Changed, Net};
 use super::engine::SimError;
 use super::link::Nanos;
-use super::network::{LinkRecord, NetEvent, Network, Schedule};
+use super::network::{Direction, LinkRecord, NetEvent, Network, Schedule};
 use super::outcome::{BitTorrentOutcome, FirstCopiesOutcome, PeerOutcome};
 use super::placement::Placement;
 use super::queue::{EventKey, EventQueue, Sequencer};
@@ -467,11 +467,30 @@ impl<'a> Shard<'a> {
 
     /// Asks for the memory that the event for peer `to` will read, without waiting for it: in
     /// stages, each one reading only what the one before brought in (stage 0 asks for the
-    /// peer's row and its links, stage 1 for what they point to, and so on down).
+    /// peer's row and its links, stage 1 for what they point to, and so on down). Only what the
+    /// kind of event reads: the processor keeps a few misses in flight, and a hint beyond them
+    /// waits its turn.
     fn warm(&self, to: u32, event: &Event, stage: usize) {
         let row = self.placement.slot(to);
-        if stage < 2 {
-            self.network.warm(row, stage);
+        let direction = match event {
+            Event::Net(NetEvent::LinkDue { direction, .. }) => Some(*direction),
+            Event::Net(NetEvent::Arrive(_)) => Some(Direction::Down),
+            // A request may be granted, and the piece put on the uplink.
+            Event::Request { .. } | Event::Wire { .. } => Some(Direction::Up),
+            _ => None,
+        };
+        if let Some(direction) = direction.filter(|_| stage < 2) {
+            self.network.warm(row, direction, stage);
+        }
+        // What reaches a downlink goes no further until it is through; an uplink's departure
+        // concerns the course's peer only through its link.
+        let peer_reads = match event {
+            Event::Net(NetEvent::Arrive(_)) => false,
+            Event::Net(NetEvent::LinkDue { direction: Direction::Up, .. }) => self.bittorrent.is_some(),
+            _ => true,
+        };
+        if !peer_reads {
+            return;
         }
         if stage == 0 {
             self.timeline.sequencer.warm(row);
@@ -480,22 +499,27 @@ impl<'a> Shard<'a> {
             let (remote, piece) = match event {
                 Event::Wire { from, message: WireMessage::Have { piece } } => (Some(*from), Some(*piece)),
                 Event::Wire { from, .. } => (Some(*from), None),
-                Event::Net(NetEvent::Arrive(arrival)) => (Some(arrival.from), None),
                 _ => (None, None),
             };
             bittorrent.warm(row, stage, remote, piece);
             return;
         }
         let Some(peer) = self.peers.get(row.wrapping_sub(1)) else { return };
+        // A request reads what the peer holds; the rest, its scheduler.
+        let scheduler = !matches!(event, Event::Request { .. });
         match stage {
             0 => prefetch::value(peer),
             1 => {
                 prefetch::slice(&peer.held);
-                peer.scheduler.warm(0);
+                if scheduler {
+                    peer.scheduler.warm(0);
+                }
             }
             2 => {
                 peer.held.iter().flatten().for_each(|held| prefetch::value(&**held));
-                peer.scheduler.warm(1);
+                if scheduler {
+                    peer.scheduler.warm(1);
+                }
             }
             _ => peer.held.iter().flatten().for_each(|held| held.warm()),
         }
