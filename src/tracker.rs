@@ -129,19 +129,23 @@ impl FileRecord {
     /// At most `max` members other than `peer`, drawn at random: all of them if there are no
     /// more than that, else a draw without repeats, in the order drawn.
     fn sample(&self, peer: PeerId, max: usize, rng: &mut Rng) -> Vec<Holder> {
-        let others = self.members.len() - usize::from(self.has_member(peer));
+        let own = self.place.get(peer.index()).copied().filter(|&at| at != NOT_A_MEMBER);
+        let others = self.members.len() - usize::from(own.is_some());
         if others <= max {
             return self.members.iter().filter(|member| member.peer != peer).copied().collect();
         }
-        // Rejection: with more members than the draw (the case here), few draws repeat.
-        let mut drawn: Vec<Holder> = Vec::with_capacity(max);
-        while drawn.len() < max {
-            let member = self.members[rng.below(self.members.len() as u64) as usize];
-            if member.peer != peer && !drawn.iter().any(|d| d.peer == member.peer) {
-                drawn.push(member);
+        // Rejection: with more members than the draw (the case here), few draws repeat. A
+        // member is a peer of its own place, so the draw is of places, and the members are read
+        // once it is made, all at once: each was a cache miss at 100,000 members, and a
+        // draw's next step waited on the last one's.
+        let mut places: Vec<u32> = Vec::with_capacity(max);
+        while places.len() < max {
+            let at = rng.below(self.members.len() as u64) as u32;
+            if Some(at) != own && !places.contains(&at) {
+                places.push(at);
             }
         }
-        drawn
+        places.iter().map(|&at| self.members[at as usize]).collect()
     }
 }
 
