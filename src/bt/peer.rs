@@ -230,22 +230,15 @@ impl Peer {
     /// picker's tables, with `piece`'s count when the event names a piece; at stage 2 the
     /// remote's connection; at stage 3 that connection's bitfield.
     pub fn warm(&self, stage: usize, remote: Option<u32>, piece: Option<u32>) {
+        let conn = || remote.and_then(|remote| self.conn_index(remote)).map(|index| &self.conns[index]);
         match stage {
             0 => {}
             1 => {
                 prefetch::slice(&self.ids);
                 self.picker.warm(piece);
             }
-            2 => {
-                if let Some(conn) = remote.and_then(|remote| self.conn_index(remote)).map(|index| &self.conns[index]) {
-                    prefetch::value(conn);
-                }
-            }
-            _ => {
-                if let Some(conn) = remote.and_then(|remote| self.conn_index(remote)).map(|index| &self.conns[index]) {
-                    prefetch::slice(&conn.bitfield);
-                }
-            }
+            2 => conn().into_iter().for_each(prefetch::value),
+            _ => conn().into_iter().for_each(|conn| prefetch::slice(&conn.bitfield)),
         }
     }
 

@@ -24,9 +24,9 @@ pub struct EventKey {
 }
 
 /// An event and its key, ordered by the key alone (keys are unique: see `Sequencer`).
-struct Entry<E> {
-    key: EventKey,
-    event: E,
+pub struct Entry<E> {
+    pub key: EventKey,
+    pub event: E,
 }
 
 impl<E> PartialEq for Entry<E> {

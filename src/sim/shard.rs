@@ -24,7 +24,7 @@ use super::link::Nanos;
 use super::network::{Direction, LinkRecord, NetEvent, Network, Schedule};
 use super::outcome::{BitTorrentOutcome, FirstCopiesOutcome, PeerOutcome};
 use super::placement::Placement;
-use super::queue::{EventKey, EventQueue, Sequencer};
+use super::queue::{Entry, EventKey, EventQueue, Sequencer};
 use super::scenario::Scenario;
 use super::window::{WindowReport, earliest};
 use crate::bt::message::{BlockRef, WireMessage};
@@ -190,30 +190,7 @@ pub(super) struct Timeline {
     /// While a window's batch is handled (`Shard::run_window`): its end, and the events for its
     /// own peers pushed for before it, which the queue, already past them, cannot take.
     batch_end: Nanos,
-    pushed: BinaryHeap<Reverse<InOrder>>,
-}
-
-/// An event ordered by its key alone (keys are unique).
-struct InOrder(EventKey, Event);
-
-impl PartialEq for InOrder {
-    fn eq(&self, other: &Self) -> bool {
-        self.0 == other.0
-    }
-}
-
-impl Eq for InOrder {}
-
-impl PartialOrd for InOrder {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for InOrder {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.0.cmp(&other.0)
-    }
+    pushed: BinaryHeap<Reverse<Entry<Event>>>,
 }
 
 impl Schedule<Payload> for Timeline {
@@ -227,7 +204,7 @@ impl Timeline {
         let key = self.sequencer.key(at, to, from);
         let shard = self.placement.shard_of(to);
         if shard == self.shard && at < self.batch_end {
-            self.pushed.push(Reverse(InOrder(key, event)));
+            self.pushed.push(Reverse(Entry { key, event }));
         } else if shard == self.shard {
             self.events.push(key, event);
         } else {
@@ -438,11 +415,11 @@ impl<'a> Shard<'a> {
                 }
             }
             let pushed_first = match (self.timeline.pushed.peek(), batch.front()) {
-                (Some(Reverse(pushed)), Some((batched, _))) => pushed.0 < *batched,
+                (Some(Reverse(pushed)), Some((batched, _))) => pushed.key < *batched,
                 (pushed, _) => pushed.is_some(),
             };
             let next = if pushed_first {
-                self.timeline.pushed.pop().map(|Reverse(InOrder(key, event))| (key, event))
+                self.timeline.pushed.pop().map(|Reverse(Entry { key, event })| (key, event))
             } else {
                 batch.pop_front()
             };
