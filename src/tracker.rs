@@ -115,11 +115,13 @@ impl FileRecord {
         u32::try_from(self.history.len()).expect("swarm history longer than u32::MAX")
     }
 
+    /// `peer`'s place in `members`, if it is a member.
+    fn place_of(&self, peer: PeerId) -> Option<u32> {
+        self.place.get(peer.index()).copied().filter(|&at| at != NOT_A_MEMBER)
+    }
+
     fn member(&self, peer: PeerId) -> Option<&Holder> {
-        match self.place.get(peer.index()) {
-            Some(&at) if at != NOT_A_MEMBER => Some(&self.members[at as usize]),
-            _ => None,
-        }
+        self.place_of(peer).map(|at| &self.members[at as usize])
     }
 
     fn has_member(&self, peer: PeerId) -> bool {
@@ -129,7 +131,7 @@ impl FileRecord {
     /// At most `max` members other than `peer`, drawn at random: all of them if there are no
     /// more than that, else a draw without repeats, in the order drawn.
     fn sample(&self, peer: PeerId, max: usize, rng: &mut Rng) -> Vec<Holder> {
-        let own = self.place.get(peer.index()).copied().filter(|&at| at != NOT_A_MEMBER);
+        let own = self.place_of(peer);
         let others = self.members.len() - usize::from(own.is_some());
         if others <= max {
             return self.members.iter().filter(|member| member.peer != peer).copied().collect();

@@ -6,7 +6,7 @@
 //! events were pushed in, and whichever shard or thread pushed them.
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
 
 use super::link::Nanos;
 use super::placement::Placement;
@@ -24,9 +24,9 @@ pub struct EventKey {
 }
 
 /// An event and its key, ordered by the key alone (keys are unique: see `Sequencer`).
-pub struct Entry<E> {
-    pub key: EventKey,
-    pub event: E,
+struct Entry<E> {
+    key: EventKey,
+    event: E,
 }
 
 impl<E> PartialEq for Entry<E> {
@@ -80,6 +80,11 @@ impl Sequencer {
     }
 }
 
+/// How many events the queue takes out of its buckets at once, in order (`upcoming`): enough
+/// for the engine to look ahead, few enough that an instant of a million events (a flash
+/// crowd's first) is not held twice.
+const TAKE_AHEAD: usize = 1024;
+
 /// The most events' room an emptied bucket keeps.
 const KEEP_ROOM: usize = 1 << 12;
 
@@ -96,8 +101,23 @@ const KEEP_ROOM: usize = 1 << 12;
 /// the rest of their key when their bucket is spread (in a flash crowd, tens of thousands share
 /// a nanosecond: every peer registers at 0, and equal links keep them in step); one pushed at
 /// the current time later waits in a small heap beside them.
+///
+/// The next events are taken out of the buckets in batches, in order (`ahead`), so that the
+/// engine can see what comes after the event it handles (`upcoming`) and ask for those peers'
+/// memory early (`crate::prefetch`). An event pushed behind one already taken out, which the
+/// buckets, already past it, cannot take, waits in a small heap (`behind`); the two are merged
+/// by key, so the order is the same as without the batches.
 pub struct EventQueue<E> {
-    /// The time of the last event popped: every pending event is at it or later.
+    /// The time of the last event handed out: every event pushed is at it or later.
+    handed: Nanos,
+    /// Events taken out of the buckets, in order: all before those still in the buckets.
+    ahead: VecDeque<Entry<E>>,
+    /// The key of the last event taken into `ahead`: what is pushed below it goes to `behind`.
+    taken: Option<EventKey>,
+    /// Events pushed below `taken`, by key.
+    behind: BinaryHeap<Reverse<Entry<E>>>,
+    /// The time of the last event taken out of the buckets: every event in them is at it or
+    /// later.
     last: Nanos,
     /// Events at `last`, sorted by key, the earliest last (so that it pops off the end).
     now: Vec<Entry<E>>,
@@ -111,6 +131,10 @@ pub struct EventQueue<E> {
 impl<E> Default for EventQueue<E> {
     fn default() -> Self {
         EventQueue {
+            handed: 0,
+            ahead: VecDeque::new(),
+            taken: None,
+            behind: BinaryHeap::new(),
             last: 0,
             now: Vec::new(),
             now_late: BinaryHeap::new(),
@@ -127,12 +151,16 @@ impl<E> EventQueue<E> {
 
     /// Queues `event`. Its time may not be earlier than the last event's popped.
     pub fn push(&mut self, key: EventKey, event: E) {
-        assert!(key.at >= self.last, "an event at {} ns, before the last popped at {} ns", key.at, self.last);
+        assert!(key.at >= self.handed, "an event at {} ns, before the last popped at {} ns", key.at, self.handed);
+        self.len += 1;
+        if self.taken.is_some_and(|taken| key < taken) {
+            self.behind.push(Reverse(Entry { key, event }));
+            return;
+        }
         match key.at ^ self.last {
             0 => self.now_late.push(Reverse(Entry { key, event })),
             differ => self.later[Self::bucket(differ)].push(Entry { key, event }),
         }
-        self.len += 1;
     }
 
     /// The bucket of an event whose time differs from `last` by the bits `differ` (not 0).
@@ -145,10 +173,41 @@ impl<E> EventQueue<E> {
         self.pop_before(Nanos::MAX)
     }
 
-    /// The earliest event if it happens before `end`, taken off the queue. Nothing changes
-    /// otherwise: events at `end` or later may still be pushed (a sharded run's window ends at
-    /// `end`, and what other shards send arrives then or later).
+    /// The earliest event if it happens before `end`, taken off the queue. Nothing else is
+    /// handed out: events at `end` or later may still be pushed (a sharded run's window ends
+    /// at `end`, and what other shards send arrives then or later).
     pub fn pop_before(&mut self, end: Nanos) -> Option<(EventKey, E)> {
+        if self.ahead.is_empty() {
+            while self.ahead.len() < TAKE_AHEAD {
+                let Some(entry) = self.take_before(end) else { break };
+                self.taken = Some(entry.key);
+                self.ahead.push_back(entry);
+            }
+        }
+        let behind_first = match (self.behind.peek(), self.ahead.front()) {
+            (Some(Reverse(behind)), Some(ahead)) => behind.key < ahead.key,
+            (behind, _) => behind.is_some(),
+        };
+        let next = if behind_first { self.behind.peek().map(|Reverse(entry)| entry) } else { self.ahead.front() };
+        if next?.key.at >= end {
+            return None;
+        }
+        let Entry { key, event } =
+            if behind_first { self.behind.pop().map(|Reverse(entry)| entry) } else { self.ahead.pop_front() }?;
+        self.handed = key.at;
+        self.len -= 1;
+        Some((key, event))
+    }
+
+    /// The `n`-th event after the next one to be popped, if it has been taken out of the
+    /// buckets already (one pushed meanwhile may come before it): for a look ahead, not for
+    /// order.
+    pub fn upcoming(&self, n: usize) -> Option<(&EventKey, &E)> {
+        self.ahead.get(n).map(|entry| (&entry.key, &entry.event))
+    }
+
+    /// The earliest event in the buckets if it happens before `end`, taken out of them.
+    fn take_before(&mut self, end: Nanos) -> Option<Entry<E>> {
         if self.now.is_empty() && self.now_late.is_empty() {
             let bucket = self.later.iter().position(|bucket| !bucket.is_empty())?;
             let earliest = self.later[bucket].iter().map(|entry| entry.key.at).min().expect("a non-empty bucket");
@@ -188,14 +247,17 @@ impl<E> EventQueue<E> {
         if self.last >= end {
             return None;
         }
-        let Entry { key, event } =
-            if sooner_late { self.now_late.pop().map(|Reverse(entry)| entry) } else { self.now.pop() }?;
-        self.len -= 1;
-        Some((key, event))
+        if sooner_late { self.now_late.pop().map(|Reverse(entry)| entry) } else { self.now.pop() }
     }
 
     /// When the earliest event happens.
     pub fn next_time(&self) -> Option<Nanos> {
+        let taken = self.ahead.front().map(|entry| entry.key.at);
+        let behind = self.behind.peek().map(|Reverse(entry)| entry.key.at);
+        if taken.is_some() || behind.is_some() {
+            // Both hold events before any still in the buckets.
+            return taken.into_iter().chain(behind).min();
+        }
         if !self.now.is_empty() || !self.now_late.is_empty() {
             return Some(self.last);
         }

@@ -15,8 +15,6 @@
 //! results depend on nothing but the scenario and its seed.
 
 use std::borrow::Cow;
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
 
 use super::bittorrent::{BitTorrentPeers, Changed, Net};
 use super::engine::SimError;
@@ -24,7 +22,7 @@ use super::link::Nanos;
 use super::network::{Direction, LinkRecord, NetEvent, Network, Schedule};
 use super::outcome::{BitTorrentOutcome, FirstCopiesOutcome, PeerOutcome};
 use super::placement::Placement;
-use super::queue::{Entry, EventKey, EventQueue, Sequencer};
+use super::queue::{EventKey, EventQueue, Sequencer};
 use super::scenario::Scenario;
 use super::window::{WindowReport, earliest};
 use crate::bt::message::{BlockRef, WireMessage};
@@ -71,10 +69,6 @@ const WAIT_DOUBLINGS: u32 = 2;
 
 /// How many events ahead of the one handled each stage of `Shard::warm` looks.
 const WARM_AHEAD: [usize; 4] = [4, 3, 2, 1];
-
-/// The most events `Shard::run_window` takes off the queue at once: enough to look ahead, few
-/// enough that a window of a million (a flash crowd's first) is not held twice.
-const BATCH: usize = 1024;
 
 /// What happens at an event's time.
 ///
@@ -187,10 +181,6 @@ pub(super) struct Timeline {
     outboxes: Vec<Vec<Routed>>,
     /// The earliest event put in an outbox in this window.
     earliest_sent: Option<Nanos>,
-    /// While a window's batch is handled (`Shard::run_window`): its end, and the events for its
-    /// own peers pushed for before it, which the queue, already past them, cannot take.
-    batch_end: Nanos,
-    pushed: BinaryHeap<Reverse<Entry<Event>>>,
 }
 
 impl Schedule<Payload> for Timeline {
@@ -203,9 +193,7 @@ impl Timeline {
     pub(super) fn push(&mut self, at: Nanos, to: u32, from: u32, event: Event) {
         let key = self.sequencer.key(at, to, from);
         let shard = self.placement.shard_of(to);
-        if shard == self.shard && at < self.batch_end {
-            self.pushed.push(Reverse(Entry { key, event }));
-        } else if shard == self.shard {
+        if shard == self.shard {
             self.events.push(key, event);
         } else {
             self.earliest_sent = earliest(self.earliest_sent, Some(at));
@@ -247,8 +235,6 @@ pub struct Shard<'a> {
     /// In the current window: (a time, events handled before it), one for each time handled,
     /// so that the last window can count only the events up to the run's end.
     window_times: Vec<(Nanos, u64)>,
-    /// Scratch for `run_window`: the window's events taken off the queue, in order.
-    batch: VecDeque<Routed>,
 }
 
 impl<'a> Shard<'a> {
@@ -310,8 +296,6 @@ impl<'a> Shard<'a> {
                 sequencer: Sequencer::new(placement, rows),
                 outboxes: (0..placement.shards()).map(|_| Vec::new()).collect(),
                 earliest_sent: None,
-                batch_end: 0,
-                pushed: BinaryHeap::new(),
             },
             network: Network::new(scenario.latency_ns, placement, capacities),
             tracker,
@@ -326,7 +310,6 @@ impl<'a> Shard<'a> {
             last_done_at: 0,
             first_done_at: None,
             window_times: Vec::new(),
-            batch: VecDeque::new(),
         }
     }
 
@@ -392,54 +375,27 @@ impl<'a> Shard<'a> {
 
     /// Handles every event of its own before `end`, in order.
     ///
-    /// The events already queued for the window are taken off in batches, in order, so that
-    /// the state of the peers a few events ahead can be asked for (`warm`) while the current
-    /// one is handled: consecutive events belong to peers far apart in memory, and the
-    /// wait for the first touch of each was most of an event's time. What the batch's events
-    /// push for the same window is merged in by key: the order is the queue's, event for event.
+    /// While one is handled, the state of the peers of the next few is asked for (`warm`, from
+    /// the queue's `upcoming`): consecutive events belong to peers far apart in memory, and the
+    /// wait for the first touch of each was most of an event's time.
     pub fn run_window(&mut self, end: Nanos) -> Result<(), SimError> {
         self.window_times.clear();
         self.timeline.earliest_sent = None;
-        let mut batch = std::mem::take(&mut self.batch);
-        // What the batch's events push for before `end` waits beside it, to be merged in: the
-        // queue has gone past it. (What is still in the queue before `end` was there when the
-        // window began, and comes after the batch taken before it.)
-        self.timeline.batch_end = end;
-        let result = loop {
-            if batch.is_empty() {
-                batch.extend(std::iter::from_fn(|| self.timeline.events.pop_before(end)).take(BATCH));
-            }
+        while let Some((key, event)) = self.timeline.events.pop_before(end) {
             for (stage, &ahead) in WARM_AHEAD.iter().enumerate() {
-                if let Some((key, event)) = batch.get(ahead) {
-                    self.warm(key.to, event, stage);
+                if let Some((later, later_event)) = self.timeline.events.upcoming(ahead - 1) {
+                    self.warm(later.to, later_event, stage);
                 }
             }
-            let pushed_first = match (self.timeline.pushed.peek(), batch.front()) {
-                (Some(Reverse(pushed)), Some((batched, _))) => pushed.key < *batched,
-                (pushed, _) => pushed.is_some(),
-            };
-            let next = if pushed_first {
-                self.timeline.pushed.pop().map(|Reverse(Entry { key, event })| (key, event))
-            } else {
-                batch.pop_front()
-            };
-            let Some((key, event)) = next else { break Ok(()) };
-            // Checked in every build, for a comparison's cost: the merge above must keep it.
-            assert!(key.at >= self.now, "an event at {} ns handled after one at {} ns", key.at, self.now);
+            debug_assert!(key.at >= self.now, "events are handled in time order");
             if self.window_times.last().is_none_or(|&(at, _)| at != key.at) {
                 self.window_times.push((key.at, self.events));
             }
             self.now = key.at;
             self.events += 1;
-            if let Err(error) = self.handle(PeerId(key.to), event) {
-                break Err(error);
-            }
-        };
-        self.timeline.batch_end = 0;
-        batch.clear();
-        self.timeline.pushed.clear();
-        self.batch = batch;
-        result
+            self.handle(PeerId(key.to), event)?;
+        }
+        Ok(())
     }
 
     /// Asks for the memory that the event for peer `to` will read, without waiting for it: in
