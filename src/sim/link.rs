@@ -39,7 +39,11 @@ pub struct Link {
     service: u128,
     /// When `service` was last brought up to date.
     updated_at: Nanos,
-    /// The busy flows, in no order, each with the finish tag of the transfer it is sending.
+    /// The busy flows, each with the finish tag of the transfer it is sending, in finishing
+    /// order (`BusyFlow::order`): the first finishes next. Kept sorted rather than searched, for
+    /// the order hardly moves: the pieces of a swarm are of one size, so a flow that joins, or
+    /// goes on to its next piece, nearly always finishes after every other, and goes at the end
+    /// (a search of the flows at each completion was a twentieth of a run's time).
     busy: SmallVec<[BusyFlow; 4]>,
     /// Every transfer on the link, in the order they joined: a flow's first is the one it is
     /// sending, the others wait behind it.
@@ -119,20 +123,22 @@ impl Link {
     pub fn start(&mut self, now: Nanos, flow: FlowId, id: TransferId, bits: u64) {
         self.advance(now);
         if !self.busy.iter().any(|busy| busy.flow == flow) {
-            self.busy.push(BusyFlow { flow, tag: self.service + u128::from(bits) * NANOS_PER_SECOND });
+            self.make_busy(BusyFlow { flow, tag: self.service + u128::from(bits) * NANOS_PER_SECOND });
         }
         self.queued.push(Queued { flow, id, bits });
     }
 
-    /// The busy flow whose transfer finishes first, by index in `busy`.
-    fn first_to_finish(&self) -> Option<usize> {
-        (0..self.busy.len()).min_by_key(|&index| self.busy[index].order())
+    /// Puts a flow in `busy` at its place in finishing order, looking from the end, where it
+    /// nearly always goes.
+    fn make_busy(&mut self, flow: BusyFlow) {
+        let place = self.busy.iter().rposition(|other| other.order() < flow.order()).map_or(0, |before| before + 1);
+        self.busy.insert(place, flow);
     }
 
     /// When the next transfer finishes, if nothing joins before: the link's one pending event.
     /// `None` when it is idle, or has no capacity.
     pub fn next_completion(&self) -> Option<Nanos> {
-        let tag = self.busy[self.first_to_finish()?].tag;
+        let tag = self.busy.first()?.tag;
         if self.capacity == 0 {
             return None;
         }
@@ -153,20 +159,17 @@ impl Link {
 
     pub fn finish(&mut self, now: Nanos, finished: &mut Vec<Sent>) {
         self.advance(now);
-        while let Some(index) = self.first_to_finish() {
-            let BusyFlow { flow, tag } = self.busy[index];
+        while let Some(&BusyFlow { flow, tag }) = self.busy.first() {
             if tag > self.service {
                 break;
             }
+            self.busy.remove(0);
             let sent = self.queued.iter().position(|queued| queued.flow == flow).expect("a busy flow has a transfer");
             let Queued { flow, id, bits } = self.queued.remove(sent);
             finished.push(Sent { id, flow, bits });
             // The flow's next transfer, if any, is the first of its behind the one sent.
-            match self.queued[sent..].iter().find(|queued| queued.flow == flow) {
-                Some(next) => self.busy[index].tag = tag + u128::from(next.bits) * NANOS_PER_SECOND,
-                None => {
-                    self.busy.swap_remove(index);
-                }
+            if let Some(next) = self.queued[sent..].iter().find(|queued| queued.flow == flow) {
+                self.make_busy(BusyFlow { flow, tag: tag + u128::from(next.bits) * NANOS_PER_SECOND });
             }
         }
     }
