@@ -181,7 +181,8 @@ impl HolderInFile {
     /// so that different downloaders tend to ask for different ones.
     fn holds_one_of(&self, wanted: &[u64], from: u32) -> Option<u32> {
         let words = self.bitfield.len().min(wanted.len());
-        (0..words).map(|offset| (from as usize + offset) % words).find_map(|word| {
+        let first = (from as usize).checked_rem(words).unwrap_or(0);
+        (first..words).chain(0..first).find_map(|word| {
             let common = self.bitfield[word] & wanted[word];
             (common != 0).then(|| word as u32 * 64 + common.trailing_zeros())
         })
