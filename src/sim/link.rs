@@ -157,6 +157,12 @@ impl Link {
         self.queued.iter().map(|queued| queued.id)
     }
 
+    /// Asks for the memory of the link's transfers (`crate::prefetch`): in the link itself up to
+    /// six, in an allocation of their own beyond, whose address the link holds.
+    pub fn warm_transfers(&self) {
+        crate::prefetch::slice(&self.queued);
+    }
+
     pub fn finish(&mut self, now: Nanos, finished: &mut Vec<Sent>) {
         self.advance(now);
         while let Some(&BusyFlow { flow, tag }) = self.busy.first() {
