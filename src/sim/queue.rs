@@ -197,10 +197,7 @@ impl<E> EventQueue<E> {
                 self.ahead.push_back(entry);
             }
         }
-        let behind_first = match (self.behind.peek(), self.ahead.front()) {
-            (Some(Reverse(behind)), Some(ahead)) => behind.key < ahead.key,
-            (behind, _) => behind.is_some(),
-        };
+        let behind_first = heap_first(&self.behind, self.ahead.front());
         let next = if behind_first { self.behind.peek().map(|Reverse(entry)| entry) } else { self.ahead.front() };
         if next?.key.at >= end {
             return None;
@@ -260,11 +257,7 @@ impl<E> EventQueue<E> {
             }
             self.now.sort_unstable_by_key(|entry| Reverse(entry.key));
         }
-        let sooner_late = match (self.now.last(), self.now_late.peek()) {
-            (Some(sorted), Some(Reverse(late))) => late.key < sorted.key,
-            (None, _) => true,
-            (Some(_), None) => false,
-        };
+        let sooner_late = heap_first(&self.now_late, self.now.last());
         let next = if sooner_late { self.now_late.peek().map(|Reverse(entry)| entry) } else { self.now.last() };
         if next?.key.at >= end {
             return None;
@@ -296,6 +289,15 @@ impl<E> EventQueue<E> {
 
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+}
+
+/// Whether the heap's first event comes before `sorted`, the first of a sorted run: the queue
+/// merges each of its runs (`ahead`, `now`) with the heap of events pushed within it by key.
+fn heap_first<E>(heap: &BinaryHeap<Reverse<Entry<E>>>, sorted: Option<&Entry<E>>) -> bool {
+    match (heap.peek(), sorted) {
+        (Some(Reverse(first)), Some(sorted)) => first.key < sorted.key,
+        (first, _) => first.is_some(),
     }
 }
 
