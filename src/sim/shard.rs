@@ -412,7 +412,7 @@ impl<'a> Shard<'a> {
             Event::Request { .. } | Event::Wire { .. } => Some(Direction::Up),
             _ => None,
         };
-        if let Some(direction) = direction.filter(|_| stage < 3) {
+        if let Some(direction) = direction {
             self.network.warm(row, direction, stage);
         }
         // What reaches a downlink goes no further until it is through; an uplink's departure
