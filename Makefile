@@ -97,3 +97,11 @@ test-mpich:
 .PHONY: test-hosts
 test-hosts:
 	@scripts/test-hosts.sh
+
+# A swarm of real BitTorrent clients (libtorrent 2.0, a process and a network namespace a peer,
+# links shaped with tc, the latency added by a hub of its own) against `bitorrent sim` of the same
+# swarm file: mean and last completion, each class's mean, within 15% or not
+# (scripts/real-swarm/README.md). Needs root; a few minutes. Not part of `make test`.
+.PHONY: real-swarm
+real-swarm: bitorrent
+	scripts/real-swarm/run.sh scripts/real-swarm/crowd.toml real-swarm-out
