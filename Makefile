@@ -25,13 +25,14 @@ run: bitorrent
 	@scripts/run-example.sh
 
 # Every test: the format, the lints of every build, unit and integration tests (under mpirun and
-# in-process), the build without MPI, the loom models, and a short stress run. `make stress` is
-# the long one.
+# in-process), the build without MPI, the loom models, a short stress run, and the real-swarm
+# harness's refusals (not its real runs: `make real-swarm`). `make stress` is the long one.
 test: bitorrent lint
 	$(CARGO) test --release --locked
 	$(CARGO) test --release --locked --no-default-features
 	$(CARGO) test --release --locked --features loom --test 'loom_*'
 	scripts/stress.sh --runs 3
+	scripts/real-swarm/test-refusals.sh ./bitorrent
 
 # One format (rustfmt.toml), and clippy on the three builds: the default, the one without MPI,
 # and loom's (whose models are code too). Clippy also keeps synchronization primitives inside

@@ -64,6 +64,33 @@ fi
 queue_ms=${QUEUE_MS:-200}
 [[ $queue_ms =~ ^[0-9]+$ && $queue_ms -gt 0 ]] || die "QUEUE_MS=$queue_ms: expected a whole number of milliseconds above 0"
 [ -f "$swarm" ] || die "$swarm: no such file"
+
+# ---------------------------------------------------------------------------------------------
+# The swarm file, before anything is installed or made: the engine reads it first, so that a
+# file it refuses is refused with its own message (file, line and column), and its results are
+# the run's `sim/`; then what a real run here cannot reproduce is refused (swarmfile.py).
+
+if [ -n "${BITORRENT:-}" ]; then
+  bin=$(cd "$(dirname "$BITORRENT")" && pwd)/$(basename "$BITORRENT")
+else
+  make -C "$top" --no-print-directory bitorrent
+  bin=$top/bitorrent
+fi
+[ -x "$bin" ] || die "no binary at $bin"
+engine_out=$(mktemp -d)
+trap 'rm -rf "$engine_out"' EXIT
+"$bin" sim "$swarm" --out "$engine_out/sim" --quiet || exit 1
+[ -x "$PY" ] || die "no $PY: the harness needs Debian's Python 3.11 or later"
+"$PY" -c 'import tomllib' 2>/dev/null || die "$PY has no tomllib (needs Python 3.11 or later)"
+plan_json=$("$PY" "$here/swarmfile.py" "$swarm") || exit 1
+
+# The results folder: refused now if it is not ours, before anything is installed.
+if [ -e "$out" ]; then
+  [ -d "$out" ] || die "$out exists and is not a folder"
+  if [ -n "$(ls -A "$out")" ] && [ ! -e "$out/.real-swarm" ]; then
+    die "$out is not empty and not an earlier run's results; give another OUT_DIR"
+  fi
+fi
 [ "$(id -u)" -eq 0 ] || die "needs root, for network namespaces and tc (runs as uid $(id -u))"
 
 # ---------------------------------------------------------------------------------------------
@@ -73,7 +100,6 @@ missing=()
 command -v ip >/dev/null 2>&1 && command -v tc >/dev/null 2>&1 || missing+=(iproute2)
 command -v ethtool >/dev/null 2>&1 || missing+=(ethtool)
 command -v cc >/dev/null 2>&1 || missing+=(gcc)
-[ -x "$PY" ] || missing+=(python3)
 "$PY" -c 'import libtorrent' >/dev/null 2>&1 || missing+=(python3-libtorrent)
 if [ ${#missing[@]} -gt 0 ]; then
   command -v apt-get >/dev/null 2>&1 || die "missing ${missing[*]} (Debian package names), and no apt-get to install them"
@@ -82,32 +108,16 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq >/dev/null
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-"$PY" -c 'import tomllib' 2>/dev/null || die "$PY has no tomllib (needs Python 3.11 or later)"
 lt_version=$("$PY" -c 'import libtorrent; print(libtorrent.__version__)')
 case $lt_version in
   2.0.*) ;;
   *) say "warning: libtorrent $lt_version, not 2.0" ;;
 esac
 
-# The swarm file: refused here, before anything is made, if a real run cannot reproduce it.
-plan_json=$("$PY" "$here/swarmfile.py" "$swarm") || exit 1
-
-if [ -n "${BITORRENT:-}" ]; then
-  bin=$(cd "$(dirname "$BITORRENT")" && pwd)/$(basename "$BITORRENT")
-else
-  make -C "$top" --no-print-directory bitorrent
-  bin=$top/bitorrent
-fi
-[ -x "$bin" ] || die "no binary at $bin"
-
 # ---------------------------------------------------------------------------------------------
 # The results folder: ours (it has the marker) or new.
 
 if [ -e "$out" ]; then
-  [ -d "$out" ] || die "$out exists and is not a folder"
-  if [ -n "$(ls -A "$out")" ] && [ ! -e "$out/.real-swarm" ]; then
-    die "$out is not empty and not an earlier run's results; give another OUT_DIR"
-  fi
   rm -rf "${out:?}/sim" "$out/work" "$out/real-peers.csv" "$out/real-stats.json" \
     "$out/real-links.json" "$out/comparison.md"
 fi
@@ -121,8 +131,9 @@ printf '%s\n' "$plan_json" >"$work/plan.json"
 # ---------------------------------------------------------------------------------------------
 # The engine, on the same file.
 
-say "bitorrent sim $swarm"
-"$bin" sim "$swarm" --out "$out/sim" --quiet
+say "bitorrent sim $swarm: results in $out/sim"
+mv "$engine_out/sim" "$out/sim"
+rm -rf "$engine_out"
 read -r t_min sim_last < <("$PY" -c '
 import json, sys
 s = json.load(open(sys.argv[1]))
