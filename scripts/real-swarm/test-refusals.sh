@@ -14,6 +14,7 @@ bin=$(realpath "${1:-$top/bitorrent}")
 [ -x "$bin" ] || { echo "test-refusals: no engine at $bin (make bitorrent first)" >&2; exit 1; }
 if ! [ -x /usr/bin/python3 ] && [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "test-refusals: installing python3 (the harness reads swarm files with it)"
+  apt-get update -qq >/dev/null
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3 >/dev/null
 fi
 
