@@ -68,7 +68,8 @@ queue_ms=${QUEUE_MS:-200}
 # ---------------------------------------------------------------------------------------------
 # The swarm file, before anything is installed or made: the engine reads it first, so that a
 # file it refuses is refused with its own message (file, line and column), and its results are
-# the run's `sim/`; then what a real run here cannot reproduce is refused (swarmfile.py).
+# the run's `sim/`; then swarmfile.py reads the scenario as the engine resolved it, and refuses
+# what a real run here cannot reproduce.
 
 if [ -n "${BITORRENT:-}" ]; then
   bin=$(cd "$(dirname "$BITORRENT")" && pwd)/$(basename "$BITORRENT")
@@ -80,9 +81,8 @@ fi
 engine_out=$(mktemp -d)
 trap 'rm -rf "$engine_out"' EXIT
 "$bin" sim "$swarm" --out "$engine_out/sim" --quiet || exit 1
-[ -x "$PY" ] || die "no $PY: the harness needs Debian's Python 3.11 or later"
-"$PY" -c 'import tomllib' 2>/dev/null || die "$PY has no tomllib (needs Python 3.11 or later)"
-plan_json=$("$PY" "$here/swarmfile.py" "$swarm") || exit 1
+[ -x "$PY" ] || die "no $PY: the harness needs Debian's python3 (apt-get install python3)"
+plan_json=$("$PY" "$here/swarmfile.py" "$swarm" "$engine_out/sim/summary.json") || exit 1
 
 # The results folder: refused now if it is not ours, before anything is installed.
 if [ -e "$out" ]; then

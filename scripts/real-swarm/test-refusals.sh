@@ -3,7 +3,7 @@
 # folder that is not its own, is refused before anything is installed, built or made: a message
 # naming the file (with line and column when the engine refuses it), a non-zero exit, no results
 # folder, no network namespace, no scratch folder left. Needs no root, no network and no
-# libtorrent; Debian's python3 is installed if missing (as root), as run.sh would.
+# libtorrent; Debian's python3, which the harness is written in, is installed if missing (as root).
 #
 # Usage: scripts/real-swarm/test-refusals.sh [BITORRENT]   (default ./bitorrent)
 set -euo pipefail
@@ -13,7 +13,7 @@ top=$(cd "$here/../.." && pwd)
 bin=$(realpath "${1:-$top/bitorrent}")
 [ -x "$bin" ] || { echo "test-refusals: no engine at $bin (make bitorrent first)" >&2; exit 1; }
 if ! [ -x /usr/bin/python3 ] && [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
-  echo "test-refusals: installing python3 (the harness reads swarm files with it)"
+  echo "test-refusals: installing python3 (the harness is written in it)"
   apt-get update -qq >/dev/null
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3 >/dev/null
 fi
@@ -22,28 +22,8 @@ scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 failures=0
 
-# The swarm file every case starts from: one the harness and the engine both accept.
-good() {
-  cat <<'TOML'
-seed = 1
-[file]
-size = "1 MiB"
-piece = "256 KiB"
-[network]
-latency = "50 ms"
-[[peers]]
-name = "seed"
-count = 1
-upload = "10 Mbit/s"
-download = "10 Mbit/s"
-seed = true
-[[peers]]
-name = "leecher"
-count = 3
-upload = "1 Mbit/s"
-download = "4 Mbit/s"
-TOML
-}
+# The swarm file every case starts from: the harness's own crowd, which it runs.
+crowd=$here/crowd.toml
 
 # refused NAME EXPECTED [OUT]: run.sh on $scratch/NAME.toml (into OUT, default a fresh path)
 # must fail, say EXPECTED (an extended regular expression) on stderr, and leave nothing behind.
@@ -79,23 +59,23 @@ refused() {
 # Refused by the engine, with its own message: file, line and column.
 printf 'seed = 1\n[file\nsize = "1 MiB"\n' >"$scratch/not-toml.toml"
 refused not-toml ':2:[0-9]+:'
-good | sed 's/^latency = "50 ms"$/latency = "50 ms"\njitter = "1 ms"/' >"$scratch/unknown-key.toml"
-refused unknown-key ':7:1: unknown field `jitter`'
-good | sed 's/^upload = "1 Mbit\/s"$/upload = "1 Mbps"/' >"$scratch/bad-unit.toml"
-refused bad-unit ':16:10: unknown unit "Mbps"'
+sed 's/^latency = "50 ms"$/latency = "50 ms"\njitter = "1 ms"/' "$crowd" >"$scratch/unknown-key.toml"
+refused unknown-key ':20:1: unknown field `jitter`'
+sed 's/^upload = "1 Mbit\/s"$/upload = "1 Mbps"/' "$crowd" >"$scratch/bad-unit.toml"
+refused bad-unit ':31:10: unknown unit "Mbps"'
 
 # Refused by the harness: what a real swarm here cannot reproduce.
-good | sed 's/^upload = "1 Mbit\/s"$/upload = "0 bit\/s"/' >"$scratch/free-rider.toml"
+sed 's/^upload = "1 Mbit\/s"$/upload = "0 bit\/s"/' "$crowd" >"$scratch/free-rider.toml"
 refused free-rider 'free rider'
-{ good; printf '[policy]\nprotocol = "course"\n'; } >"$scratch/course.toml"
+{ cat "$crowd"; printf '[policy]\nprotocol = "course"\n'; } >"$scratch/course.toml"
 refused course 'policy.protocol'
-{ good; printf '[policy]\nrechoke = "2500 ms"\n'; } >"$scratch/rechoke.toml"
+{ cat "$crowd"; printf '[policy]\nrechoke = "2500 ms"\n'; } >"$scratch/rechoke.toml"
 refused rechoke 'whole seconds'
-good | sed 's/^count = 3$/count = 300/' >"$scratch/too-many.toml"
+sed 's/^count = 30$/count = 300/' "$crowd" >"$scratch/too-many.toml"
 refused too-many '250'
 
 # A results folder that is not an earlier run's is left alone.
-good >"$scratch/foreign-out.toml"
+cp "$crowd" "$scratch/foreign-out.toml"
 mkdir -p "$scratch/foreign"
 echo "someone's notes" >"$scratch/foreign/notes.txt"
 refused foreign-out 'not an earlier run' "$scratch/foreign"

@@ -130,30 +130,32 @@ impl<P> Network<P> {
 
     /// Asks for row `row`'s link in `direction` and what its next completion reads, without
     /// waiting for them (`crate::prefetch`): at stage 0 the link, at stage 1 (which reads what
-    /// stage 0 brought in) its list of pieces, at stage 2 the pieces; nothing at later stages,
-    /// which have nothing left to ask for here. (The list is in the link
-    /// up to six pieces, and beyond in an allocation of its own: read at stage 1, it was a
-    /// twentieth of a run's time, a miss that no hint had asked for.)
+    /// stage 0 brought in) its list of pieces, at stage 2 the pieces; nothing at later stages.
+    /// (The list is in the link up to six pieces, and beyond in an allocation of its own: read
+    /// at stage 1, it was a twentieth of a run's time, a miss that no hint had asked for.)
     pub fn warm(&self, row: usize, direction: Direction, stage: usize) {
         let (links, due) = match direction {
             Direction::Up => (&self.uplinks, &self.up_due),
             Direction::Down => (&self.downlinks, &self.down_due),
         };
         let Some(link) = links.get(row) else { return };
-        if stage == 0 {
-            prefetch::value(link);
-            prefetch::value(&due[row]);
-            if direction == Direction::Up {
-                prefetch::value(&self.sent_bits[row]);
-            }
-        } else if stage == 1 {
-            link.warm_transfers();
-        } else if stage == 2 {
-            for id in link.transfers() {
-                if let Some(transfer) = self.transfers.get(id as usize) {
-                    prefetch::value(transfer);
+        match stage {
+            0 => {
+                prefetch::value(link);
+                prefetch::value(&due[row]);
+                if direction == Direction::Up {
+                    prefetch::value(&self.sent_bits[row]);
                 }
             }
+            1 => link.warm_transfers(),
+            2 => {
+                for id in link.transfers() {
+                    if let Some(transfer) = self.transfers.get(id as usize) {
+                        prefetch::value(transfer);
+                    }
+                }
+            }
+            _ => {}
         }
     }
 
