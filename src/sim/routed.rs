@@ -42,6 +42,12 @@ const DELIVER_SAME_HASHES: u8 = 4;
 const ARRIVE_BLOCK: u8 = 5;
 const WIRE: u8 = 6;
 const TICK: u8 = 7;
+/// The course protocol's commonest messages, written field by field rather than as a whole
+/// `Message` (which copied a refusal's bitfield into a vector, then the message into a buffer of
+/// its own, then that into the batch): at 30,000 leechers on 2 ranks, a rank's encoding went
+/// from 1.3-1.5 s to 1.0-1.1 s and its decoding from 0.9-1.3 s to 0.7-1.0 s.
+const REQUEST: u8 = 8;
+const REFUSAL: u8 = 9;
 
 /// Writes the batches for one rank, in order.
 #[derive(Default)]
@@ -66,6 +72,26 @@ impl Encoder {
     }
 
     fn encode_event(&mut self, event: &Event, mut out: Writer<'_>) {
+        match event {
+            &Event::Request { from, file, segment, with_bitfield } => {
+                out.u8(REQUEST);
+                out.u32(from.0);
+                out.u32(file.0);
+                out.u32(segment);
+                out.u8(u8::from(with_bitfield));
+                return;
+            }
+            Event::Refusal { from, file, segment, load, held } => {
+                out.u8(REFUSAL);
+                out.u32(from.0);
+                out.u32(file.0);
+                out.u32(*segment);
+                out.u32(*load);
+                write_words(held, &mut out);
+                return;
+            }
+            _ => {}
+        }
         if let Some((from, message)) = event.message() {
             let (tag, message) = self.leave_out_hashes_sent(message);
             out.u8(tag);
@@ -77,7 +103,7 @@ impl Encoder {
         }
         match event {
             Event::Request { .. } | Event::Refusal { .. } | Event::Deliver { .. } => {
-                unreachable!("an arrival is written as its message")
+                unreachable!("a request and a refusal are written above, any other arrival as its message")
             }
             Event::Net(NetEvent::Arrive(Arrival { from, to, bits, payload: Payload::Block { block, bytes } })) => {
                 out.u8(ARRIVE_BLOCK);
@@ -96,8 +122,7 @@ impl Encoder {
                 out.u32(payload.file.0);
                 out.u32(payload.segment);
                 out.u32(payload.load);
-                out.u32(payload.held.len() as u32);
-                payload.held.iter().for_each(|&word| out.u64(word));
+                write_words(&payload.held, &mut out);
             }
             Event::Net(NetEvent::LinkDue { peer, direction }) => {
                 out.u8(LINK_DUE);
@@ -169,9 +194,7 @@ impl Decoder {
                     let file = FileId(input.u32("a file id")?);
                     let segment = input.u32("a segment")?;
                     let load = input.u32("a load")?;
-                    let words = input.u32("a bitfield's length")? as usize;
-                    let held = (0..words).map(|_| input.u64("a bitfield")).collect::<Result<Vec<u64>, _>>()?;
-                    let held = held.into_boxed_slice();
+                    let held = read_words(&mut input)?;
                     let payload = Payload::Piece(Piece { file, segment, load, held });
                     Event::Net(NetEvent::Arrive(Arrival { from, to, bits, payload }))
                 }
@@ -183,6 +206,19 @@ impl Decoder {
                     let payload = Payload::Block { block, bytes: input.u32("a block's bytes")? };
                     Event::Net(NetEvent::Arrive(Arrival { from, to, bits, payload }))
                 }
+                REQUEST => Event::Request {
+                    from: PeerId(input.u32("a peer")?),
+                    file: FileId(input.u32("a file id")?),
+                    segment: input.u32("a segment")?,
+                    with_bitfield: input.u8("a flag")? != 0,
+                },
+                REFUSAL => Event::Refusal {
+                    from: PeerId(input.u32("a peer")?),
+                    file: FileId(input.u32("a file id")?),
+                    segment: input.u32("a segment")?,
+                    load: input.u32("a load")?,
+                    held: read_words(&mut input)?,
+                },
                 WIRE => {
                     let from = input.u32("a peer")?;
                     Event::Wire { from, message: WireMessage::read(&mut input)? }
@@ -219,6 +255,19 @@ impl Decoder {
         };
         Ok(Message::Swarm { file, name, hashes, holders, version })
     }
+}
+
+/// A bitfield's words, counted.
+fn write_words(words: &[u64], out: &mut Writer<'_>) {
+    out.u32(words.len() as u32);
+    out.0.reserve(words.len() * 8);
+    words.iter().for_each(|&word| out.u64(word));
+}
+
+fn read_words(input: &mut Reader<'_>) -> Result<Box<[u64]>, RoutedError> {
+    let count = input.u32("a bitfield's length")? as usize;
+    let bytes = input.take(count * 8, "a bitfield")?;
+    Ok(bytes.chunks_exact(8).map(|word| u64::from_le_bytes(word.try_into().expect("8 bytes"))).collect())
 }
 
 /// How many integers a report is.
@@ -372,6 +421,13 @@ mod tests {
                 Event::arrival_of(
                     PeerId(3),
                     Message::SegmentReply { file: FileId(0), segment: 9, granted: false, load: 2, held: vec![6] },
+                ),
+            ),
+            (
+                key(54, 4, 3, 1),
+                Event::arrival_of(
+                    PeerId(3),
+                    Message::SegmentReply { file: FileId(1), segment: 0, granted: false, load: 0, held: vec![] },
                 ),
             ),
             (
