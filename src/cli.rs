@@ -6,11 +6,11 @@ use std::path::PathBuf;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{ArgAction, Args, Parser, Subcommand};
 
-use crate::bt::policy::{Choke, Optimistic, PieceOrder};
+use crate::bt::policy::{Choke, Optimistic, PieceOrder, SeedChoke};
 use crate::peer::{PeerConfig, Placement};
 use crate::run::RunConfig;
 use crate::sim::command::{DEFAULT_OUT, Input, Request};
-use crate::sim::swarm::{CHOKES, OPTIMISTIC_RULES, PIECE_ORDERS, PROTOCOLS, ProtocolKind};
+use crate::sim::swarm::{CHOKES, OPTIMISTIC_RULES, PIECE_ORDERS, PROTOCOLS, ProtocolKind, SEED_CHOKES};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -220,6 +220,13 @@ pub struct PolicyArgs {
     /// Who gets an optimistic unchoke [default: the file's, or longest-waiting]
     #[arg(long, conflicts_with = "input", value_name = "RULE", value_parser = named(OPTIMISTIC_RULES))]
     pub optimistic_rule: Option<Optimistic>,
+    /// Whom a seed uploads to [default: the file's, or mainline]
+    #[arg(long, conflicts_with = "input", value_name = "RULE", value_parser = named(SEED_CHOKES))]
+    pub seed_choke: Option<SeedChoke>,
+    /// Under libtorrent's seed choker, the pieces' worth an unchoked peer is sent before its
+    /// slot can go to another [default: the file's, or 20]
+    #[arg(long, conflicts_with = "input", value_name = "N")]
+    pub seed_quota: Option<u32>,
     /// How often the choker runs, like "10 s" [default: the file's, or 10 s]
     #[arg(long, conflicts_with = "input", value_name = "TIME")]
     pub rechoke: Option<String>,

@@ -3,7 +3,7 @@
 //! tit-for-tat's reciprocation and clustering in a swarm of two speeds, free riders last.
 //! Stochastic claims are checked over several seeds.
 
-use bitorrent::bt::policy::{PieceOrder, Policy};
+use bitorrent::bt::policy::{PieceOrder, Policy, SeedChoke};
 use bitorrent::sim::engine::simulate_split;
 use bitorrent::sim::outcome::Outcome;
 use bitorrent::sim::results::{self, Run, Summary};
@@ -176,6 +176,8 @@ fn random_swarms_under_random_policies_finish_within_the_bounds() {
             },
             unchoke_slots: 1 + case % 4,
             optimistic_slots: case % 2,
+            seed_choke: [SeedChoke::Mainline, SeedChoke::Libtorrent][(case / 2) as usize % 2],
+            seed_quota: [20, 1][(case / 4) as usize % 2],
             requests_in_flight: 1 + case % 6,
             block: [16 * 1024, 64 * 1024, 5000][case as usize % 3],
             max_connections: [10, 80][case as usize % 2],

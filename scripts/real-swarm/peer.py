@@ -84,6 +84,7 @@ def session_settings(plan, address):
         "optimistic_unchoke_interval": pol["optimistic_unchoke_interval"],
         "initial_picker_threshold": pol["initial_picker_threshold"],
         "connections_limit": pol["connections_limit"],
+        "seeding_piece_quota": pol["seeding_piece_quota"],
         # Fewer idle threads: dozens of sessions share the machine.
         "aio_threads": 2,
         "hashing_threads": 1,

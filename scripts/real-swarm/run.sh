@@ -12,11 +12,14 @@
 #                      make first)
 #   QUEUE_MS=MS        each shaped link's queue, in milliseconds of its rate (default 200, at
 #                      least 16 full frames)
+#   ENGINE_SEEDS=N     the engine's runs to compare with: the file's seed and the N - 1 after it
+#                      (default 10; a real run is one draw, and so is one seed of the engine)
 #
 # Needs root (network namespaces, tc). Installs what is missing with apt-get: python3-libtorrent,
 # iproute2 (ip, tc), ethtool, gcc.
 #
-# Writes OUT_DIR/real-peers.csv (peer,class,done_seconds), OUT_DIR/sim/ (the engine's results),
+# Writes OUT_DIR/real-peers.csv (peer,class,done_seconds), OUT_DIR/sim/ (the engine's results
+# with the file's seed), OUT_DIR/sim-seeds/SEED/ (with the others),
 # OUT_DIR/real-stats.json (libtorrent's counts of each peer, CPU and memory of the run),
 # OUT_DIR/real-links.json (each link's bytes and drops), OUT_DIR/comparison.md (the table it
 # prints), and OUT_DIR/work/logs/ (every process's log). The file's copies are removed at the end.
@@ -63,6 +66,8 @@ if [ -n "$time_limit" ] && ! [[ $time_limit =~ ^[0-9]+$ && $time_limit -gt 0 ]];
 fi
 queue_ms=${QUEUE_MS:-200}
 [[ $queue_ms =~ ^[0-9]+$ && $queue_ms -gt 0 ]] || die "QUEUE_MS=$queue_ms: expected a whole number of milliseconds above 0"
+engine_seeds=${ENGINE_SEEDS:-10}
+[[ $engine_seeds =~ ^[0-9]+$ && $engine_seeds -gt 0 ]] || die "ENGINE_SEEDS=$engine_seeds: expected a whole number above 0"
 [ -f "$swarm" ] || die "$swarm: no such file"
 
 # ---------------------------------------------------------------------------------------------
@@ -118,7 +123,7 @@ esac
 # The results folder: ours (it has the marker) or new.
 
 if [ -e "$out" ]; then
-  rm -rf "${out:?}/sim" "$out/work" "$out/real-peers.csv" "$out/real-stats.json" \
+  rm -rf "${out:?}/sim" "$out/sim-seeds" "$out/work" "$out/real-peers.csv" "$out/real-stats.json" \
     "$out/real-links.json" "$out/comparison.md"
 fi
 mkdir -p "$out"
@@ -131,9 +136,13 @@ printf '%s\n' "$plan_json" >"$work/plan.json"
 # ---------------------------------------------------------------------------------------------
 # The engine, on the same file.
 
-say "bitorrent sim $swarm: results in $out/sim"
+say "bitorrent sim $swarm: results in $out/sim, and with $((engine_seeds - 1)) other seeds in $out/sim-seeds"
 mv "$engine_out/sim" "$out/sim"
 rm -rf "$engine_out"
+file_seed=$("$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["scenario"]["seed"])' "$out/sim/summary.json")
+for ((k = 1; k < engine_seeds; k++)); do
+  "$bin" sim "$swarm" --seed $((file_seed + k)) --out "$out/sim-seeds/$((file_seed + k))" --quiet
+done
 read -r t_min sim_last < <("$PY" -c '
 import json, sys
 s = json.load(open(sys.argv[1]))

@@ -12,10 +12,10 @@ classes (count, upload, download, seed); and from the policy what libtorrent has
 unchoke_slots and optimistic_slots (libtorrent's unchoke_slots_limit is their sum, its
 num_optimistic_unchoke_slots the second), rechoke (unchoke_interval), optimistic
 (optimistic_unchoke_interval), random_first (initial_picker_threshold), max_connections
-(connections_limit), peer_set (the tracker's largest answer) and reannounce (the tracker's
-interval). The other policy settings are accepted only at the engine's defaults, which stand
+(connections_limit), peer_set (the tracker's largest answer), reannounce (the tracker's
+interval) and seed_quota (seeding_piece_quota). The other policy settings are accepted only at the engine's defaults, which stand
 for libtorrent's own behaviour (rarest first, strict endgame, longest-waiting optimistic
-unchoke, 16 KiB blocks, ...), and `overhead` at any value: it is the engine's estimate of what
+unchoke, its own seed choker, 16 KiB blocks, ...), and `overhead` at any value: it is the engine's estimate of what
 headers take, and a real link has its real headers. The top-level `seed` only seeds the engine.
 """
 
@@ -35,6 +35,13 @@ ONLY_AT = [
         "longest-waiting",
         '"longest-waiting"',
         "libtorrent unchokes optimistically the peer that waited longest",
+    ),
+    (
+        "seed_choke",
+        "seed_choke",
+        "libtorrent",
+        '"libtorrent"',
+        "libtorrent's seeds run its own round robin, not mainline's",
     ),
     ("snub", "snub_ns", 60 * NS, '"60 s"', "libtorrent snubs by its own timeouts"),
     (
@@ -134,6 +141,7 @@ def plan(path, summary):
             "optimistic_unchoke_interval": whole_seconds("optimistic", "optimistic_ns"),
             "initial_picker_threshold": protocol["random_first"],
             "connections_limit": protocol["max_connections"],
+            "seeding_piece_quota": protocol["seed_quota"],
         },
         "overhead": f"{protocol['overhead_ppm'] / 10**4:g}%",
     }

@@ -22,8 +22,13 @@ scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 failures=0
 
-# The swarm file every case starts from: the harness's own crowd, which it runs.
+# The swarm file every case starts from: the harness's own crowd, which it runs. Its last table
+# is [policy], so a case adds a policy key by appending it.
 crowd=$here/crowd.toml
+tail -n 2 "$crowd" | grep -qx 'seed_choke = "libtorrent"' || {
+  echo "test-refusals: $crowd no longer ends with its [policy] table" >&2
+  exit 1
+}
 
 # refused NAME EXPECTED [OUT]: run.sh on $scratch/NAME.toml (into OUT, default a fresh path)
 # must fail, say EXPECTED (an extended regular expression) on stderr, and leave nothing behind.
@@ -60,17 +65,19 @@ refused() {
 printf 'seed = 1\n[file\nsize = "1 MiB"\n' >"$scratch/not-toml.toml"
 refused not-toml ':2:[0-9]+:'
 sed 's/^latency = "50 ms"$/latency = "50 ms"\njitter = "1 ms"/' "$crowd" >"$scratch/unknown-key.toml"
-refused unknown-key ':20:1: unknown field `jitter`'
+refused unknown-key ':21:1: unknown field `jitter`'
 sed 's/^upload = "1 Mbit\/s"$/upload = "1 Mbps"/' "$crowd" >"$scratch/bad-unit.toml"
-refused bad-unit ':31:10: unknown unit "Mbps"'
+refused bad-unit ':32:10: unknown unit "Mbps"'
 
 # Refused by the harness: what a real swarm here cannot reproduce.
 sed 's/^upload = "1 Mbit\/s"$/upload = "0 bit\/s"/' "$crowd" >"$scratch/free-rider.toml"
 refused free-rider 'free rider'
-{ cat "$crowd"; printf '[policy]\nprotocol = "course"\n'; } >"$scratch/course.toml"
+sed 's/^seed_choke = "libtorrent"$/protocol = "course"/' "$crowd" >"$scratch/course.toml"
 refused course 'policy.protocol'
-{ cat "$crowd"; printf '[policy]\nrechoke = "2500 ms"\n'; } >"$scratch/rechoke.toml"
+{ cat "$crowd"; printf 'rechoke = "2500 ms"\n'; } >"$scratch/rechoke.toml"
 refused rechoke 'whole seconds'
+sed 's/^seed_choke = "libtorrent"$/seed_choke = "mainline"/' "$crowd" >"$scratch/seed-choke.toml"
+refused seed-choke 'policy.seed_choke'
 sed 's/^count = 30$/count = 300/' "$crowd" >"$scratch/too-many.toml"
 refused too-many '250'
 

@@ -15,11 +15,21 @@
 //! newcomer at random; here it is the one choked longest (ties at random), so that the seed's
 //! upload goes round the swarm in turn (round robin) rather than to whoever downloads fastest.
 //!
+//! As a seed under libtorrent's rule (`seed_choke = "libtorrent"`; libtorrent 2.0's
+//! `unchoke_compare_rr`, its default for seeds): the interested connections are ranked, and the
+//! first `unchoke_slots` unchoked, with an optimistic unchoke rotating beside them as a
+//! leecher's does. An unchoked connection that has been sent more than `seed_quota` pieces'
+//! worth since its unchoke, and has been unchoked for over a minute, has had its turn and
+//! comes last; before it, the others by the bytes sent to them in the last rechoke period (so
+//! the unchoked keep their slots, a choked connection counting none), then the one unchoked
+//! earliest or, among the choked, the one choked longest. So a seed serves a few peers at a time, each for a minute at least, where
+//! mainline's rotates one slot in most rechokes.
+//!
 //! The choker only decides; the peer (`peer.rs`) keeps the connections and sends the chokes.
 
 use smallvec::SmallVec;
 
-use super::policy::{Choke, Nanos, Optimistic, Policy};
+use super::policy::{Choke, Nanos, Optimistic, Policy, SeedChoke};
 use crate::rng::Rng;
 
 /// What the choker needs to know of one connection.
@@ -38,7 +48,14 @@ pub struct Candidate {
     pub unchoked_since: Option<Nanos>,
     /// When its last unchoke of any kind ended (its connection, if it had none).
     pub choked_since: Nanos,
+    /// Payload bytes this peer sent it in the last rechoke period.
+    pub sent_last_round: u64,
+    /// Payload bytes this peer sent it since its current unchoke began (0 if choked).
+    pub sent_since_unchoked: u64,
 }
+
+/// How long an unchoked connection keeps its slot under libtorrent's seed choker, at least.
+const SEED_TURN: Nanos = 60_000_000_000;
 
 /// The choker's decision: the connections to have unchoked, each regular or optimistic.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -67,13 +84,16 @@ impl Choker {
         Choker::default()
     }
 
-    /// The unchokes from now to the next rechoke, for a leecher (`seed` false) or a seed; a peer
-    /// that never uploads (a free rider) unchokes nobody.
+    /// The unchokes from now to the next rechoke, for a leecher (`seed` false) or a seed of a
+    /// file in pieces of `piece_bytes`; a peer that never uploads (a free rider) unchokes
+    /// nobody.
+    #[allow(clippy::too_many_arguments)]
     pub fn rechoke(
         &mut self,
         now: Nanos,
         seed: bool,
         uploads: bool,
+        piece_bytes: u64,
         policy: &Policy,
         candidates: &[Candidate],
         rng: &mut Rng,
@@ -83,14 +103,42 @@ impl Choker {
             return Unchoked::default();
         }
         let interested = candidates.iter().filter(|c| c.interested);
-        match policy.choke {
-            Choke::None => Unchoked { regular: interested.map(|c| c.peer).collect(), optimistic: SmallVec::new() },
-            Choke::TitForTat if seed => self.round_robin(policy, candidates, rng),
-            Choke::TitForTat => self.tit_for_tat(now, policy, candidates, rng),
+        match (policy.choke, seed, policy.seed_choke) {
+            (Choke::None, ..) => {
+                Unchoked { regular: interested.map(|c| c.peer).collect(), optimistic: SmallVec::new() }
+            }
+            (Choke::TitForTat, true, SeedChoke::Mainline) => self.round_robin(policy, candidates, rng),
+            (Choke::TitForTat, true, SeedChoke::Libtorrent) => {
+                let quota = u64::from(policy.seed_quota) * piece_bytes;
+                let had_its_turn = |c: &Candidate| {
+                    c.unchoked_since.is_some_and(|since| now.saturating_sub(since) > SEED_TURN)
+                        && c.sent_since_unchoked > quota
+                };
+                let sent = |c: &Candidate| if c.unchoked_since.is_some() { c.sent_last_round } else { 0 };
+                // Last, the earliest unchoked (the status quo), or the longest choked.
+                let since = |c: &Candidate| c.unchoked_since.unwrap_or(c.choked_since);
+                let rank = |c: &Candidate| (had_its_turn(c), std::cmp::Reverse(sent(c)), since(c));
+                self.ranked_with_optimistic(now, policy, candidates, rng, |c| c.interested, rank)
+            }
+            (Choke::TitForTat, false, _) => {
+                let eligible = |c: &Candidate| c.interested && !c.snubbed;
+                self.ranked_with_optimistic(now, policy, candidates, rng, eligible, |c| std::cmp::Reverse(c.rate))
+            }
         }
     }
 
-    fn tit_for_tat(&mut self, now: Nanos, policy: &Policy, candidates: &[Candidate], rng: &mut Rng) -> Unchoked {
+    /// `unchoke_slots` regular unchokes, the `eligible` connections first by `rank` (ties at
+    /// random), and the optimistic unchokes, rotated every `optimistic`: a leecher's
+    /// tit-for-tat when ranked by rate.
+    fn ranked_with_optimistic<K: Ord>(
+        &mut self,
+        now: Nanos,
+        policy: &Policy,
+        candidates: &[Candidate],
+        rng: &mut Rng,
+        eligible: impl Fn(&Candidate) -> bool,
+        rank: impl Fn(&Candidate) -> K,
+    ) -> Unchoked {
         let rotate = self.rotated_at.is_none_or(|at| now >= at + policy.optimistic);
         // Keep the optimistic choices that are still interested, unless it is time to rotate.
         let still = |peer: &u32| candidates.iter().any(|c| c.peer == *peer && c.interested);
@@ -102,12 +150,12 @@ impl Choker {
         } else {
             self.optimistic.retain(|peer| still(peer));
         }
-        // Regular slots: the best senders among the interested, not snubbed, not optimistic;
-        // ties at random (a shuffle before a stable sort).
+        // Regular slots: the first by rank among the eligible that are not optimistic; ties at
+        // random (a shuffle before a stable sort).
         let mut ranked: SmallVec<[&Candidate; 16]> =
-            candidates.iter().filter(|c| c.interested && !c.snubbed && !self.optimistic.contains(&c.peer)).collect();
+            candidates.iter().filter(|c| eligible(c) && !self.optimistic.contains(&c.peer)).collect();
         rng.shuffle(&mut ranked);
-        ranked.sort_by_key(|c| std::cmp::Reverse(c.rate));
+        ranked.sort_by_key(|c| rank(c));
         let regular: SmallVec<[u32; 4]> = ranked.iter().take(policy.unchoke_slots as usize).map(|c| c.peer).collect();
         // Optimistic slots: filled from the interested that have no regular slot.
         while self.optimistic.len() < policy.optimistic_slots as usize {
@@ -201,6 +249,7 @@ mod tests {
     use super::*;
 
     const SECOND: Nanos = 1_000_000_000;
+    const PIECE: u64 = 256 * 1024;
 
     fn candidate(peer: u32, rate: u64) -> Candidate {
         Candidate {
@@ -212,6 +261,8 @@ mod tests {
             waiting_since: 0,
             unchoked_since: None,
             choked_since: 0,
+            sent_last_round: 0,
+            sent_since_unchoked: 0,
         }
     }
 
@@ -221,7 +272,7 @@ mod tests {
         let mut rng = Rng::new(1);
         let mut choker = Choker::new();
         let candidates: Vec<Candidate> = (1..=10).map(|peer| candidate(peer, u64::from(peer) * 1000)).collect();
-        let unchoked = choker.rechoke(0, false, true, &policy, &candidates, &mut rng);
+        let unchoked = choker.rechoke(0, false, true, PIECE, &policy, &candidates, &mut rng);
         assert_eq!(unchoked.optimistic.len(), 1);
         let optimistic = unchoked.optimistic[0];
         let mut expected: Vec<u32> = (1..=10).rev().filter(|&p| p != optimistic).take(3).collect();
@@ -237,14 +288,14 @@ mod tests {
         let mut rng = Rng::new(2);
         let mut choker = Choker::new();
         let mut candidates: Vec<Candidate> = (1..=5).map(|peer| candidate(peer, 0)).collect();
-        let first = choker.rechoke(0, false, true, &policy, &candidates, &mut rng).optimistic[0];
+        let first = choker.rechoke(0, false, true, PIECE, &policy, &candidates, &mut rng).optimistic[0];
         for at in [10, 20] {
             let now = at * SECOND;
-            assert_eq!(choker.rechoke(now, false, true, &policy, &candidates, &mut rng).optimistic[0], first);
+            assert_eq!(choker.rechoke(now, false, true, PIECE, &policy, &candidates, &mut rng).optimistic[0], first);
         }
         // At 30 s it goes to one that has waited longer.
         candidates[first as usize - 1].waiting_since = 30 * SECOND;
-        let next = choker.rechoke(30 * SECOND, false, true, &policy, &candidates, &mut rng).optimistic[0];
+        let next = choker.rechoke(30 * SECOND, false, true, PIECE, &policy, &candidates, &mut rng).optimistic[0];
         assert_ne!(next, first);
     }
 
@@ -255,7 +306,7 @@ mod tests {
         let mut choker = Choker::new();
         let mut candidates: Vec<Candidate> = (1..=4).map(|peer| candidate(peer, 5000)).collect();
         candidates[0].snubbed = true;
-        let unchoked = choker.rechoke(0, false, true, &policy, &candidates, &mut rng);
+        let unchoked = choker.rechoke(0, false, true, PIECE, &policy, &candidates, &mut rng);
         assert!(!unchoked.contains(1));
         assert_eq!(unchoked.regular.len(), 3);
     }
@@ -269,7 +320,7 @@ mod tests {
         let mut served = std::collections::BTreeSet::new();
         for round in 0..30u64 {
             let now = round * 10 * SECOND;
-            let unchoked = choker.rechoke(now, true, true, &policy, &candidates, &mut rng);
+            let unchoked = choker.rechoke(now, true, true, PIECE, &policy, &candidates, &mut rng);
             assert_eq!(unchoked.regular.len(), 4, "a seed fills its 4 slots");
             for c in &mut candidates {
                 let on = unchoked.contains(c.peer);
@@ -288,11 +339,82 @@ mod tests {
         assert_eq!(served.len(), 20, "in 300 s every one of 20 got a turn");
     }
 
+    /// Rechokes a seed under libtorrent's rule every 10 s for `rounds`, each unchoked connection
+    /// being sent `per_round` bytes a round; returns, by round, the regular unchokes (sorted).
+    fn libtorrent_seed(policy: &Policy, peers: u32, per_round: u64, rounds: u64) -> Vec<Vec<u32>> {
+        let mut rng = Rng::new(6);
+        let mut choker = Choker::new();
+        let mut candidates: Vec<Candidate> = (1..=peers).map(|peer| candidate(peer, 0)).collect();
+        let mut regular_by_round = Vec::new();
+        for round in 0..rounds {
+            let now = round * 10 * SECOND;
+            let unchoked = choker.rechoke(now, true, true, PIECE, policy, &candidates, &mut rng);
+            for c in &mut candidates {
+                match (unchoked.contains(c.peer), c.unchoked_since) {
+                    (true, None) => {
+                        c.unchoked_since = Some(now);
+                        c.sent_since_unchoked = 0;
+                    }
+                    (false, Some(_)) => {
+                        c.unchoked_since = None;
+                        c.choked_since = now;
+                        c.sent_since_unchoked = 0;
+                    }
+                    _ => {}
+                }
+                // The round to come: what the unchoked are sent.
+                c.sent_last_round = if c.unchoked_since.is_some() { per_round } else { 0 };
+                c.sent_since_unchoked += c.sent_last_round;
+            }
+            let mut regular = unchoked.regular.to_vec();
+            regular.sort_unstable();
+            regular_by_round.push(regular);
+        }
+        regular_by_round
+    }
+
+    #[test]
+    fn libtorrents_seed_keeps_a_slot_for_its_quota_and_a_minute_then_rotates() {
+        // The optimistic unchoke aside (a leecher's, tested above).
+        let policy =
+            Policy { seed_choke: SeedChoke::Libtorrent, seed_quota: 20, optimistic_slots: 0, ..Policy::default() };
+        // 1.5 MiB a round: the quota (20 pieces of 256 KiB, 5 MiB) is passed in the fourth
+        // round, the minute after the sixth; so each slot is held for exactly seven rounds.
+        let rounds = libtorrent_seed(&policy, 12, 3 * PIECE * 2, 43);
+        for (round, regular) in rounds.iter().enumerate() {
+            assert_eq!(regular.len(), 3, "round {round}: the 3 regular slots filled");
+        }
+        let mut held: std::collections::BTreeMap<u32, Vec<usize>> = Default::default();
+        for (round, regular) in rounds.iter().enumerate() {
+            for &peer in regular {
+                held.entry(peer).or_default().push(round);
+            }
+        }
+        for (peer, turns) in &held {
+            // Turns are runs of consecutive rounds; every complete one is seven rounds long.
+            let mut runs = vec![1usize];
+            for pair in turns.windows(2) {
+                if pair[1] == pair[0] + 1 {
+                    *runs.last_mut().unwrap() += 1;
+                } else {
+                    runs.push(1);
+                }
+            }
+            let complete = &runs[..runs.len() - usize::from(turns.last() == Some(&42))];
+            assert!(complete.iter().all(|&run| run == 7), "peer {peer}: turns of {runs:?} rounds");
+        }
+        assert_eq!(held.len(), 12, "in 430 s every one of 12 got a regular turn");
+
+        // Sent too little to pass the quota, an unchoked peer keeps its slot however long.
+        let slow = libtorrent_seed(&policy, 12, PIECE / 4, 30);
+        assert!(slow.iter().all(|regular| *regular == slow[0]), "the same 3 throughout: {slow:?}");
+    }
+
     #[test]
     fn a_free_rider_unchokes_nobody() {
         let mut choker = Choker::new();
         let candidates: Vec<Candidate> = (1..=5).map(|peer| candidate(peer, 10)).collect();
-        let unchoked = choker.rechoke(0, false, false, &Policy::default(), &candidates, &mut Rng::new(5));
+        let unchoked = choker.rechoke(0, false, false, PIECE, &Policy::default(), &candidates, &mut Rng::new(5));
         assert_eq!(unchoked, Unchoked::default());
     }
 }

@@ -111,6 +111,10 @@ pub struct Conn {
     sending: Option<BlockRef>,
     /// Payload bytes received from the remote in this rechoke period and the one before.
     got: [u64; 2],
+    /// Payload bytes sent to the remote in this rechoke period, and since its current unchoke
+    /// began (libtorrent's seed choker reads them).
+    sent_this_round: u64,
+    sent_since_unchoked: u64,
     last_block_at: Nanos,
     interested_since: Nanos,
     connected_at: Nanos,
@@ -420,6 +424,8 @@ impl Peer {
             queue: Blocks::new(),
             sending: None,
             got: [0; 2],
+            sent_this_round: 0,
+            sent_since_unchoked: 0,
             last_block_at: now,
             interested_since: now,
             connected_at: now,
@@ -560,8 +566,12 @@ impl Peer {
     /// The block this peer was sending to `to` has left its uplink: which it was.
     pub fn on_block_sent(&mut self, to: u32, file: &Geometry, policy: &Policy, out: &mut Out) -> Option<BlockRef> {
         let index = self.conn_index(to)?;
-        let block = self.conns[index].sending.take()?;
-        self.stats.uploaded_bytes += u64::from(file.block_bytes(policy, block));
+        let conn = &mut self.conns[index];
+        let block = conn.sending.take()?;
+        let bytes = u64::from(file.block_bytes(policy, block));
+        conn.sent_this_round += bytes;
+        conn.sent_since_unchoked += bytes;
+        self.stats.uploaded_bytes += bytes;
         self.serve(index, file, policy, out);
         Some(block)
     }
@@ -661,7 +671,7 @@ impl Peer {
     }
 
     /// The peer's timer, every `rechoke`: the choker runs, and the peer announces if due.
-    pub fn on_tick(&mut self, now: Nanos, policy: &Policy, out: &mut Out) {
+    pub fn on_tick(&mut self, now: Nanos, file: &Geometry, policy: &Policy, out: &mut Out) {
         if self.stats.rechokes == 0 {
             self.stats.first_rechoke_at = now;
         }
@@ -678,6 +688,7 @@ impl Peer {
             .map(|conn| {
                 let rate = conn.got[0] + conn.got[1];
                 conn.got = [0, conn.got[0]];
+                let sent_last_round = std::mem::take(&mut conn.sent_this_round);
                 Candidate {
                     peer: conn.peer,
                     interested: conn.peer_interested,
@@ -687,11 +698,14 @@ impl Peer {
                     waiting_since: conn.waiting_since,
                     unchoked_since: conn.unchoked_since,
                     choked_since: conn.choked_since,
+                    sent_last_round,
+                    sent_since_unchoked: conn.sent_since_unchoked,
                 }
             })
             .collect();
         let seed = self.picker.complete();
-        let unchoked = self.choker.rechoke(now, seed, self.uploads, policy, &candidates, &mut self.rng);
+        let unchoked =
+            self.choker.rechoke(now, seed, self.uploads, file.piece_bytes, policy, &candidates, &mut self.rng);
         for conn in &mut self.conns {
             let regular = unchoked.regular.contains(&conn.peer);
             let optimistic = unchoked.optimistic.contains(&conn.peer);
@@ -710,6 +724,7 @@ impl Peer {
                 (true, true) => {
                     conn.am_choking = false;
                     conn.unchoked_since = Some(now);
+                    conn.sent_since_unchoked = 0;
                     out.messages.push((conn.peer, WireMessage::Unchoke));
                 }
                 (false, false) => {
@@ -789,7 +804,7 @@ mod tests {
         let end = 1800 * SECOND;
         for tick in 0..180 {
             let now = tick * 10 * SECOND;
-            peer.on_tick(now, &policy, &mut out);
+            peer.on_tick(now, &file(), &policy, &mut out);
             for (to, message) in out.messages.drain(..) {
                 match message {
                     WireMessage::Unchoke => since[to as usize] = Some(now),
@@ -822,7 +837,7 @@ mod tests {
                     peer.on_block(now + SECOND, from, block, 16 * 1024, &policy, &mut out).unwrap();
                 }
             }
-            peer.on_tick(now + 5 * SECOND, &policy, &mut out);
+            peer.on_tick(now + 5 * SECOND, &file(), &policy, &mut out);
             let (mut regular, optimistic) = unchoked(&peer);
             regular.sort_unstable();
             assert_eq!(optimistic.len(), 1, "one optimistic unchoke");
@@ -846,7 +861,7 @@ mod tests {
             let now = tick * 10 * SECOND;
             // Only peer 2 ever sends it anything; the others are snubbed from 60 s on.
             peer.on_block(now + SECOND, 2, BlockRef { piece: 0, block: 0 }, 16 * 1024, &policy, &mut out).unwrap();
-            peer.on_tick(now + 2 * SECOND, &policy, &mut out);
+            peer.on_tick(now + 2 * SECOND, &file(), &policy, &mut out);
             let (regular, _) = unchoked(&peer);
             if now + 2 * SECOND >= 60 * SECOND {
                 assert_eq!(regular, vec![2], "at {} s only the one sender has a regular slot", now / SECOND + 2);

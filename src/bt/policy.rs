@@ -46,6 +46,20 @@ pub enum Optimistic {
     Random,
 }
 
+/// How a seed chooses whom it uploads to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SeedChoke {
+    /// Mainline 4.x's round robin: in two rechokes out of three the longest unchoked of the
+    /// unchoked makes room for the longest choked.
+    Mainline,
+    /// libtorrent 2.0's round robin (`seed_choking_algorithm = round_robin`): an unchoked peer
+    /// keeps its slot until it has been sent `seed_quota` pieces' worth and a minute has
+    /// passed; the longest choked take the slots so freed, and an optimistic unchoke rotates
+    /// beside them as a leecher's does.
+    Libtorrent,
+}
+
 /// The resolved `[policy]` table.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Policy {
@@ -61,6 +75,10 @@ pub struct Policy {
     /// Optimistic unchoke slots (mainline: 1). A seed's round robin uses both kinds of slot.
     pub optimistic_slots: u32,
     pub optimistic_rule: Optimistic,
+    pub seed_choke: SeedChoke,
+    /// Under libtorrent's seed choker, the pieces' worth of bytes an unchoked peer is sent
+    /// before its slot can go to another (libtorrent's `seeding_piece_quota`: 20).
+    pub seed_quota: u32,
     /// How often the choker runs (mainline: 10 s). The rate that ranks a connection is the
     /// bytes it sent over the last two rechoke periods (20 s at the default).
     #[serde(rename = "rechoke_ns")]
@@ -105,6 +123,8 @@ impl Default for Policy {
             unchoke_slots: 3,
             optimistic_slots: 1,
             optimistic_rule: Optimistic::LongestWaiting,
+            seed_choke: SeedChoke::Mainline,
+            seed_quota: 20,
             rechoke: 10 * SECOND,
             optimistic: 30 * SECOND,
             snub: 60 * SECOND,

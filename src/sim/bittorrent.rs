@@ -200,7 +200,7 @@ impl BitTorrentPeers {
 
     /// The timer of the peer in `row` fires; it fires again a rechoke later.
     pub(super) fn on_tick(&mut self, now: Nanos, row: usize, net: &mut Net<'_>) {
-        self.drive(now, row, net, |peer, _, policy, out| peer.on_tick(now, policy, out));
+        self.drive(now, row, net, |peer, file, policy, out| peer.on_tick(now, file, policy, out));
         let id = self.peers[row - 1].id();
         net.timeline.push(now + self.policy.rechoke, id, id, Event::Tick);
     }

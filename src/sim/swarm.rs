@@ -50,7 +50,7 @@ use toml::Spanned;
 use super::units::{
     BitsPerSecond, Bytes, Kind, Nanoseconds, PartsPerMillion, UnitError, parse as parse_quantity, parse_percent,
 };
-use crate::bt::policy::{Choke, Nanos, Optimistic, PieceOrder, Policy};
+use crate::bt::policy::{Choke, Nanos, Optimistic, PieceOrder, Policy, SeedChoke};
 use crate::model::PeerId;
 
 /// The most peers a swarm may have, all classes together. A count is checked against it before
@@ -143,6 +143,8 @@ pub const PIECE_ORDERS: &[(&str, PieceOrder)] =
 pub const CHOKES: &[(&str, Choke)] = &[("tit-for-tat", Choke::TitForTat), ("none", Choke::None)];
 pub const OPTIMISTIC_RULES: &[(&str, Optimistic)] =
     &[("longest-waiting", Optimistic::LongestWaiting), ("random", Optimistic::Random)];
+pub const SEED_CHOKES: &[(&str, SeedChoke)] =
+    &[("mainline", SeedChoke::Mainline), ("libtorrent", SeedChoke::Libtorrent)];
 
 /// The name `table` gives `value`.
 pub fn name_of<T: PartialEq>(table: &[(&'static str, T)], value: &T) -> &'static str {
@@ -156,7 +158,7 @@ fn names<T>(table: &[(&str, T)]) -> String {
 
 /// The keys of `[policy]` besides `protocol`, each a setting of [`Policy`], in the order the
 /// README lists them; on the command line each is an option, `--` and the key with `-` for `_`.
-pub const POLICY_KEYS: [&str; 17] = [
+pub const POLICY_KEYS: [&str; 19] = [
     "pieces",
     "random_first",
     "endgame",
@@ -164,6 +166,8 @@ pub const POLICY_KEYS: [&str; 17] = [
     "unchoke_slots",
     "optimistic_slots",
     "optimistic_rule",
+    "seed_choke",
+    "seed_quota",
     "rechoke",
     "optimistic",
     "snub",
@@ -187,6 +191,8 @@ pub enum Setting {
     UnchokeSlots(u32),
     OptimisticSlots(u32),
     OptimisticRule(Optimistic),
+    SeedChoke(SeedChoke),
+    SeedQuota(u32),
     Rechoke(Nanos),
     Optimistic(Nanos),
     Snub(Nanos),
@@ -212,6 +218,8 @@ impl Setting {
             Setting::UnchokeSlots(_) => "unchoke_slots",
             Setting::OptimisticSlots(_) => "optimistic_slots",
             Setting::OptimisticRule(_) => "optimistic_rule",
+            Setting::SeedChoke(_) => "seed_choke",
+            Setting::SeedQuota(_) => "seed_quota",
             Setting::Rechoke(_) => "rechoke",
             Setting::Optimistic(_) => "optimistic",
             Setting::Snub(_) => "snub",
@@ -235,6 +243,8 @@ impl Setting {
             "unchoke_slots" => Setting::UnchokeSlots(policy.unchoke_slots),
             "optimistic_slots" => Setting::OptimisticSlots(policy.optimistic_slots),
             "optimistic_rule" => Setting::OptimisticRule(policy.optimistic_rule),
+            "seed_choke" => Setting::SeedChoke(policy.seed_choke),
+            "seed_quota" => Setting::SeedQuota(policy.seed_quota),
             "rechoke" => Setting::Rechoke(policy.rechoke),
             "optimistic" => Setting::Optimistic(policy.optimistic),
             "snub" => Setting::Snub(policy.snub),
@@ -259,6 +269,8 @@ impl Setting {
             Setting::UnchokeSlots(n) => policy.unchoke_slots = n,
             Setting::OptimisticSlots(n) => policy.optimistic_slots = n,
             Setting::OptimisticRule(rule) => policy.optimistic_rule = rule,
+            Setting::SeedChoke(choke) => policy.seed_choke = choke,
+            Setting::SeedQuota(n) => policy.seed_quota = n,
             Setting::Rechoke(ns) => policy.rechoke = ns,
             Setting::Optimistic(ns) => policy.optimistic = ns,
             Setting::Snub(ns) => policy.snub = ns,
@@ -280,10 +292,12 @@ impl fmt::Display for Setting {
             Setting::Pieces(order) => f.write_str(name_of(PIECE_ORDERS, &order)),
             Setting::Choke(choke) => f.write_str(name_of(CHOKES, &choke)),
             Setting::OptimisticRule(rule) => f.write_str(name_of(OPTIMISTIC_RULES, &rule)),
+            Setting::SeedChoke(choke) => f.write_str(name_of(SEED_CHOKES, &choke)),
             Setting::Endgame(on) => write!(f, "{on}"),
             Setting::RandomFirst(n)
             | Setting::UnchokeSlots(n)
             | Setting::OptimisticSlots(n)
+            | Setting::SeedQuota(n)
             | Setting::RequestsInFlight(n)
             | Setting::PeerSet(n)
             | Setting::MaxConnections(n)
@@ -606,6 +620,8 @@ struct RawPolicy {
     unchoke_slots: Option<Spanned<toml::Value>>,
     optimistic_slots: Option<Spanned<toml::Value>>,
     optimistic_rule: Option<Spanned<toml::Value>>,
+    seed_choke: Option<Spanned<toml::Value>>,
+    seed_quota: Option<Spanned<toml::Value>>,
     rechoke: Option<Spanned<toml::Value>>,
     optimistic: Option<Spanned<toml::Value>>,
     snub: Option<Spanned<toml::Value>>,
@@ -869,6 +885,8 @@ impl RawPolicy {
             ("unchoke_slots", &self.unchoke_slots),
             ("optimistic_slots", &self.optimistic_slots),
             ("optimistic_rule", &self.optimistic_rule),
+            ("seed_choke", &self.seed_choke),
+            ("seed_quota", &self.seed_quota),
             ("rechoke", &self.rechoke),
             ("optimistic", &self.optimistic),
             ("snub", &self.snub),
@@ -896,6 +914,8 @@ fn setting(key: &str, value: &Spanned<toml::Value>) -> Result<Setting, Problem> 
         "unchoke_slots" => Setting::UnchokeSlots(count(value, key, "3")?),
         "optimistic_slots" => Setting::OptimisticSlots(count(value, key, "1")?),
         "optimistic_rule" => Setting::OptimisticRule(named(value, key, OPTIMISTIC_RULES)?),
+        "seed_choke" => Setting::SeedChoke(named(value, key, SEED_CHOKES)?),
+        "seed_quota" => Setting::SeedQuota(count(value, key, "20")?),
         "rechoke" => Setting::Rechoke(quantity(value, key, Kind::Duration)?),
         "optimistic" => Setting::Optimistic(quantity(value, key, Kind::Duration)?),
         "snub" => Setting::Snub(quantity(value, key, Kind::Duration)?),
@@ -1376,6 +1396,8 @@ download = "4 Mbit/s"
             ("unchoke_slots", policy.unchoke_slots.to_string()),
             ("optimistic_slots", policy.optimistic_slots.to_string()),
             ("optimistic_rule", format!("{:?}", name_of(OPTIMISTIC_RULES, &policy.optimistic_rule))),
+            ("seed_choke", format!("{:?}", name_of(SEED_CHOKES, &policy.seed_choke))),
+            ("seed_quota", policy.seed_quota.to_string()),
             ("rechoke", time(policy.rechoke)),
             ("optimistic", time(policy.optimistic)),
             ("snub", time(policy.snub)),
@@ -1401,7 +1423,7 @@ download = "4 Mbit/s"
     fn a_full_policy_table_round_trips() {
         let table = "protocol = \"bittorrent\"\npieces = \"in-order\"\nrandom_first = 0\nendgame = false\n\
                      choke = \"none\"\nunchoke_slots = 7\noptimistic_slots = 2\noptimistic_rule = \"random\"\n\
-                     rechoke = \"5 s\"\noptimistic = \"15 s\"\nsnub = \"2 min\"\nrequests_in_flight = 16\n\
+                     seed_choke = \"libtorrent\"\nseed_quota = 5\nrechoke = \"5 s\"\noptimistic = \"15 s\"\nsnub = \"2 min\"\nrequests_in_flight = 16\n\
                      block = \"32 KiB\"\npeer_set = 200\nmax_connections = 55\nmin_connections = 10\n\
                      reannounce = \"1 h\"\noverhead = \"2.5%\"\n";
         let expected = Policy {
@@ -1412,6 +1434,8 @@ download = "4 Mbit/s"
             unchoke_slots: 7,
             optimistic_slots: 2,
             optimistic_rule: Optimistic::Random,
+            seed_choke: SeedChoke::Libtorrent,
+            seed_quota: 5,
             rechoke: 5_000_000_000,
             optimistic: 15_000_000_000,
             snub: 120_000_000_000,
@@ -1449,6 +1473,9 @@ download = "4 Mbit/s"
         for (name, value) in OPTIMISTIC_RULES {
             assert_eq!(serde_json::to_value(value).unwrap(), *name);
         }
+        for (name, value) in SEED_CHOKES {
+            assert_eq!(serde_json::to_value(value).unwrap(), *name);
+        }
         for (name, kind) in PROTOCOLS {
             let protocol = match kind {
                 ProtocolKind::BitTorrent => Protocol::default(),
@@ -1465,10 +1492,12 @@ download = "4 Mbit/s"
         assert_eq!(serde_json::to_value(Protocol::Course).unwrap(), serde_json::json!({"name": "course"}));
         let value = serde_json::to_value(Protocol::default()).unwrap();
         let keys: Vec<&str> = value.as_object().unwrap().keys().map(String::as_str).collect();
-        assert_eq!(keys.len(), 1 + 18, "the name and every setting: {keys:?}");
+        assert_eq!(keys.len(), 1 + 20, "the name and every setting: {keys:?}");
         assert_eq!(value["name"], "bittorrent");
         assert_eq!(value["pieces"], "rarest-first");
         assert_eq!(value["optimistic_rule"], "longest-waiting");
+        assert_eq!(value["seed_choke"], "mainline");
+        assert_eq!(value["seed_quota"], 20);
         assert_eq!(value["rechoke_ns"], 10_000_000_000_u64);
         assert_eq!(value["block_bytes"], 16_384);
         assert_eq!(value["overhead_ppm"], 50_000);
