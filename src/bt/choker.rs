@@ -50,7 +50,8 @@ pub struct Candidate {
     pub choked_since: Nanos,
     /// Payload bytes this peer sent it in the last rechoke period.
     pub sent_last_round: u64,
-    /// Payload bytes this peer sent it since its current unchoke began (0 if choked).
+    /// Payload bytes this peer sent it since its current unchoke began (read only while it is
+    /// unchoked).
     pub sent_since_unchoked: u64,
 }
 
