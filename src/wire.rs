@@ -246,8 +246,7 @@ impl Message {
                 out.u32(*segment);
                 out.bool(*granted);
                 out.u32(*load);
-                out.len(held.len());
-                held.iter().for_each(|&word| out.u64(word));
+                out.words(held);
             }
             Message::FileComplete { file } => out.u32(file.0),
             Message::AllDone | Message::Stop => {}
@@ -310,7 +309,7 @@ impl Message {
                 segment: input.u32("a segment index")?,
                 granted: input.bool()?,
                 load: input.u32("a load")?,
-                held: input.list(8, |input| input.u64("a bitset word"))?,
+                held: input.words()?,
             },
             MessageKind::FileComplete => Message::FileComplete { file: FileId(input.u32("a file id")?) },
             MessageKind::AllDone => Message::AllDone,
@@ -356,6 +355,12 @@ impl Writer<'_> {
     fn len(&mut self, len: usize) {
         // Every list we send came from an input whose counts fit u32 (the parser checks).
         self.u32(u32::try_from(len).expect("list longer than u32::MAX"));
+    }
+    /// Bitset words, counted (`Reader::words` reads them back).
+    pub(crate) fn words(&mut self, words: &[u64]) {
+        self.len(words.len());
+        self.0.reserve(words.len() * 8);
+        words.iter().for_each(|&word| self.u64(word));
     }
     fn name(&mut self, name: &FileName) {
         self.len(name.as_str().len());
@@ -416,6 +421,10 @@ impl<'a> Reader<'a> {
             return Err(DecodeError::ImpossibleCount { count, remaining: self.0.len() });
         }
         Ok(count as usize)
+    }
+    /// Counted bitset words, as `Writer::words` wrote them.
+    pub(crate) fn words(&mut self) -> Result<Vec<u64>, DecodeError> {
+        self.list(8, |input| input.u64("a bitset word"))
     }
     fn list<T>(
         &mut self,

@@ -57,13 +57,14 @@ def main():
     labels = ["mean completion", "last completion", *(f"mean of class {name}" for name in leeching)]
     judged = len(labels)
     labels += ["first completion", "median", "p90"]
-    real = figures(times(os.path.join(out, "real-peers.csv")))
+    real_times = times(os.path.join(out, "real-peers.csv"))
+    real = figures(real_times)
     seeds_dir = os.path.join(out, "sim-seeds")
     engine_dirs = [os.path.join(out, "sim")] + sorted(
         (os.path.join(seeds_dir, d) for d in os.listdir(seeds_dir)) if os.path.isdir(seeds_dir) else []
     )
     engine = [figures(times(os.path.join(d, "peers.csv"))) for d in engine_dirs]
-    real_all = sorted(t for ts in times(os.path.join(out, "real-peers.csv")).values() for t in ts)
+    real_all = sorted(t for ts in real_times.values() for t in ts)
 
     table = [
         f"| measure | real (s) | engine: median of {len(engine)} seeds (s) | engine: range (s) | real / engine | within 15% |",

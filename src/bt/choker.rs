@@ -22,8 +22,8 @@
 //! worth since its unchoke, and has been unchoked for over a minute, has had its turn and
 //! comes last; before it, the others by the bytes sent to them in the last rechoke period (so
 //! the unchoked keep their slots, a choked connection counting none), then the one unchoked
-//! earliest or, among the choked, the one choked longest. So a seed serves a few peers at a time, each for a minute at least, where
-//! mainline's rotates one slot in most rechokes.
+//! earliest or, among the choked, the one choked longest. So a seed serves a few peers at a
+//! time, each for a minute at least, where mainline's rotates one slot in most rechokes.
 //!
 //! The choker only decides; the peer (`peer.rs`) keeps the connections and sends the chokes.
 

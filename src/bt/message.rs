@@ -70,10 +70,6 @@ const CLOSE: u8 = 12;
 
 impl WireMessage {
     pub(crate) fn write(&self, out: &mut Writer<'_>) {
-        let words = |out: &mut Writer<'_>, words: &[u64]| {
-            out.u32(words.len() as u32);
-            words.iter().for_each(|&word| out.u64(word));
-        };
         let block = |out: &mut Writer<'_>, block: &BlockRef| {
             out.u32(block.piece);
             out.u32(block.block);
@@ -81,11 +77,11 @@ impl WireMessage {
         match self {
             WireMessage::Connect { bitfield } => {
                 out.u8(CONNECT);
-                words(out, bitfield);
+                out.words(bitfield);
             }
             WireMessage::Accept { bitfield } => {
                 out.u8(ACCEPT);
-                words(out, bitfield);
+                out.words(bitfield);
             }
             WireMessage::Refuse => out.u8(REFUSE),
             WireMessage::Have { piece } => {
@@ -123,16 +119,12 @@ impl WireMessage {
             }
             Ok(count as usize)
         }
-        let words = |input: &mut Reader<'_>| -> Result<Box<[u64]>, DecodeError> {
-            let n = count(input, 8)?;
-            (0..n).map(|_| input.u64("a bitfield")).collect()
-        };
         let block = |input: &mut Reader<'_>| -> Result<BlockRef, DecodeError> {
             Ok(BlockRef { piece: input.u32("a piece")?, block: input.u32("a block")? })
         };
         Ok(match input.u8("a message tag")? {
-            CONNECT => WireMessage::Connect { bitfield: words(input)? },
-            ACCEPT => WireMessage::Accept { bitfield: words(input)? },
+            CONNECT => WireMessage::Connect { bitfield: input.words()?.into() },
+            ACCEPT => WireMessage::Accept { bitfield: input.words()?.into() },
             REFUSE => WireMessage::Refuse,
             HAVE => WireMessage::Have { piece: input.u32("a piece")? },
             INTERESTED => WireMessage::Interested,

@@ -1,9 +1,10 @@
 //! What ranks send each other in a simulation split over an MPI job, as bytes: a window's events
 //! for another rank's shards, the shards' window reports, and at the end their peers' outcomes.
 //!
-//! Little-endian integers throughout; a message inside an event is the live runtime's own wire
-//! encoding (`wire.rs`), so what crosses ranks is read by the same decoder as what crosses the
-//! live runtime's MPI. A swarm's hashes are the largest thing sent, once to every peer (6.4 kB
+//! Little-endian integers throughout (`wire.rs`'s writer and reader); a message inside an event
+//! is the live runtime's own wire encoding, so what crosses ranks is read by the same decoder as
+//! what crosses the live runtime's MPI, but for requests and refusals, the commonest, which are
+//! written field by field. A swarm's hashes are the largest thing sent, once to every peer (6.4 kB
 //! for a file of 400 pieces: with 100,000 peers, the window in which the tracker answers them
 //! all carried 320 MB to a rank). So an `Encoder` (one for each rank it writes to) sends a
 //! file's hashes once, and then says "the same hashes as before"; the `Decoder` (one for each
@@ -79,7 +80,6 @@ impl Encoder {
                 out.u32(file.0);
                 out.u32(segment);
                 out.u8(u8::from(with_bitfield));
-                return;
             }
             Event::Refusal { from, file, segment, load, held } => {
                 out.u8(REFUSAL);
@@ -87,23 +87,15 @@ impl Encoder {
                 out.u32(file.0);
                 out.u32(*segment);
                 out.u32(*load);
-                write_words(held, &mut out);
-                return;
+                out.words(held);
             }
-            _ => {}
-        }
-        if let Some((from, message)) = event.message() {
-            let (tag, message) = self.leave_out_hashes_sent(message);
-            out.u8(tag);
-            out.u32(from.0);
-            message.encode_into(&mut self.message_bytes);
-            out.u32(self.message_bytes.len() as u32);
-            out.0.extend_from_slice(&self.message_bytes);
-            return;
-        }
-        match event {
-            Event::Request { .. } | Event::Refusal { .. } | Event::Deliver { .. } => {
-                unreachable!("a request and a refusal are written above, any other arrival as its message")
+            Event::Deliver { from, message } => {
+                let (tag, message) = self.leave_out_hashes_sent(Cow::Borrowed(&**message));
+                out.u8(tag);
+                out.u32(from.0);
+                message.encode_into(&mut self.message_bytes);
+                out.u32(self.message_bytes.len() as u32);
+                out.0.extend_from_slice(&self.message_bytes);
             }
             Event::Net(NetEvent::Arrive(Arrival { from, to, bits, payload: Payload::Block { block, bytes } })) => {
                 out.u8(ARRIVE_BLOCK);
@@ -122,7 +114,7 @@ impl Encoder {
                 out.u32(payload.file.0);
                 out.u32(payload.segment);
                 out.u32(payload.load);
-                write_words(&payload.held, &mut out);
+                out.words(&payload.held);
             }
             Event::Net(NetEvent::LinkDue { peer, direction }) => {
                 out.u8(LINK_DUE);
@@ -194,7 +186,7 @@ impl Decoder {
                     let file = FileId(input.u32("a file id")?);
                     let segment = input.u32("a segment")?;
                     let load = input.u32("a load")?;
-                    let held = read_words(&mut input)?;
+                    let held = input.words()?.into();
                     let payload = Payload::Piece(Piece { file, segment, load, held });
                     Event::Net(NetEvent::Arrive(Arrival { from, to, bits, payload }))
                 }
@@ -217,7 +209,7 @@ impl Decoder {
                     file: FileId(input.u32("a file id")?),
                     segment: input.u32("a segment")?,
                     load: input.u32("a load")?,
-                    held: read_words(&mut input)?,
+                    held: input.words()?.into(),
                 },
                 WIRE => {
                     let from = input.u32("a peer")?;
@@ -255,19 +247,6 @@ impl Decoder {
         };
         Ok(Message::Swarm { file, name, hashes, holders, version })
     }
-}
-
-/// A bitfield's words, counted.
-fn write_words(words: &[u64], out: &mut Writer<'_>) {
-    out.u32(words.len() as u32);
-    out.0.reserve(words.len() * 8);
-    words.iter().for_each(|&word| out.u64(word));
-}
-
-fn read_words(input: &mut Reader<'_>) -> Result<Box<[u64]>, RoutedError> {
-    let count = input.u32("a bitfield's length")? as usize;
-    let bytes = input.take(count * 8, "a bitfield")?;
-    Ok(bytes.chunks_exact(8).map(|word| u64::from_le_bytes(word.try_into().expect("8 bytes"))).collect())
 }
 
 /// How many integers a report is.

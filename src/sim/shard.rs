@@ -14,8 +14,6 @@
 //! each peer sees the same events in the same order however the peers are split, and a run's
 //! results depend on nothing but the scenario and its seed.
 
-use std::borrow::Cow;
-
 use super::bittorrent::{BitTorrentPeers, Changed, Net};
 use super::engine::SimError;
 use super::link::Nanos;
@@ -104,28 +102,6 @@ impl Event {
                 Event::Refusal { from, file, segment, load, held: held.into_boxed_slice() }
             }
             message => Event::Deliver { from, message: Box::new(message) },
-        }
-    }
-
-    /// The message an arrival brings, and who sent it; `None` for the network's events and a
-    /// wake. Borrowed when the event holds it whole.
-    pub fn message(&self) -> Option<(PeerId, Cow<'_, Message>)> {
-        match self {
-            &Event::Request { from, file, segment, with_bitfield } => {
-                Some((from, Cow::Owned(Message::SegmentRequest { file, segment, with_bitfield })))
-            }
-            Event::Refusal { from, file, segment, load, held } => Some((
-                *from,
-                Cow::Owned(Message::SegmentReply {
-                    file: *file,
-                    segment: *segment,
-                    granted: false,
-                    load: *load,
-                    held: held.to_vec(),
-                }),
-            )),
-            Event::Deliver { from, message } => Some((*from, Cow::Borrowed(&**message))),
-            Event::Net(_) | Event::Wake | Event::Wire { .. } | Event::Tick => None,
         }
     }
 }
