@@ -35,7 +35,11 @@ fn main() -> ExitCode {
         None => run_mpi(&cli.run),
         Some(Command::Local { ranks, folder, run }) => run_local(ranks, folder, &run),
         Some(Command::Gen(args)) => generate(&args),
-        Some(Command::Sim(args)) => simulate(&args),
+        Some(Command::Sim(args)) => {
+            #[cfg(target_os = "linux")]
+            restart_with_huge_pages();
+            simulate(&args)
+        }
         Some(Command::Floor { exchanges, window }) => floor(exchanges, window),
     }
 }
@@ -197,6 +201,44 @@ fn simulate(args: &SimArgs) -> ExitCode {
         Ok(finished) => say_finished(args, &finished),
         Err(error) => fail(error),
     }
+}
+
+/// The simulated engine's memory is hundreds of megabytes of peers' state, touched one event's
+/// peer after another's, at random. With 4 KiB pages nearly every such first touch also misses
+/// the processor's cache of page translations (a few megabytes' worth), and walking the page
+/// tables costs another round of misses; 2 MiB pages cover a gigabyte with the same cache. The
+/// kernel gives them to memory that asks for them (`madvise`, Debian's default setting), and
+/// glibc's allocator asks only under its tunable `glibc.malloc.hugetlb=1`, which it reads once,
+/// as the process starts. So `sim` starts itself again, once, with the tunable set (README,
+/// "Benchmark of the simulated engine", has what it bought); a `glibc.malloc.hugetlb` the user
+/// set, `=0` included, is kept. Under mpirun each rank restarts before MPI starts, keeping its
+/// process id and environment. If the restart fails, the run goes on as it is.
+#[cfg(target_os = "linux")]
+fn restart_with_huge_pages() {
+    use std::os::unix::process::CommandExt;
+
+    const TUNABLE: &str = "glibc.malloc.hugetlb";
+    // Set for the restarted process, so that it never restarts again, whatever glibc does with
+    // its tunables' variable.
+    const RESTARTED: &str = "BITORRENT_RESTARTED_WITH_HUGE_PAGES";
+    let tunables = std::env::var_os("GLIBC_TUNABLES").unwrap_or_default();
+    if std::env::var_os(RESTARTED).is_some() || tunables.to_string_lossy().contains(TUNABLE) {
+        return;
+    }
+    let mut with_tunable = tunables.clone();
+    if !with_tunable.is_empty() {
+        with_tunable.push(":");
+    }
+    with_tunable.push(format!("{TUNABLE}=1"));
+    let mut args = std::env::args_os();
+    let (Some(argv0), Ok(exe)) = (args.next(), std::env::current_exe()) else { return };
+    // `exec` returns only if it failed; the run then goes on without huge pages.
+    let _ = std::process::Command::new(exe)
+        .arg0(argv0)
+        .args(args)
+        .env("GLIBC_TUNABLES", with_tunable)
+        .env(RESTARTED, "1")
+        .exec();
 }
 
 fn say_finished(args: &SimArgs, finished: &bitorrent::sim::command::Finished) -> ExitCode {
