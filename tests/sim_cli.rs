@@ -10,6 +10,7 @@
 mod common;
 
 use std::path::Path;
+use std::process::Command;
 use std::time::Duration;
 
 use common::*;
@@ -484,6 +485,24 @@ fn the_same_seed_gives_the_same_results_and_another_seed_others() {
     assert_eq!(other["seed"], 8, "--seed overrides the file's 7");
     assert_eq!(other["scenario"]["seed"], 8);
     assert_ne!(read(scratch.join("first/peers.csv")), read(scratch.join("other/peers.csv")));
+}
+
+/// `sim` starts itself again with glibc's huge-page tunable; with the tunable set to 0 by the
+/// user it keeps 4 KiB pages. Pages are memory's business, never the results'.
+#[test]
+fn huge_pages_or_not_the_results_are_the_same() {
+    let scratch = Scratch::new("sim-pages");
+    let swarm = spoilt("size = \"4 MiB\"", "size = \"20 MiB\"");
+    run_swarm(scratch.path(), &swarm, &["--out", "huge"]).assert_success();
+    let mut command = Command::new(BIN);
+    command.args(["sim", "swarm.toml", "--out", "small"]).env("GLIBC_TUNABLES", "glibc.malloc.hugetlb=0");
+    let run = {
+        let _one_at_a_time = heavy_lock();
+        run_command(command, scratch.path(), RUN_TIMEOUT)
+    };
+    run.assert_success();
+    assert_eq!(summary_but_wall(&scratch.join("huge")), summary_but_wall(&scratch.join("small")));
+    assert_eq!(read(scratch.join("huge/peers.csv")), read(scratch.join("small/peers.csv")));
 }
 
 #[test]
