@@ -225,7 +225,7 @@ fn restart_with_huge_pages() {
     if std::env::var_os(RESTARTED).is_some() || tunables.to_string_lossy().contains(TUNABLE) {
         return;
     }
-    let mut with_tunable = tunables.clone();
+    let mut with_tunable = tunables;
     if !with_tunable.is_empty() {
         with_tunable.push(":");
     }
