@@ -90,7 +90,7 @@ impl Encoder {
                 out.words(held);
             }
             Event::Deliver { from, message } => {
-                let (tag, message) = self.leave_out_hashes_sent(Cow::Borrowed(&**message));
+                let (tag, message) = self.leave_out_hashes_sent(message);
                 out.u8(tag);
                 out.u32(from.0);
                 message.encode_into(&mut self.message_bytes);
@@ -133,17 +133,17 @@ impl Encoder {
 
     /// A swarm's message without its hashes when this stream sent its file's last time, with
     /// the tag that says so; any other message as it is.
-    fn leave_out_hashes_sent<'m>(&mut self, message: Cow<'m, Message>) -> (u8, Cow<'m, Message>) {
-        let Message::Swarm { file, hashes, .. } = &*message else { return (DELIVER, message) };
+    fn leave_out_hashes_sent<'m>(&mut self, message: &'m Message) -> (u8, Cow<'m, Message>) {
+        let Message::Swarm { file, hashes, .. } = message else { return (DELIVER, Cow::Borrowed(message)) };
         let index = file.0 as usize;
         if self.hashes.len() <= index {
             self.hashes.resize(index + 1, None);
         }
         if self.hashes[index].as_deref() != Some(&**hashes) {
             self.hashes[index] = Some(hashes.clone());
-            return (DELIVER, message);
+            return (DELIVER, Cow::Borrowed(message));
         }
-        let mut message = message.into_owned();
+        let mut message = message.clone();
         if let Message::Swarm { hashes, .. } = &mut message {
             *hashes = Hashes::new(Vec::new());
         }
