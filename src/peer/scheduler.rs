@@ -452,14 +452,17 @@ impl Scheduler {
 
     /// Asks for the memory its next decision reads, without waiting for it (`crate::prefetch`):
     /// at stage 0 its downloads and its table of holders' loads; at stage 1, which reads what
-    /// stage 0 brought in, each download's table of holders.
+    /// stage 0 brought in, each download's table of holders and the front of its queue.
     pub fn warm(&self, stage: usize) {
         match stage {
             0 => {
                 prefetch::slice(&self.downloads);
                 self.loads.warm();
             }
-            _ => self.downloads.iter().for_each(|download| download.holders.warm()),
+            _ => self.downloads.iter().for_each(|download| {
+                download.holders.warm();
+                download.queue.warm();
+            }),
         }
     }
 
