@@ -80,7 +80,7 @@ impl FileRecord {
     }
 
     /// Appends a change to the history and applies it to the members, with the rule the peers
-    /// apply to an update (`Holder::apply_to`: a new rank joins, a member that is now a seed
+    /// apply to an update (`Holder::apply_all`: a new rank joins, a member that is now a seed
     /// stays one).
     fn record(&mut self, change: Holder) {
         self.history.push(change);

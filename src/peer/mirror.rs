@@ -110,7 +110,7 @@ impl MirroredSwarm {
         }
         let old = self.view.load();
         let mut view = SwarmView::clone(&old);
-        changes.into_iter().for_each(|change| change.apply_to(&mut view, self.cap));
+        Holder::apply_all(changes, &mut view, self.cap);
         if view == *old {
             return false;
         }
