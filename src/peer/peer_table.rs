@@ -11,6 +11,9 @@
 use crate::model::PeerId;
 use crate::prefetch;
 
+/// Up to this many ids a row is found by counting the ids below it, beyond by a binary search.
+const COUNTED: usize = 32;
+
 #[derive(Debug, Clone, Default)]
 pub struct PeerTable<T> {
     /// Sorted, each at most once.
@@ -25,7 +28,15 @@ impl<T: Default + Clone> PeerTable<T> {
     }
 
     fn find(&self, peer: PeerId) -> Result<usize, usize> {
-        self.ids.binary_search(&peer)
+        if self.ids.len() > COUNTED {
+            return self.ids.binary_search(&peer);
+        }
+        // Where it is or would go: the number of ids below it, counted over all of them at
+        // once. A binary search's steps each wait on the one before (a select on each compare),
+        // and every request of the simulated engine makes two searches for each holder it
+        // could ask; a count of a few ids is a handful of vector instructions.
+        let at = self.ids.iter().filter(|id| id.0 < peer.0).count();
+        if self.ids.get(at) == Some(&peer) { Ok(at) } else { Err(at) }
     }
 
     /// The row of `peer`, or the default for a peer never written.
@@ -113,6 +124,27 @@ mod tests {
         *table.row(PeerId(6)) = 60;
         assert_eq!(table.get(PeerId(6)), 60);
         assert_eq!(table.get(PeerId(7)), 70);
+    }
+
+    #[test]
+    fn rows_are_found_whether_counted_or_searched() {
+        // Small tables are counted, large ones searched: both against a map, as they grow
+        // across the boundary.
+        let mut rng = crate::rng::Rng::derive(5, 6);
+        let mut table: PeerTable<u64> = PeerTable::new();
+        let mut expected = std::collections::BTreeMap::new();
+        for step in 0..400u64 {
+            let peer = PeerId((rng.next_u64() % 120) as u32);
+            *table.row(peer) += step;
+            *expected.entry(peer).or_insert(0) += step;
+            let probe = PeerId((rng.next_u64() % 130) as u32);
+            assert_eq!(table.peek(probe), expected.get(&probe), "{probe:?} in {} rows", table.ids.len());
+        }
+        assert!(table.ids.len() > 2 * COUNTED, "the table grew past the counted size");
+        assert_eq!(
+            table.iter().map(|(peer, &row)| (peer, row)).collect::<Vec<_>>(),
+            expected.into_iter().collect::<Vec<_>>()
+        );
     }
 
     #[test]

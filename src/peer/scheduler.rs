@@ -180,10 +180,13 @@ impl HolderInFile {
     /// A segment its bitfield shows and `wanted` has, looking from word `from` on (wrapping),
     /// so that different downloaders tend to ask for different ones.
     fn holds_one_of(&self, wanted: &[u64], from: u32) -> Option<u32> {
+        // Both as plain slices of one length, taken once: indexing the inline vector word by
+        // word asked at each word where its words are.
         let words = self.bitfield.len().min(wanted.len());
+        let (held, wanted) = (&self.bitfield[..words], &wanted[..words]);
         let first = (from as usize).checked_rem(words).unwrap_or(0);
         (first..words).chain(0..first).find_map(|word| {
-            let common = self.bitfield[word] & wanted[word];
+            let common = held[word] & wanted[word];
             (common != 0).then(|| word as u32 * 64 + common.trailing_zeros())
         })
     }
