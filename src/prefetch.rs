@@ -17,10 +17,10 @@ const LINE: usize = 64;
 /// hint for a long vector would flood the cache with lines that are not read soon.
 const MOST_LINES: usize = 20;
 
-/// Asks for the cache lines of `value` (up to `MOST_LINES`).
+/// Asks for the cache lines of `value` (up to `MOST_LINES`); a trait object's too.
 #[inline(always)]
-pub fn value<T>(value: &T) {
-    bytes(value as *const T as *const u8, size_of::<T>());
+pub fn value<T: ?Sized>(value: &T) {
+    bytes(value as *const T as *const u8, size_of_val(value));
 }
 
 /// Asks for the cache lines of the first items of `items` (up to `MOST_LINES`).

@@ -454,13 +454,16 @@ impl Scheduler {
     }
 
     /// Asks for the memory its next decision reads, without waiting for it (`crate::prefetch`):
-    /// at stage 0 its downloads and its table of holders' loads; at stage 1, which reads what
-    /// stage 0 brought in, each download's table of holders and the front of its queue.
+    /// at stage 0 its downloads, its table of holders' loads and its holder policy; at stage 1,
+    /// which reads what stage 0 brought in, each download's table of holders and the front of
+    /// its queue.
     pub fn warm(&self, stage: usize) {
         match stage {
             0 => {
                 prefetch::slice(&self.downloads);
                 self.loads.warm();
+                // The holder policy's state (its turn) is an allocation of its own.
+                prefetch::value(&*self.holders);
             }
             _ => self.downloads.iter().for_each(|download| {
                 download.holders.warm();
