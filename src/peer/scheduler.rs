@@ -454,13 +454,16 @@ impl Scheduler {
     }
 
     /// Asks for the memory its next decision reads, without waiting for it (`crate::prefetch`):
-    /// at stage 0 its downloads, its table of holders' loads and its holder policy; at stage 1,
-    /// which reads what stage 0 brought in, each download's table of holders and the front of
-    /// its queue.
+    /// at stage 0 its downloads and their index by file, its table of holders' loads and its
+    /// holder policy; at stage 1, which reads what stage 0 brought in, each download's table of
+    /// holders and the front of its queue.
     pub fn warm(&self, stage: usize) {
         match stage {
             0 => {
                 prefetch::slice(&self.downloads);
+                // A reply finds its download through this one: two thirds of `on_reply`'s
+                // samples waited on it.
+                prefetch::slice(&self.by_id);
                 self.loads.warm();
                 // The holder policy's state (its turn) is an allocation of its own.
                 prefetch::value(&*self.holders);
