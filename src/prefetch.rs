@@ -31,10 +31,23 @@ pub fn slice<T>(items: &[T]) {
 
 #[inline(always)]
 fn bytes(start: *const u8, len: usize) {
-    let lines = len.div_ceil(LINE).min(MOST_LINES);
+    let (back, lines) = lines_of(start as usize, len);
+    let first = start.wrapping_sub(back);
     for line in 0..lines {
-        line_at(start.wrapping_add(line * LINE));
+        line_at(first.wrapping_add(line * LINE));
     }
+}
+
+/// The lines that bytes `start .. start + len` lie on (up to `MOST_LINES`): how far the first
+/// line begins before `start`, and how many lines. Counted from the line `start` is on, not
+/// from `start`: a value seldom begins a line (the allocator aligns to 16 bytes), and counted
+/// from `start`, a 256-byte link on five lines had its last one, where its capacity is, left
+/// out.
+#[inline(always)]
+fn lines_of(start: usize, len: usize) -> (usize, usize) {
+    let back = start % LINE;
+    let lines = if len == 0 { 0 } else { (back + len).div_ceil(LINE).min(MOST_LINES) };
+    (back, lines)
 }
 
 #[inline(always)]
@@ -52,4 +65,30 @@ fn line_at(address: *const u8) {
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = address;
+}
+
+#[cfg(all(test, not(feature = "loom")))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_line_a_value_lies_on_is_asked_for() {
+        for start in 4096..4096 + 2 * LINE {
+            for len in 0..8 * LINE {
+                let (back, lines) = lines_of(start, len);
+                let first = start - back;
+                assert_eq!(first % LINE, 0, "a line's start");
+                assert!(
+                    len == 0 || first + lines * LINE >= start + len,
+                    "{len} bytes at {start}: the last line left out"
+                );
+                assert!(
+                    lines == 0 || first + (lines - 1) * LINE < start + len,
+                    "{len} bytes at {start}: a line too many"
+                );
+                assert_eq!(lines == 0, len == 0, "nothing asked for nothing");
+            }
+        }
+        assert_eq!(lines_of(0, 1 << 20).1, MOST_LINES, "a long slice is cut");
+    }
 }
