@@ -28,14 +28,18 @@ impl Holder {
     /// the view for each was 3.5% of a simulated run, an index sorted by rank 3.2%.
     pub fn apply_all(changes: impl IntoIterator<Item = Holder>, swarm: &mut Vec<Holder>, cap: usize) {
         let changes = changes.into_iter();
-        let mut table = PlaceTable::with_room(swarm.len() + changes.size_hint().0);
-        swarm.iter().enumerate().for_each(|(at, member)| table.insert(member.peer, at));
+        let mut table = PlaceTable::of(swarm, swarm.len() + changes.size_hint().0);
         for change in changes {
             match table.find(change.peer, swarm) {
                 Some(at) => change.apply_to_member(&mut swarm[at]),
                 None if swarm.len() < cap => {
                     swarm.push(change);
-                    table.insert(change.peer, swarm.len() - 1);
+                    if table.has_room_for(swarm.len()) {
+                        table.insert(change.peer, swarm.len() - 1);
+                    } else {
+                        // More joined than the changes' size said: made again, larger.
+                        table = PlaceTable::of(swarm, 2 * swarm.len());
+                    }
                 }
                 None => {}
             }
@@ -60,10 +64,18 @@ struct PlaceTable {
 }
 
 impl PlaceTable {
-    /// A table for up to `members` members.
-    fn with_room(members: usize) -> PlaceTable {
-        let bits = (2 * members).max(8).next_power_of_two().trailing_zeros();
-        PlaceTable { slots: smallvec::smallvec![0; 1 << bits], bits }
+    /// The places of `swarm`'s members, with room for up to `members` (at least its own).
+    fn of(swarm: &[Holder], members: usize) -> PlaceTable {
+        let bits = (2 * members.max(swarm.len())).max(8).next_power_of_two().trailing_zeros();
+        let mut table = PlaceTable { slots: smallvec::smallvec![0; 1 << bits], bits };
+        swarm.iter().enumerate().for_each(|(at, member)| table.insert(member.peer, at));
+        table
+    }
+
+    /// Whether `members` members keep it at most half full (so that a search ends soon, and
+    /// always finds an empty slot).
+    fn has_room_for(&self, members: usize) -> bool {
+        2 * members <= self.slots.len()
     }
 
     /// The first slot to look at for `peer`: Fibonacci hashing, the rank's product with 2^32
@@ -624,6 +636,12 @@ mod tests {
             Holder::apply_all(changes, &mut view, cap);
             assert_eq!(view, expected);
         }
+        // Changes that do not say how many they are: the table grows as members join.
+        let mut view = vec![Holder { peer: PeerId(0), seed: true }];
+        let unsized_changes = (1..=1000).map(|peer| Holder { peer: PeerId(peer), seed: false }).filter(|_| true);
+        Holder::apply_all(unsized_changes, &mut view, usize::MAX);
+        assert_eq!(view.len(), 1001);
+        assert!(view.iter().enumerate().all(|(at, member)| member.peer == PeerId(at as u32)));
     }
 
     #[test]
