@@ -1,7 +1,7 @@
 //! Per-peer figures, for the few peers one peer deals with: the holders it asks, out of a swarm
-//! that may have thousands (the simulated engine's). Kept sorted by peer id: a lookup is a binary
-//! search over a handful of rows, and memory follows the peers dealt with, not the largest id
-//! among them.
+//! that may have thousands (the simulated engine's). Kept sorted by peer id: a lookup counts the
+//! ids below the one sought in a handful of rows (a binary search beyond `COUNTED`), and memory
+//! follows the peers dealt with, not the largest id among them.
 //!
 //! The ids are a vector of their own, beside the rows: a search then reads a line or two of ids
 //! instead of walking rows of a hundred bytes (a holder's row holds its bitfield), and touches
