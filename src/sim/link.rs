@@ -31,14 +31,17 @@ pub type TransferId = u32;
 /// A flow on a link: the peer at the other end.
 pub type FlowId = u32;
 
+/// In C's layout, so that what every event reads comes first, in this order: the network puts
+/// its own bookkeeping just before it, on the same cache line (`network::Port`).
 #[derive(Debug)]
+#[repr(C)]
 pub struct Link {
     /// Bits per second. Zero is a link that never moves anything (a peer that uploads nothing).
     capacity: u64,
-    /// What each busy flow has received so far, in bits times 10^9.
-    service: u128,
     /// When `service` was last brought up to date.
     updated_at: Nanos,
+    /// What each busy flow has received so far, in bits times 10^9.
+    service: u128,
     /// The busy flows, each with the finish tag of the transfer it is sending, in finishing
     /// order (`BusyFlow::order`): the first finishes next. Kept sorted rather than searched, for
     /// the order hardly moves: the pieces of a swarm are of one size, so a flow that joins, or

@@ -75,18 +75,31 @@ pub trait Schedule<P> {
     fn schedule(&mut self, at: Nanos, to: u32, from: u32, event: NetEvent<P>);
 }
 
+/// One of a peer's links with what the network keeps of it. Every event of a link reads all of
+/// it, so it is one value, its bookkeeping first and then the link's own clock, on one cache
+/// line: kept in vectors of their own, the due times and the bits sent were a miss each.
+#[repr(C)]
+struct Port {
+    /// The completion the link has an event scheduled for; an event for another time is stale.
+    due: Option<Nanos>,
+    /// The bits it has sent so far (an uplink: each piece counted once it is through).
+    sent_bits: u64,
+    link: Link,
+}
+
+impl Port {
+    fn new(capacity: u64) -> Port {
+        Port { due: None, sent_bits: 0, link: Link::new(capacity) }
+    }
+}
+
 /// The links of one shard's peers.
 pub struct Network<P> {
     latency: Nanos,
     placement: Placement,
     /// By row (`Placement::slot`).
-    uplinks: Vec<Link>,
-    downlinks: Vec<Link>,
-    /// The completion each link has an event scheduled for; an event for another time is stale.
-    up_due: Vec<Option<Nanos>>,
-    down_due: Vec<Option<Nanos>>,
-    /// By row: the bits each uplink has sent so far.
-    sent_bits: Vec<u64>,
+    uplinks: Vec<Port>,
+    downlinks: Vec<Port>,
     /// Pieces on this shard's links, by transfer id (a name local to the shard, which decides
     /// nothing); freed ids are reused.
     transfers: Vec<Option<Transfer<P>>>,
@@ -103,17 +116,13 @@ impl<P> Network<P> {
     /// The links of a shard's rows, with these (upload, download) capacities in bit/s, row by
     /// row; `placement` says which row each peer has.
     pub fn new(latency: Nanos, placement: Placement, capacities: impl IntoIterator<Item = (u64, u64)>) -> Network<P> {
-        let (uplinks, downlinks): (Vec<Link>, Vec<Link>) =
-            capacities.into_iter().map(|(up, down)| (Link::new(up), Link::new(down))).unzip();
-        let rows = uplinks.len();
+        let (uplinks, downlinks): (Vec<Port>, Vec<Port>) =
+            capacities.into_iter().map(|(up, down)| (Port::new(up), Port::new(down))).unzip();
         Network {
             latency,
             placement,
             uplinks,
             downlinks,
-            up_due: vec![None; rows],
-            down_due: vec![None; rows],
-            sent_bits: vec![0; rows],
             transfers: Vec::new(),
             free: Vec::new(),
             started: Vec::new(),
@@ -134,22 +143,16 @@ impl<P> Network<P> {
     /// (The list is in the link up to six pieces, and beyond in an allocation of its own: read
     /// at stage 1, it was a twentieth of a run's time, a miss that no hint had asked for.)
     pub fn warm(&self, row: usize, direction: Direction, stage: usize) {
-        let (links, due) = match direction {
-            Direction::Up => (&self.uplinks, &self.up_due),
-            Direction::Down => (&self.downlinks, &self.down_due),
+        let links = match direction {
+            Direction::Up => &self.uplinks,
+            Direction::Down => &self.downlinks,
         };
-        let Some(link) = links.get(row) else { return };
+        let Some(port) = links.get(row) else { return };
         match stage {
-            0 => {
-                prefetch::value(link);
-                prefetch::value(&due[row]);
-                if direction == Direction::Up {
-                    prefetch::value(&self.sent_bits[row]);
-                }
-            }
-            1 => link.warm_transfers(),
+            0 => prefetch::value(port),
+            1 => port.link.warm_transfers(),
             2 => {
-                for id in link.transfers() {
+                for id in port.link.transfers() {
                     if let Some(transfer) = self.transfers.get(id as usize) {
                         prefetch::value(transfer);
                     }
@@ -161,7 +164,7 @@ impl<P> Network<P> {
 
     /// The bits peer `id`'s uplink has sent so far (each piece counted once it is through).
     pub fn sent_bits(&self, id: u32) -> u64 {
-        self.sent_bits[self.placement.slot(id)]
+        self.uplinks[self.placement.slot(id)].sent_bits
     }
 
     /// Keep a record of every piece delivered (`records`): called before any is sent.
@@ -218,7 +221,7 @@ impl<P> Network<P> {
     /// sender's uplink at `now`.
     pub fn send(&mut self, now: Nanos, from: u32, to: u32, bits: u64, payload: P, out: &mut impl Schedule<P>) {
         let id = self.hold(now, Transfer { from, to, bits, payload });
-        self.uplinks[self.placement.slot(from)].start(now, to, id, bits);
+        self.uplinks[self.placement.slot(from)].link.start(now, to, id, bits);
         self.reschedule(from, Direction::Up, out);
     }
 
@@ -239,14 +242,14 @@ impl<P> Network<P> {
         match event {
             NetEvent::Arrive(Arrival { from, to, bits, payload }) => {
                 let id = self.hold(now, Transfer { from, to, bits, payload });
-                self.downlinks[self.placement.slot(to)].start(now, from, id, bits);
+                self.downlinks[self.placement.slot(to)].link.start(now, from, id, bits);
                 self.reschedule(to, Direction::Down, out);
             }
             NetEvent::LinkDue { peer, direction } => {
                 let row = self.placement.slot(peer);
                 let due = match direction {
-                    Direction::Up => &mut self.up_due[row],
-                    Direction::Down => &mut self.down_due[row],
+                    Direction::Up => &mut self.uplinks[row].due,
+                    Direction::Down => &mut self.downlinks[row].due,
                 };
                 if *due != Some(now) {
                     return; // stale: the link's next completion moved after this was scheduled
@@ -255,17 +258,17 @@ impl<P> Network<P> {
                 let mut finished = std::mem::take(&mut self.finished);
                 match direction {
                     Direction::Up => {
-                        self.uplinks[row].finish(now, &mut finished);
+                        self.uplinks[row].link.finish(now, &mut finished);
                         for &Sent { id, .. } in &finished {
                             let Transfer { from, to, bits, payload } = self.release(now, id, Direction::Up);
-                            self.sent_bits[row] += bits;
+                            self.uplinks[row].sent_bits += bits;
                             departed.push((from, to));
                             let arrival = Arrival { from, to, bits, payload };
                             out.schedule(now + self.latency, to, from, NetEvent::Arrive(arrival));
                         }
                     }
                     Direction::Down => {
-                        self.downlinks[row].finish(now, &mut finished);
+                        self.downlinks[row].link.finish(now, &mut finished);
                         for &Sent { id, .. } in &finished {
                             let piece = self.release(now, id, Direction::Down);
                             delivered.push((piece.from, piece.to, piece.payload));
@@ -292,9 +295,9 @@ impl<P> Network<P> {
     /// Schedules the link's next completion if it has moved.
     fn reschedule(&mut self, peer: u32, direction: Direction, out: &mut impl Schedule<P>) {
         let row = self.placement.slot(peer);
-        let (link, due) = match direction {
-            Direction::Up => (&self.uplinks[row], &mut self.up_due[row]),
-            Direction::Down => (&self.downlinks[row], &mut self.down_due[row]),
+        let Port { link, due, .. } = match direction {
+            Direction::Up => &mut self.uplinks[row],
+            Direction::Down => &mut self.downlinks[row],
         };
         let next = link.next_completion();
         if next != *due {
