@@ -35,6 +35,7 @@ use crate::prefetch;
 use crate::sync::Arc;
 use crate::tracker::{PeerSet, Tracker};
 use crate::wire::{Holder, Message};
+use smallvec::{SmallVec, smallvec};
 
 /// The most members a peer's view of a swarm takes. A BitTorrent client keeps a peer set of some
 /// tens, not the swarm (mainline's limit is 80 connections); with the tracker's answers of 50
@@ -132,8 +133,10 @@ pub struct Piece {
 /// upload server.
 struct SimulatedPeer {
     scheduler: Scheduler,
-    /// By file id: what it holds (and serves from) of each file it owns or downloads.
-    held: Vec<Option<Arc<SegmentSet>>>,
+    /// By file id: what it holds (and serves from) of each file it owns or downloads. Inline
+    /// for the usual one file: every request reads it, and a vector of its own was one more miss
+    /// before the set itself.
+    held: SmallVec<[Option<Arc<SegmentSet>>; 1]>,
     /// By file id: its view of each wanted file's swarm.
     swarms: Vec<Option<MirroredSwarm>>,
     /// Segments handed out: its load, as the upload server counts it.
@@ -246,7 +249,7 @@ impl<'a> Shard<'a> {
                 };
                 SimulatedPeer {
                     scheduler: Scheduler::new(config, pieces, holders),
-                    held: vec![None; files],
+                    held: smallvec![None; files],
                     swarms: (0..files).map(|_| None).collect(),
                     uploaded: 0,
                     downloaded_bytes: 0,
@@ -419,18 +422,18 @@ impl<'a> Shard<'a> {
         match stage {
             0 => prefetch::value(peer),
             1 => {
-                prefetch::slice(&peer.held);
+                peer.held.iter().flatten().for_each(|held| prefetch::value(&**held));
                 if scheduler {
                     peer.scheduler.warm(0);
                 }
             }
             2 => {
-                peer.held.iter().flatten().for_each(|held| prefetch::value(&**held));
+                peer.held.iter().flatten().for_each(|held| held.warm());
                 if scheduler {
                     peer.scheduler.warm(1);
                 }
             }
-            _ => peer.held.iter().flatten().for_each(|held| held.warm()),
+            _ => {}
         }
     }
 
