@@ -153,11 +153,11 @@ impl Link {
         Some(self.updated_at.saturating_add(u64::try_from(wait).unwrap_or(u64::MAX)))
     }
 
-    /// The transfers finished by `now` (in finish order), taken off the link; the next transfer
-    /// of each of their flows starts where the finished one's service ended.
-    /// The transfers on the link, in the order they joined.
-    pub fn transfers(&self) -> impl Iterator<Item = TransferId> + '_ {
-        self.queued.iter().map(|queued| queued.id)
+    /// The transfer that finishes next, if nothing joins before: the first of the flow that
+    /// finishes first.
+    pub fn next_transfer(&self) -> Option<TransferId> {
+        let flow = self.busy.first()?.flow;
+        self.queued.iter().find(|queued| queued.flow == flow).map(|queued| queued.id)
     }
 
     /// Asks for the memory of the link's transfers (`crate::prefetch`): in the link itself up to
@@ -166,6 +166,8 @@ impl Link {
         crate::prefetch::slice(&self.queued);
     }
 
+    /// The transfers finished by `now` (in finish order), taken off the link; the next transfer
+    /// of each of their flows starts where the finished one's service ended.
     pub fn finish(&mut self, now: Nanos, finished: &mut Vec<Sent>) {
         self.advance(now);
         while let Some(&BusyFlow { flow, tag }) = self.busy.first() {
@@ -244,6 +246,29 @@ mod tests {
         link.start(0, 1, 1, MBIT);
         link.start(SECOND / 2, 2, 2, MBIT);
         assert_eq!(drain(&mut link), vec![(1, 3 * SECOND / 2), (2, 2 * SECOND)]);
+    }
+
+    #[test]
+    fn the_next_transfer_is_the_first_the_next_completion_finishes() {
+        let mut rng = crate::rng::Rng::new(11);
+        for round in 0..200 {
+            let mut link = Link::new(1 + rng.below(10 * MBIT));
+            assert_eq!(link.next_transfer(), None, "round {round}: an idle link has none");
+            let mut now = 0;
+            let mut finished = Vec::new();
+            for id in 0..1 + rng.below(12) as TransferId {
+                // Some flows send several transfers, some pieces are shorter (a file's last).
+                link.start(now, rng.below(5) as FlowId, id, 1 + rng.below(2 * MBIT));
+                now += rng.below(SECOND / 4);
+                link.finish(now, &mut finished);
+            }
+            while let Some(at) = link.next_completion() {
+                let next = link.next_transfer();
+                finished.clear();
+                link.finish(at, &mut finished);
+                assert_eq!(next, finished.first().map(|sent| sent.id), "round {round} at {at}");
+            }
+        }
     }
 
     #[test]

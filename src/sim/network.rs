@@ -139,10 +139,13 @@ impl<P> Network<P> {
 
     /// Asks for row `row`'s link in `direction` and what its next completion reads, without
     /// waiting for them (`crate::prefetch`): at stage 0 the link, at stage 1 (which reads what
-    /// stage 0 brought in) its list of pieces, at stage 2 the pieces; nothing at later stages.
-    /// (The list is in the link up to six pieces, and beyond in an allocation of its own: read
-    /// at stage 1, it was a twentieth of a run's time, a miss that no hint had asked for.)
-    pub fn warm(&self, row: usize, direction: Direction, stage: usize) {
+    /// stage 0 brought in) its list of pieces, at stage 2, for a `completion`, the piece that
+    /// finishes next; nothing at later stages. (The list is in the link up to six pieces, and
+    /// beyond in an allocation of its own: read at stage 1, it was a twentieth of a run's time,
+    /// a miss that no hint had asked for.) Only a completion reads a piece's record, and only
+    /// the finishing one's: asking for every piece on the link took room among the misses the
+    /// processor keeps in flight.
+    pub fn warm(&self, row: usize, direction: Direction, stage: usize, completion: bool) {
         let links = match direction {
             Direction::Up => &self.uplinks,
             Direction::Down => &self.downlinks,
@@ -151,11 +154,9 @@ impl<P> Network<P> {
         match stage {
             0 => prefetch::value(port),
             1 => port.link.warm_transfers(),
-            2 => {
-                for id in port.link.transfers() {
-                    if let Some(transfer) = self.transfers.get(id as usize) {
-                        prefetch::value(transfer);
-                    }
+            2 if completion => {
+                if let Some(transfer) = port.link.next_transfer().and_then(|id| self.transfers.get(id as usize)) {
+                    prefetch::value(transfer);
                 }
             }
             _ => {}

@@ -392,7 +392,8 @@ impl<'a> Shard<'a> {
             _ => None,
         };
         if let Some(direction) = direction {
-            self.network.warm(row, direction, stage);
+            let completion = matches!(event, Event::Net(NetEvent::LinkDue { .. }));
+            self.network.warm(row, direction, stage, completion);
         }
         // What reaches a downlink goes no further until it is through; an uplink's departure
         // concerns the course's peer only through its link.
