@@ -32,7 +32,7 @@ pub type TransferId = u32;
 pub type FlowId = u32;
 
 /// In C's layout, so that what every event reads comes first, in this order: the network puts
-/// its own bookkeeping just before it, on the same cache line (`network::Port`).
+/// its own bookkeeping just before it, within the same 64 bytes (`network::Port`).
 #[derive(Debug)]
 #[repr(C)]
 pub struct Link {

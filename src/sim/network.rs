@@ -76,8 +76,9 @@ pub trait Schedule<P> {
 }
 
 /// One of a peer's links with what the network keeps of it. Every event of a link reads all of
-/// it, so it is one value, its bookkeeping first and then the link's own clock, on one cache
-/// line: kept in vectors of their own, the due times and the bits sent were a miss each.
+/// it, so it is one value, its bookkeeping first and then the link's own clock, together in its
+/// first 64 bytes (one or two cache lines, as the element falls): kept in vectors of their own,
+/// the due times and the bits sent were a miss each.
 #[repr(C)]
 struct Port {
     /// The completion the link has an event scheduled for; an event for another time is stale.
