@@ -54,12 +54,17 @@ impl<T: Default + Clone> PeerTable<T> {
         let at = match self.find(peer) {
             Ok(at) => at,
             Err(at) => {
-                // Grown by an eighth, not doubled: a table holds some ten rows, made one at a
-                // time and seldom, and a simulated peer keeps several; doubling left a third of
-                // their room unused.
-                let more = 1 + self.rows.len() / 8;
-                self.ids.reserve_exact(more);
-                self.rows.reserve_exact(more);
+                // Grown by a few rows when full, not doubled: a table holds some ten rows, and
+                // a simulated peer keeps several; doubling left a third of their room unused.
+                // Grown by one row at a time (an eighth, rounded down, of a table this small),
+                // a table was reallocated at nearly every row it made: three quarters of a
+                // run's reallocations, each with a copy of the rows and, beyond a kilobyte, a
+                // sweep of glibc's lists of small free blocks.
+                if self.rows.len() == self.rows.capacity() {
+                    let more = 4 + self.rows.len() / 8;
+                    self.ids.reserve_exact(more);
+                    self.rows.reserve_exact(more);
+                }
                 self.ids.insert(at, peer);
                 self.rows.insert(at, T::default());
                 at
