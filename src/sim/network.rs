@@ -38,11 +38,11 @@ pub enum NetEvent<P> {
     Arrive(Arrival<P>),
 }
 
-/// A piece reaching its receiver's downlink.
+/// A piece reaching its receiver's downlink. Its sender and receiver are its event's (the key's
+/// `from` and `to`), not repeated here: the queue keeps some ten events a peer, and this, the
+/// largest kind, set the size of them all.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Arrival<P> {
-    pub from: u32,
-    pub to: u32,
     pub bits: u64,
     pub payload: P,
 }
@@ -227,7 +227,8 @@ impl<P> Network<P> {
         self.reschedule(from, Direction::Up, out);
     }
 
-    /// Handles one of the network's own events. Pieces that came through the receiver's
+    /// Handles one of the network's own events, caused by peer `from` for peer `to` (its key's
+    /// peers). Pieces that came through the receiver's
     /// downlink go to `delivered` as (sender, receiver, payload); those that left the sender's
     /// uplink, to `departed` as (sender, receiver). Call `settle` once the sender has put on its
     /// uplink what follows them: the uplink's next completion is scheduled then, once, rather
@@ -235,6 +236,7 @@ impl<P> Network<P> {
     pub fn handle(
         &mut self,
         now: Nanos,
+        (from, to): (u32, u32),
         event: NetEvent<P>,
         out: &mut impl Schedule<P>,
         delivered: &mut Vec<(u32, u32, P)>,
@@ -242,7 +244,7 @@ impl<P> Network<P> {
     ) {
         debug_assert!(self.unsettled.is_none(), "an uplink left unsettled");
         match event {
-            NetEvent::Arrive(Arrival { from, to, bits, payload }) => {
+            NetEvent::Arrive(Arrival { bits, payload }) => {
                 let id = self.hold(now, Transfer { from, to, bits, payload });
                 self.downlinks[self.placement.slot(to)].link.start(now, from, id, bits);
                 self.reschedule(to, Direction::Down, out);
@@ -265,7 +267,7 @@ impl<P> Network<P> {
                             let Transfer { from, to, bits, payload } = self.release(now, id, Direction::Up);
                             self.uplinks[row].sent_bits += bits;
                             departed.push((from, to));
-                            let arrival = Arrival { from, to, bits, payload };
+                            let arrival = Arrival { bits, payload };
                             out.schedule(now + self.latency, to, from, NetEvent::Arrive(arrival));
                         }
                     }
@@ -360,7 +362,14 @@ mod tests {
             while self.queue.events.next_time().is_some_and(|at| at <= until) {
                 let (key, event) = self.queue.events.pop().expect("peeked");
                 let mut delivered = Vec::new();
-                self.network.handle(key.at, event, &mut self.queue, &mut delivered, &mut Vec::new());
+                self.network.handle(
+                    key.at,
+                    (key.from, key.to),
+                    event,
+                    &mut self.queue,
+                    &mut delivered,
+                    &mut Vec::new(),
+                );
                 self.network.settle(&mut self.queue);
                 for (from, to, payload) in delivered {
                     self.delivered.push((from, to, payload, key.at));

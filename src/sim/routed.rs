@@ -97,19 +97,16 @@ impl Encoder {
                 out.u32(self.message_bytes.len() as u32);
                 out.0.extend_from_slice(&self.message_bytes);
             }
-            Event::Net(NetEvent::Arrive(Arrival { from, to, bits, payload: Payload::Block { block, bytes } })) => {
+            // Its sender and receiver are the key's, written with it.
+            Event::Net(NetEvent::Arrive(Arrival { bits, payload: Payload::Block { block, bytes } })) => {
                 out.u8(ARRIVE_BLOCK);
-                out.u32(*from);
-                out.u32(*to);
                 out.u64(*bits);
                 out.u32(block.piece);
                 out.u32(block.block);
                 out.u32(*bytes);
             }
-            Event::Net(NetEvent::Arrive(Arrival { from, to, bits, payload: Payload::Piece(payload) })) => {
+            Event::Net(NetEvent::Arrive(Arrival { bits, payload: Payload::Piece(payload) })) => {
                 out.u8(ARRIVE);
-                out.u32(*from);
-                out.u32(*to);
                 out.u64(*bits);
                 out.u32(payload.file.0);
                 out.u32(payload.segment);
@@ -180,23 +177,19 @@ impl Decoder {
                     Event::arrival_of(from, self.share_hashes(message, tag == DELIVER_SAME_HASHES)?)
                 }
                 ARRIVE => {
-                    let from = input.u32("a peer")?;
-                    let to = input.u32("a peer")?;
                     let bits = input.u64("a piece's bits")?;
                     let file = FileId(input.u32("a file id")?);
                     let segment = input.u32("a segment")?;
                     let load = input.u32("a load")?;
                     let held = input.words()?.into();
                     let payload = Payload::Piece(Piece { file, segment, load, held });
-                    Event::Net(NetEvent::Arrive(Arrival { from, to, bits, payload }))
+                    Event::Net(NetEvent::Arrive(Arrival { bits, payload }))
                 }
                 ARRIVE_BLOCK => {
-                    let from = input.u32("a peer")?;
-                    let to = input.u32("a peer")?;
                     let bits = input.u64("a block's bits")?;
                     let block = BlockRef { piece: input.u32("a piece")?, block: input.u32("a block")? };
                     let payload = Payload::Block { block, bytes: input.u32("a block's bytes")? };
-                    Event::Net(NetEvent::Arrive(Arrival { from, to, bits, payload }))
+                    Event::Net(NetEvent::Arrive(Arrival { bits, payload }))
                 }
                 REQUEST => Event::Request {
                     from: PeerId(input.u32("a peer")?),
@@ -412,8 +405,6 @@ mod tests {
             (
                 key(60, 5, 6, 9),
                 Event::Net(NetEvent::Arrive(Arrival {
-                    from: 6,
-                    to: 5,
                     bits: 2_097_152,
                     payload: Payload::Piece(Piece {
                         file: FileId(0),
@@ -428,8 +419,6 @@ mod tests {
             (
                 key(63, 6, 7, 12),
                 Event::Net(NetEvent::Arrive(Arrival {
-                    from: 7,
-                    to: 6,
                     bits: 137_971,
                     payload: Payload::Block { block: BlockRef { piece: 3, block: 15 }, bytes: 16_384 },
                 })),

@@ -73,7 +73,8 @@ const WARM_AHEAD: [usize; 4] = [4, 3, 2, 1];
 ///
 /// Kept small, for the queue holds some ten for every peer: the commonest messages, requests
 /// and refusals, have kinds of their own, and the others (the tracker's, and those to it) are
-/// boxed. As one `Message` an event took 88 bytes; so, 64.
+/// boxed. As one `Message` an event took 88 bytes; so, 56; and 48 since an arrival leaves its
+/// sender and receiver to its key (`network::Arrival`).
 #[derive(Debug)]
 pub enum Event {
     /// The network's own: a link's next completion, a piece or block reaching a downlink.
@@ -372,7 +373,7 @@ impl<'a> Shard<'a> {
             }
             self.now = key.at;
             self.events += 1;
-            self.handle(PeerId(key.to), event)?;
+            self.handle(PeerId(key.to), key.from, event)?;
         }
         Ok(())
     }
@@ -523,12 +524,13 @@ impl<'a> Shard<'a> {
         self.timeline.deliver(self.now + self.latency, from, to, message);
     }
 
-    fn handle(&mut self, at: PeerId, event: Event) -> Result<(), SimError> {
+    /// Event `event` for peer `at`, caused by peer `from` (its key's peers).
+    fn handle(&mut self, at: PeerId, from: u32, event: Event) -> Result<(), SimError> {
         match event {
             Event::Net(event) => {
                 let mut delivered = std::mem::take(&mut self.delivered);
                 let mut departed = std::mem::take(&mut self.departed);
-                self.network.handle(self.now, event, &mut self.timeline, &mut delivered, &mut departed);
+                self.network.handle(self.now, (from, at.0), event, &mut self.timeline, &mut delivered, &mut departed);
                 let mut result = Ok(());
                 if self.bittorrent.is_some() {
                     for (from, to) in departed.drain(..) {
