@@ -228,9 +228,9 @@ impl<P> Network<P> {
     }
 
     /// Handles one of the network's own events, caused by peer `from` for peer `to` (its key's
-    /// peers). Pieces that came through the receiver's
-    /// downlink go to `delivered` as (sender, receiver, payload); those that left the sender's
-    /// uplink, to `departed` as (sender, receiver). Call `settle` once the sender has put on its
+    /// peers). Pieces that came through the receiver's downlink go to `delivered` as (sender,
+    /// receiver, payload); those that left the sender's uplink, to `departed` as (sender,
+    /// receiver). Call `settle` once the sender has put on its
     /// uplink what follows them: the uplink's next completion is scheduled then, once, rather
     /// than now and again when the next piece joins (a block's departure was two events).
     pub fn handle(
