@@ -31,8 +31,9 @@ pub enum Direction {
 /// What the network asks the engine to schedule, and hands back when it is due.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum NetEvent<P> {
-    /// A link's next completion (ignored if the link's next completion has moved since).
-    LinkDue { peer: u32, direction: Direction },
+    /// The next completion of the link in `direction` of the event's peer (its key's `to`),
+    /// ignored if the link's next completion has moved since.
+    LinkDue { direction: Direction },
     /// A piece has crossed the network and reaches the receiver's downlink, with all the
     /// receiver's shard needs of it.
     Arrive(Arrival<P>),
@@ -230,9 +231,9 @@ impl<P> Network<P> {
     /// Handles one of the network's own events, caused by peer `from` for peer `to` (its key's
     /// peers). Pieces that came through the receiver's downlink go to `delivered` as (sender,
     /// receiver, payload); those that left the sender's uplink, to `departed` as (sender,
-    /// receiver). Call `settle` once the sender has put on its
-    /// uplink what follows them: the uplink's next completion is scheduled then, once, rather
-    /// than now and again when the next piece joins (a block's departure was two events).
+    /// receiver). Call `settle` once the sender has put on its uplink what follows them: the
+    /// uplink's next completion is scheduled then, once, rather than now and again when the
+    /// next piece joins (a block's departure was two events).
     pub fn handle(
         &mut self,
         now: Nanos,
@@ -249,7 +250,8 @@ impl<P> Network<P> {
                 self.downlinks[self.placement.slot(to)].link.start(now, from, id, bits);
                 self.reschedule(to, Direction::Down, out);
             }
-            NetEvent::LinkDue { peer, direction } => {
+            NetEvent::LinkDue { direction } => {
+                let peer = to;
                 let row = self.placement.slot(peer);
                 let due = match direction {
                     Direction::Up => &mut self.uplinks[row].due,
@@ -307,7 +309,7 @@ impl<P> Network<P> {
         if next != *due {
             *due = next;
             if let Some(at) = next {
-                out.schedule(at, peer, peer, NetEvent::LinkDue { peer, direction });
+                out.schedule(at, peer, peer, NetEvent::LinkDue { direction });
             }
         }
     }

@@ -97,7 +97,7 @@ impl Encoder {
                 out.u32(self.message_bytes.len() as u32);
                 out.0.extend_from_slice(&self.message_bytes);
             }
-            // Its sender and receiver are the key's, written with it.
+            // Its sender and receiver are the key's, written with it (so is a link's peer).
             Event::Net(NetEvent::Arrive(Arrival { bits, payload: Payload::Block { block, bytes } })) => {
                 out.u8(ARRIVE_BLOCK);
                 out.u64(*bits);
@@ -113,9 +113,8 @@ impl Encoder {
                 out.u32(payload.load);
                 out.words(&payload.held);
             }
-            Event::Net(NetEvent::LinkDue { peer, direction }) => {
+            Event::Net(NetEvent::LinkDue { direction }) => {
                 out.u8(LINK_DUE);
-                out.u32(*peer);
                 out.u8(matches!(direction, Direction::Down) as u8);
             }
             Event::Wake => out.u8(WAKE),
@@ -210,9 +209,8 @@ impl Decoder {
                 }
                 TICK => Event::Tick,
                 LINK_DUE => {
-                    let peer = input.u32("a peer")?;
                     let direction = if input.u8("a direction")? == 1 { Direction::Down } else { Direction::Up };
-                    Event::Net(NetEvent::LinkDue { peer, direction })
+                    Event::Net(NetEvent::LinkDue { direction })
                 }
                 WAKE => Event::Wake,
                 tag => return Err(RoutedError::UnknownTag(tag)),
@@ -414,7 +412,7 @@ mod tests {
                     }),
                 })),
             ),
-            (key(61, 5, 5, 10), Event::Net(NetEvent::LinkDue { peer: 5, direction: Direction::Down })),
+            (key(61, 5, 5, 10), Event::Net(NetEvent::LinkDue { direction: Direction::Down })),
             (key(62, 5, 5, 11), Event::Wake),
             (
                 key(63, 6, 7, 12),

@@ -386,7 +386,7 @@ impl<'a> Shard<'a> {
     fn warm(&self, to: u32, event: &Event, stage: usize) {
         let row = self.placement.slot(to);
         let direction = match event {
-            Event::Net(NetEvent::LinkDue { direction, .. }) => Some(*direction),
+            Event::Net(NetEvent::LinkDue { direction }) => Some(*direction),
             Event::Net(NetEvent::Arrive(_)) => Some(Direction::Down),
             // A request may be granted, and the piece put on the uplink.
             Event::Request { .. } | Event::Wire { .. } => Some(Direction::Up),
@@ -400,7 +400,7 @@ impl<'a> Shard<'a> {
         // concerns the course's peer only through its link.
         let peer_reads = match event {
             Event::Net(NetEvent::Arrive(_)) => false,
-            Event::Net(NetEvent::LinkDue { direction: Direction::Up, .. }) => self.bittorrent.is_some(),
+            Event::Net(NetEvent::LinkDue { direction: Direction::Up }) => self.bittorrent.is_some(),
             _ => true,
         };
         if !peer_reads {
@@ -524,13 +524,14 @@ impl<'a> Shard<'a> {
         self.timeline.deliver(self.now + self.latency, from, to, message);
     }
 
-    /// Event `event` for peer `at`, caused by peer `from` (its key's peers).
-    fn handle(&mut self, at: PeerId, from: u32, event: Event) -> Result<(), SimError> {
+    /// Event `event` for peer `at`, caused by peer `by` (its key's peers: the messages name
+    /// their sender themselves, the network's events do not).
+    fn handle(&mut self, at: PeerId, by: u32, event: Event) -> Result<(), SimError> {
         match event {
             Event::Net(event) => {
                 let mut delivered = std::mem::take(&mut self.delivered);
                 let mut departed = std::mem::take(&mut self.departed);
-                self.network.handle(self.now, (from, at.0), event, &mut self.timeline, &mut delivered, &mut departed);
+                self.network.handle(self.now, (by, at.0), event, &mut self.timeline, &mut delivered, &mut departed);
                 let mut result = Ok(());
                 if self.bittorrent.is_some() {
                     for (from, to) in departed.drain(..) {
