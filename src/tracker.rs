@@ -17,6 +17,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use crate::model::{FileId, FileName, Hashes, OwnedFile, PeerId};
+use crate::peer::segments::bits;
 use crate::rng::Rng;
 use crate::wire::{Holder, Message, PeerReport};
 
@@ -129,8 +130,9 @@ impl FileRecord {
     }
 
     /// At most `max` members other than `peer`, drawn at random: all of them if there are no
-    /// more than that, else a draw without repeats, in the order drawn.
-    fn sample(&self, peer: PeerId, max: usize, rng: &mut Rng) -> Vec<Holder> {
+    /// more than that, else a draw without repeats, in the order drawn. `drawn` is scratch: a
+    /// bit for each place, all clear between draws.
+    fn sample(&self, peer: PeerId, max: usize, rng: &mut Rng, drawn: &mut Vec<u64>) -> Vec<Holder> {
         let own = self.place_of(peer);
         let others = self.members.len() - usize::from(own.is_some());
         if others <= max {
@@ -139,14 +141,18 @@ impl FileRecord {
         // Rejection: with more members than the draw (the case here), few draws repeat. A
         // member is a peer of its own place, so the draw is of places, and the members are read
         // once it is made, all at once: each was a cache miss at 100,000 members, and a
-        // draw's next step waited on the last one's.
+        // draw's next step waited on the last one's. A repeat is found by the places' bits
+        // rather than by a scan of the draw so far (1,250 comparisons a draw of 50).
+        drawn.resize(bits::words_for(self.members.len() as u32), 0);
         let mut places: Vec<u32> = Vec::with_capacity(max);
         while places.len() < max {
             let at = rng.below(self.members.len() as u64) as u32;
-            if Some(at) != own && !places.contains(&at) {
+            if Some(at) != own && !bits::test(drawn, at) {
+                bits::set(drawn, at);
                 places.push(at);
             }
         }
+        places.iter().for_each(|&at| bits::clear(drawn, at));
         places.iter().map(|&at| self.members[at as usize]).collect()
     }
 }
@@ -161,6 +167,8 @@ pub struct Tracker {
     peer_set: PeerSet,
     /// Draws the members of sampled answers (`PeerSet::Sample`).
     rng: Rng,
+    /// Scratch for a draw: the places drawn so far (`FileRecord::sample`).
+    drawn: Vec<u64>,
     phase: Phase,
     registrations: BTreeMap<PeerId, Registration>,
     files: Vec<FileRecord>,
@@ -187,6 +195,7 @@ impl Tracker {
             peer_set,
             // The tracker's own stream: peer id 0's.
             rng: Rng::derive(seed, 0),
+            drawn: Vec::new(),
             phase: Phase::Registering,
             registrations: BTreeMap::new(),
             files: Vec::new(),
@@ -342,7 +351,7 @@ impl Tracker {
         let record = &self.files[index];
         match self.peer_set {
             PeerSet::All => record.members.iter().filter(|member| member.peer != peer).copied().collect(),
-            PeerSet::Sample { max, .. } => record.sample(peer, max, &mut self.rng),
+            PeerSet::Sample { max, .. } => record.sample(peer, max, &mut self.rng, &mut self.drawn),
         }
     }
 

@@ -136,7 +136,7 @@ impl DownloadScheduler {
                     crate::test_panic::trip(crate::test_panic::Site::Download);
                 }
                 for reply in replies {
-                    self.scheduler.on_reply(reply, &mut self.actions)?;
+                    self.scheduler.on_reply(&reply, &mut self.actions)?;
                 }
             }
         }

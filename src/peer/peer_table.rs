@@ -27,6 +27,11 @@ impl<T: Default + Clone> PeerTable<T> {
         PeerTable { ids: Vec::new(), rows: Vec::new() }
     }
 
+    /// An empty table with room for `rows` rows.
+    pub fn with_capacity(rows: usize) -> Self {
+        PeerTable { ids: Vec::with_capacity(rows), rows: Vec::with_capacity(rows) }
+    }
+
     fn find(&self, peer: PeerId) -> Result<usize, usize> {
         if self.ids.len() > COUNTED {
             return self.ids.binary_search(&peer);

@@ -127,7 +127,16 @@ impl SegmentSet {
     /// words read one after another may be from slightly different moments, which is fine for
     /// a set that only grows: every bit seen is held.
     pub fn words(&self) -> Vec<u64> {
-        self.words.iter().map(|word| word.load(Ordering::Acquire)).collect()
+        let mut words = Vec::new();
+        self.words_into(&mut words);
+        words
+    }
+
+    /// `words`, written over `words` (its room reused; exactly the room needed if it must grow).
+    pub fn words_into(&self, words: &mut Vec<u64>) {
+        words.clear();
+        words.reserve_exact(self.words.len());
+        words.extend(self.words.iter().map(|word| word.load(Ordering::Acquire)));
     }
 
     /// How many segments are held.

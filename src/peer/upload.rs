@@ -48,30 +48,38 @@ pub struct UploadState {
 /// How a peer answers a request for `segment` of `file` from what it holds of the file (`set`):
 /// yes if it holds the segment, else no; with its bitfield when it says no or was asked for it;
 /// and its load, the segments it has handed out, this one included. `count` records the answer
-/// (granted or not) and returns the load. Both engines answer with this.
+/// (granted or not) and returns the load; `room` gives the vector the bitfield is written in, if
+/// one is sent (the simulated engine reuses those of replies it has handled). Both engines
+/// answer with this.
 pub fn reply(
     set: &SegmentSet,
     file: FileId,
     segment: u32,
     with_bitfield: bool,
     count: impl FnOnce(bool) -> u64,
+    room: impl FnOnce() -> Vec<u64>,
 ) -> Message {
     let granted = set.contains(segment);
     let load = u32::try_from(count(granted)).unwrap_or(u32::MAX);
-    let held = if granted && !with_bitfield { Vec::new() } else { set.words() };
+    let mut held = Vec::new();
+    if !granted || with_bitfield {
+        held = room();
+        set.words_into(&mut held);
+    }
     Message::SegmentReply { file, segment, granted, load, held }
 }
 
 impl UploadState {
     fn reply(&self, set: &SegmentSet, file: FileId, segment: u32, with_bitfield: bool) -> Message {
-        reply(set, file, segment, with_bitfield, |granted| {
+        let count = |granted| {
             if granted {
                 self.uploaded.add(1)
             } else {
                 self.refused.add(1);
                 self.uploaded.get()
             }
-        })
+        };
+        reply(set, file, segment, with_bitfield, count, Vec::new)
     }
 
     pub fn figures(&self) -> UploadFigures {

@@ -165,6 +165,18 @@ impl<P> Network<P> {
         }
     }
 
+    /// What the piece that finishes next on row `row`'s link in `direction` carries, if its
+    /// record is at hand: for a hint at the stage after `warm`'s last (a delivered piece's
+    /// payload may point to memory of its own).
+    pub fn next_payload(&self, row: usize, direction: Direction) -> Option<&P> {
+        let links = match direction {
+            Direction::Up => &self.uplinks,
+            Direction::Down => &self.downlinks,
+        };
+        let id = links.get(row)?.link.next_transfer()?;
+        self.transfers.get(id as usize)?.as_ref().map(|transfer| &transfer.payload)
+    }
+
     /// The bits peer `id`'s uplink has sent so far (each piece counted once it is through).
     pub fn sent_bits(&self, id: u32) -> u64 {
         self.uplinks[self.placement.slot(id)].sent_bits
