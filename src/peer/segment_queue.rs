@@ -91,7 +91,8 @@ impl SegmentQueue {
     }
 
     /// The segments it has room for without growing.
-    pub fn capacity(&self) -> usize {
+    #[cfg(all(test, not(feature = "loom")))]
+    fn capacity(&self) -> usize {
         match self {
             SegmentQueue::Narrow(queue) => queue.capacity(),
             SegmentQueue::Wide(queue) => queue.capacity(),

@@ -7,7 +7,7 @@ use crate::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 const WORD_BITS: u32 = 64;
 
-/// The same layout in plain words, as `SegmentSet::words` gives them and the wire carries them
+/// The same layout in plain words, as `SegmentSet::words_into` writes them and the wire carries them
 /// (bit `i` of word `i / 64` for segment `i`): for one thread's own sets, such as a bitfield a
 /// holder sent. Segments past the words are never in them, and setting or clearing one does
 /// nothing.
@@ -123,16 +123,10 @@ impl SegmentSet {
     }
 
     /// The whole set as bitset words (bit `i` of word `i / 64` for segment `i`), for telling
-    /// another peer what this one has. Each word is read with Acquire, as `contains` reads it;
-    /// words read one after another may be from slightly different moments, which is fine for
-    /// a set that only grows: every bit seen is held.
-    pub fn words(&self) -> Vec<u64> {
-        let mut words = Vec::new();
-        self.words_into(&mut words);
-        words
-    }
-
-    /// `words`, written over `words` (its room reused; exactly the room needed if it must grow).
+    /// another peer what this one has, written over `words` (its room reused; exactly the room
+    /// needed if it must grow). Each word is read with Acquire, as `contains` reads it; words
+    /// read one after another may be from slightly different moments, which is fine for a set
+    /// that only grows: every bit seen is held.
     pub fn words_into(&self, words: &mut Vec<u64>) {
         words.clear();
         words.reserve_exact(self.words.len());

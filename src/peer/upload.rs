@@ -61,11 +61,13 @@ pub fn reply(
 ) -> Message {
     let granted = set.contains(segment);
     let load = u32::try_from(count(granted)).unwrap_or(u32::MAX);
-    let mut held = Vec::new();
-    if !granted || with_bitfield {
-        held = room();
+    let held = if granted && !with_bitfield {
+        Vec::new()
+    } else {
+        let mut held = room();
         set.words_into(&mut held);
-    }
+        held
+    };
     Message::SegmentReply { file, segment, granted, load, held }
 }
 
