@@ -2,9 +2,9 @@
 //!
 //! The simulated engine handles its events in time order, and consecutive events belong to
 //! peers far apart in memory: at 100,000 peers nearly all of an event's time was the wait for
-//! the first touch of its peer's state, each load waiting on the one before it (README, "Where
-//! the time goes"). The events of a window are known before they are handled, so the shard asks
-//! for the state of the peers a few events ahead while it handles the current one
+//! the first touch of its peer's state, each load waiting on the one before it
+//! (docs/performance.md). The events of a window are known before they are handled, so the
+//! shard asks for the state of the peers a few events ahead while it handles the current one
 //! (`sim::shard`, `run_window`); these are the hints it uses.
 //!
 //! A hint changes no value and cannot fault, whatever the address: it is a request to the cache.
