@@ -160,6 +160,11 @@ impl Link {
         self.queued.iter().find(|queued| queued.flow == flow).map(|queued| queued.id)
     }
 
+    /// The flow whose transfer finishes next: the peer at the other end of it.
+    pub fn next_flow(&self) -> Option<FlowId> {
+        self.busy.first().map(|busy| busy.flow)
+    }
+
     /// Asks for the memory of the link's transfers (`crate::prefetch`): in the link itself up to
     /// six, in an allocation of their own beyond, whose address the link holds.
     pub fn warm_transfers(&self) {
@@ -249,11 +254,12 @@ mod tests {
     }
 
     #[test]
-    fn the_next_transfer_is_the_first_the_next_completion_finishes() {
+    fn the_next_transfer_and_flow_are_those_the_next_completion_finishes() {
         let mut rng = crate::rng::Rng::new(11);
         for round in 0..200 {
             let mut link = Link::new(1 + rng.below(10 * MBIT));
             assert_eq!(link.next_transfer(), None, "round {round}: an idle link has none");
+            assert_eq!(link.next_flow(), None, "round {round}: an idle link has none");
             let mut now = 0;
             let mut finished = Vec::new();
             for id in 0..1 + rng.below(12) as TransferId {
@@ -263,10 +269,11 @@ mod tests {
                 link.finish(now, &mut finished);
             }
             while let Some(at) = link.next_completion() {
-                let next = link.next_transfer();
+                let (next, flow) = (link.next_transfer(), link.next_flow());
                 finished.clear();
                 link.finish(at, &mut finished);
                 assert_eq!(next, finished.first().map(|sent| sent.id), "round {round} at {at}");
+                assert_eq!(flow, finished.first().map(|sent| sent.flow), "round {round} at {at}");
             }
         }
     }

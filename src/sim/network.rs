@@ -32,8 +32,11 @@ pub enum Direction {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum NetEvent<P> {
     /// The next completion of the link in `direction` of the event's peer (its key's `to`),
-    /// ignored if the link's next completion has moved since.
-    LinkDue { direction: Direction },
+    /// ignored if the link's next completion has moved since. `remote` is the peer at the other
+    /// end of the piece expected to finish then: a hint, for the engine to ask ahead for that
+    /// connection's memory (its peer reads it as the piece leaves or arrives); what finishes
+    /// is the link's to say when the event comes.
+    LinkDue { direction: Direction, remote: u32 },
     /// A piece has crossed the network and reaches the receiver's downlink, with all the
     /// receiver's shard needs of it.
     Arrive(Arrival<P>),
@@ -262,7 +265,7 @@ impl<P> Network<P> {
                 self.downlinks[self.placement.slot(to)].link.start(now, from, id, bits);
                 self.reschedule(to, Direction::Down, out);
             }
-            NetEvent::LinkDue { direction } => {
+            NetEvent::LinkDue { direction, .. } => {
                 let peer = to;
                 let row = self.placement.slot(peer);
                 let due = match direction {
@@ -320,8 +323,8 @@ impl<P> Network<P> {
         let next = link.next_completion();
         if next != *due {
             *due = next;
-            if let Some(at) = next {
-                out.schedule(at, peer, peer, NetEvent::LinkDue { direction });
+            if let (Some(at), Some(remote)) = (next, link.next_flow()) {
+                out.schedule(at, peer, peer, NetEvent::LinkDue { direction, remote });
             }
         }
     }

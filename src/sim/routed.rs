@@ -113,9 +113,10 @@ impl Encoder {
                 out.u32(payload.load);
                 out.words(&payload.held);
             }
-            Event::Net(NetEvent::LinkDue { direction }) => {
+            Event::Net(NetEvent::LinkDue { direction, remote }) => {
                 out.u8(LINK_DUE);
                 out.u8(matches!(direction, Direction::Down) as u8);
+                out.u32(*remote);
             }
             Event::Wake => out.u8(WAKE),
             Event::Wire { from, message } => {
@@ -210,7 +211,7 @@ impl Decoder {
                 TICK => Event::Tick,
                 LINK_DUE => {
                     let direction = if input.u8("a direction")? == 1 { Direction::Down } else { Direction::Up };
-                    Event::Net(NetEvent::LinkDue { direction })
+                    Event::Net(NetEvent::LinkDue { direction, remote: input.u32("a peer")? })
                 }
                 WAKE => Event::Wake,
                 tag => return Err(RoutedError::UnknownTag(tag)),
@@ -412,7 +413,7 @@ mod tests {
                     }),
                 })),
             ),
-            (key(61, 5, 5, 10), Event::Net(NetEvent::LinkDue { direction: Direction::Down })),
+            (key(61, 5, 5, 10), Event::Net(NetEvent::LinkDue { direction: Direction::Down, remote: 7 })),
             (key(62, 5, 5, 11), Event::Wake),
             (
                 key(63, 6, 7, 12),

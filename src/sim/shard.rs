@@ -418,7 +418,7 @@ impl<'a> Shard<'a> {
     fn warm(&self, to: u32, event: &Event, stage: usize) {
         let row = self.placement.slot(to);
         let direction = match event {
-            Event::Net(NetEvent::LinkDue { direction }) => Some(*direction),
+            Event::Net(NetEvent::LinkDue { direction, .. }) => Some(*direction),
             Event::Net(NetEvent::Arrive(_)) => Some(Direction::Down),
             // A request may be granted, and the piece put on the uplink.
             Event::Request { .. } | Event::Wire { .. } => Some(Direction::Up),
@@ -442,7 +442,7 @@ impl<'a> Shard<'a> {
         // concerns the course's peer only through its link.
         let peer_reads = match event {
             Event::Net(NetEvent::Arrive(_)) => false,
-            Event::Net(NetEvent::LinkDue { direction: Direction::Up }) => self.bittorrent.is_some(),
+            Event::Net(NetEvent::LinkDue { direction: Direction::Up, .. }) => self.bittorrent.is_some(),
             _ => true,
         };
         if !peer_reads {
@@ -455,6 +455,8 @@ impl<'a> Shard<'a> {
             let (remote, piece) = match event {
                 Event::Wire { from, message: WireMessage::Have { piece } } => (Some(*from), Some(*piece)),
                 Event::Wire { from, .. } => (Some(*from), None),
+                // A block leaving the uplink, or through the downlink: its connection.
+                Event::Net(NetEvent::LinkDue { remote, .. }) => (Some(*remote), None),
                 _ => (None, None),
             };
             bittorrent.warm(row, stage, remote, piece);
